@@ -1,0 +1,514 @@
+//! The JAX vocabulary on top of the [`Tape`]: [`value_and_grad`], [`jvp`], [`vjp`], [`hvp`],
+//! and the reusable [`Evaluator`] with the two-block products of bilevel optimization.
+//!
+//! A function is written once as a closure `|t: &mut Tape, x: Var| -> Var` (or
+//! `|t, x, y| -> Var` for two blocks) calling the tape's operations. Inputs are matrices;
+//! vectors are `n × 1` matrices.
+//!
+//! # Example: the synthetic bilevel upper level `sin(cᵀx + dᵀy) + log(‖x + y‖² + 1)`
+//! ```
+//! use bilevel_ad::{Evaluator, Tape, Var};
+//! use bilevel_linalg::Mat;
+//! let n = 4;
+//! let c = Mat::from_fn(n, 1, |i, _| 0.1 * i as f64);
+//! let d = Mat::from_fn(n, 1, |i, _| 0.2 - 0.05 * i as f64);
+//! let f = |t: &mut Tape, x: Var, y: Var| {
+//!     let (cv, dv) = (t.constant(c.as_ref()), t.constant(d.as_ref()));
+//!     let (cx, dy) = (t.dot(cv, x), t.dot(dv, y));
+//!     let s = t.add(cx, dy);
+//!     let s = t.sin(s);
+//!     let xy = t.add(x, y);
+//!     let r = t.sum_sq(xy);
+//!     let r = t.log1p(r);
+//!     t.add(s, r)
+//! };
+//! let x = Mat::from_fn(n, 1, |i, _| 1.0 + i as f64);
+//! let y = Mat::from_fn(n, 1, |i, _| -0.5 * i as f64);
+//! let v = Mat::from_fn(n, 1, |_, _| 1.0);
+//! let mut ev = Evaluator::new();
+//! // One forward-over-reverse pass with tangent (0, v): ∇²yy f·v and ∇²xy f·v together.
+//! let r = ev.hvp2(&f, x.as_ref(), y.as_ref(), None, Some(v.as_ref()));
+//! assert_eq!(r.hv_y.nrows(), n); // ∇²yy f · v
+//! assert_eq!(r.hv_x.nrows(), n); // ∇²xy f · v
+//! ```
+//!
+//! # Example: the data hyper-cleaning lower level
+//! Weighted softmax regression plus ridge: `g(x, W) = (1/n) Σᵢ σ(xᵢ) CE(aᵢW, bᵢ) + λ‖W‖²`.
+//! ```
+//! use bilevel_ad::{Evaluator, Tape, Var};
+//! use bilevel_linalg::Mat;
+//! use std::sync::Arc;
+//! let (n, d, k, lambda) = (6, 3, 2, 1e-3);
+//! let a = Arc::new(Mat::from_fn(n, d, |i, j| ((i * 7 + j * 3) % 5) as f64 / 5.0));
+//! let labels: Vec<u32> = (0..n).map(|i| (i % k) as u32).collect();
+//! let g = |t: &mut Tape, x: Var, w: Var| {
+//!     let w = t.reshape(w, d, k);          // the solver sees W as a d·k vector
+//!     let av = t.shared(&a);               // data is shared, not copied
+//!     let logits = t.matmul(av, w);
+//!     let weights = t.sigmoid(x);          // σ(xᵢ), one per training sample
+//!     let loss = t.cross_entropy(logits, &labels, Some(weights));
+//!     let ridge = t.sum_sq(w);
+//!     let ridge = t.scale(ridge, lambda);
+//!     t.add(loss, ridge)
+//! };
+//! let x = Mat::zeros(n, 1);
+//! let w = Mat::zeros(d * k, 1);
+//! let mut ev = Evaluator::new();
+//! let (value, _gx, gw) = ev.value_and_grad2(&g, x.as_ref(), w.as_ref());
+//! // At W = 0 every class has probability 1/2, and σ(0) = 1/2.
+//! assert!((value - 0.5 * 2f64.ln()).abs() < 1e-12);
+//! assert_eq!(gw.nrows(), d * k);
+//! ```
+
+use crate::tape::{Tape, Var};
+use bilevel_linalg::{Mat, MatMut, MatRef, Par};
+
+/// Value, gradient and Hessian-vector product of a scalar function at one point.
+#[derive(Clone, Debug)]
+pub struct Hvp {
+    /// `f(x)`.
+    pub value: f64,
+    /// `∇f(x)`.
+    pub grad: Mat<f64>,
+    /// `∇²f(x) · v`.
+    pub hv: Mat<f64>,
+}
+
+/// Value, both gradient blocks and both blocks of a Hessian-vector product of `g(x, y)` along
+/// the tangent `(u, v)`.
+#[derive(Clone, Debug)]
+pub struct Hvp2 {
+    /// `g(x, y)`.
+    pub value: f64,
+    /// `∇ₓg`.
+    pub grad_x: Mat<f64>,
+    /// `∇ᵧg`.
+    pub grad_y: Mat<f64>,
+    /// `∇²ₓₓg·u + ∇²ₓᵧg·v` (with `u = 0`: the mixed product `∇²ₓᵧg·v`).
+    pub hv_x: Mat<f64>,
+    /// `∇²ᵧₓg·u + ∇²ᵧᵧg·v` (with `u = 0`: the Hessian-vector product `∇²ᵧᵧg·v`).
+    pub hv_y: Mat<f64>,
+}
+
+fn owned(m: MatRef<'_, f64>) -> Mat<f64> {
+    m.to_owned()
+}
+
+#[track_caller]
+fn check_out(what: &str, dst: &MatMut<'_, f64>, src: MatRef<'_, f64>) {
+    assert!(
+        (dst.nrows(), dst.ncols()) == (src.nrows(), src.ncols()),
+        "{what}: output buffer is {}x{}, result is {}x{}",
+        dst.nrows(),
+        dst.ncols(),
+        src.nrows(),
+        src.ncols()
+    );
+}
+
+#[track_caller]
+fn scalar_out(t: &Tape, out: Var) {
+    let (r, c) = t.shape(out);
+    assert!(
+        r == 1 && c == 1,
+        "the function must return a scalar (1x1), it returned {r}x{c}"
+    );
+}
+
+/// Value and gradient of a scalar function.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::Mat;
+/// let x = Mat::from_fn(2, 1, |i, _| i as f64 + 1.0);
+/// let (v, g) = bilevel_ad::value_and_grad(|t, x| t.sum_sq(x), x.as_ref());
+/// assert_eq!((v, g[(1, 0)]), (5.0, 4.0));
+/// ```
+///
+/// # Panics
+/// If `f` does not return a 1×1 variable.
+#[track_caller]
+pub fn value_and_grad<F>(f: F, x: MatRef<'_, f64>) -> (f64, Mat<f64>)
+where
+    F: FnOnce(&mut Tape, Var) -> Var,
+{
+    Evaluator::new().value_and_grad(f, x)
+}
+
+/// Jacobian-vector product: `(f(x), J(x)·v)` for any (matrix-valued) `f`.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::Mat;
+/// let x = Mat::from_fn(2, 1, |i, _| i as f64);
+/// let v = Mat::from_fn(2, 1, |_, _| 1.0);
+/// let (y, jv) = bilevel_ad::jvp(|t, x| t.exp(x), x.as_ref(), v.as_ref());
+/// assert_eq!(jv[(1, 0)], y[(1, 0)]); // d/dx eˣ = eˣ
+/// ```
+#[track_caller]
+pub fn jvp<F>(f: F, x: MatRef<'_, f64>, v: MatRef<'_, f64>) -> (Mat<f64>, Mat<f64>)
+where
+    F: FnOnce(&mut Tape, Var) -> Var,
+{
+    let mut t = Tape::new();
+    let xv = t.input(x);
+    let out = f(&mut t, xv);
+    t.set_tangent(xv, v);
+    t.forward_tangent();
+    (owned(t.value(out)), owned(t.tangent(out)))
+}
+
+/// Vector-Jacobian product: `(f(x), J(x)ᵀ·u)` for any (matrix-valued) `f`, with `u` shaped
+/// like `f(x)`.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::Mat;
+/// let x = Mat::from_fn(2, 1, |i, _| i as f64 + 1.0);
+/// let u = Mat::from_fn(2, 1, |_, _| 1.0);
+/// let (_, ju) = bilevel_ad::vjp(|t, x| t.powi(x, 2), x.as_ref(), u.as_ref());
+/// assert_eq!(ju[(1, 0)], 4.0);
+/// ```
+#[track_caller]
+pub fn vjp<F>(f: F, x: MatRef<'_, f64>, u: MatRef<'_, f64>) -> (Mat<f64>, Mat<f64>)
+where
+    F: FnOnce(&mut Tape, Var) -> Var,
+{
+    let mut t = Tape::new();
+    let xv = t.input(x);
+    let out = f(&mut t, xv);
+    t.backward_seeded(out, u);
+    (owned(t.value(out)), owned(t.adjoint(xv)))
+}
+
+/// Value, gradient and Hessian-vector product `∇²f(x)·v` of a scalar function, in one
+/// forward-over-reverse pass.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::Mat;
+/// let x = Mat::from_fn(3, 1, |i, _| i as f64);
+/// let v = Mat::from_fn(3, 1, |_, _| 1.0);
+/// let r = bilevel_ad::hvp(|t, x| t.sum_sq(x), x.as_ref(), v.as_ref());
+/// assert_eq!(r.hv[(0, 0)], 2.0); // ∇²‖x‖² = 2I
+/// ```
+#[track_caller]
+pub fn hvp<F>(f: F, x: MatRef<'_, f64>, v: MatRef<'_, f64>) -> Hvp
+where
+    F: FnOnce(&mut Tape, Var) -> Var,
+{
+    Evaluator::new().hvp(f, x, v)
+}
+
+/// A reusable evaluator: one [`Tape`] recorded afresh at each call, keeping its buffers, so
+/// repeated evaluations allocate only their returned matrices (or nothing, with the `_into`
+/// variants).
+///
+/// Two-block functions `g(x, y)` get the products of bilevel optimization. One
+/// forward-over-reverse pass with tangent `(0, v)` gives `∇²ᵧᵧg·v` and `∇²ₓᵧg·v` together
+/// ([`Evaluator::hvp_yy`]); tangent `(u, 0)` gives `∇²ᵧₓg·u` ([`Evaluator::jvp_yx`]).
+/// [`Evaluator::linearize2`] records once and applies many Hessian-vector products at one point.
+#[derive(Debug, Default)]
+pub struct Evaluator {
+    tape: Tape,
+}
+
+impl Evaluator {
+    /// An evaluator whose products run sequentially.
+    pub fn new() -> Self {
+        Evaluator { tape: Tape::new() }
+    }
+
+    /// An evaluator whose (large) matrix products use `par`.
+    pub fn with_par(par: Par) -> Self {
+        Evaluator {
+            tape: Tape::with_par(par),
+        }
+    }
+
+    /// The underlying tape (holding the last recording).
+    pub fn tape(&mut self) -> &mut Tape {
+        &mut self.tape
+    }
+
+    fn record1<F: FnOnce(&mut Tape, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+    ) -> (Var, Var) {
+        self.tape.clear();
+        let xv = self.tape.input(x);
+        let out = f(&mut self.tape, xv);
+        scalar_out(&self.tape, out);
+        (xv, out)
+    }
+
+    fn record2<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+    ) -> (Var, Var, Var) {
+        self.tape.clear();
+        let xv = self.tape.input(x);
+        let yv = self.tape.input(y);
+        let out = f(&mut self.tape, xv, yv);
+        scalar_out(&self.tape, out);
+        (xv, yv, out)
+    }
+
+    /// Value and gradient of a scalar function of one block.
+    #[track_caller]
+    pub fn value_and_grad<F: FnOnce(&mut Tape, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+    ) -> (f64, Mat<f64>) {
+        let (xv, out) = self.record1(f, x);
+        self.tape.backward(out);
+        (self.tape.scalar(out), owned(self.tape.adjoint(xv)))
+    }
+
+    /// Value, gradient and `∇²f·v` of a scalar function of one block.
+    #[track_caller]
+    pub fn hvp<F: FnOnce(&mut Tape, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        v: MatRef<'_, f64>,
+    ) -> Hvp {
+        let (xv, out) = self.record1(f, x);
+        self.tape.set_tangent(xv, v);
+        self.tape.forward_tangent();
+        self.tape.backward_with_tangent(out);
+        Hvp {
+            value: self.tape.scalar(out),
+            grad: owned(self.tape.adjoint(xv)),
+            hv: owned(self.tape.adjoint_tangent(xv)),
+        }
+    }
+
+    /// Value of `g(x, y)`.
+    #[track_caller]
+    pub fn value2<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+    ) -> f64 {
+        let (_, _, out) = self.record2(f, x, y);
+        self.tape.scalar(out)
+    }
+
+    /// Value and both gradient blocks `(g, ∇ₓg, ∇ᵧg)`.
+    #[track_caller]
+    pub fn value_and_grad2<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+    ) -> (f64, Mat<f64>, Mat<f64>) {
+        let (xv, yv, out) = self.record2(f, x, y);
+        self.tape.backward(out);
+        (
+            self.tape.scalar(out),
+            owned(self.tape.adjoint(xv)),
+            owned(self.tape.adjoint(yv)),
+        )
+    }
+
+    /// Value, writing the gradient blocks that are asked for into the given buffers (no
+    /// allocation once the tape has grown to the function's size).
+    ///
+    /// # Panics
+    /// If a buffer's shape differs from its block's.
+    #[track_caller]
+    pub fn grad2_into<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        gx: Option<MatMut<'_, f64>>,
+        gy: Option<MatMut<'_, f64>>,
+    ) -> f64 {
+        let (xv, yv, out) = self.record2(f, x, y);
+        self.tape.backward(out);
+        if let Some(mut gx) = gx {
+            check_out("grad2_into (x)", &gx, self.tape.adjoint(xv));
+            gx.copy_from(self.tape.adjoint(xv));
+        }
+        if let Some(mut gy) = gy {
+            check_out("grad2_into (y)", &gy, self.tape.adjoint(yv));
+            gy.copy_from(self.tape.adjoint(yv));
+        }
+        self.tape.scalar(out)
+    }
+
+    /// `∇ₓg(x, y)`.
+    #[track_caller]
+    pub fn grad_x<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+    ) -> Mat<f64> {
+        self.value_and_grad2(f, x, y).1
+    }
+
+    /// `∇ᵧg(x, y)`.
+    #[track_caller]
+    pub fn grad_y<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+    ) -> Mat<f64> {
+        self.value_and_grad2(f, x, y).2
+    }
+
+    /// Value, gradients and the Hessian-vector product along the tangent `(u, v)` (a missing
+    /// block is zero), in one forward-over-reverse pass.
+    #[track_caller]
+    pub fn hvp2<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        u: Option<MatRef<'_, f64>>,
+        v: Option<MatRef<'_, f64>>,
+    ) -> Hvp2 {
+        let (xv, yv, out) = self.record2(f, x, y);
+        if let Some(u) = u {
+            self.tape.set_tangent(xv, u);
+        }
+        if let Some(v) = v {
+            self.tape.set_tangent(yv, v);
+        }
+        self.tape.forward_tangent();
+        self.tape.backward_with_tangent(out);
+        let t = &self.tape;
+        Hvp2 {
+            value: t.scalar(out),
+            grad_x: owned(t.adjoint(xv)),
+            grad_y: owned(t.adjoint(yv)),
+            hv_x: owned(t.adjoint_tangent(xv)),
+            hv_y: owned(t.adjoint_tangent(yv)),
+        }
+    }
+
+    /// `(∇²ᵧᵧg·v, ∇²ₓᵧg·v)`: both products of one pass with tangent `(0, v)`.
+    #[track_caller]
+    pub fn hvp_yy<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        v: MatRef<'_, f64>,
+    ) -> (Mat<f64>, Mat<f64>) {
+        let r = self.hvp2(f, x, y, None, Some(v));
+        (r.hv_y, r.hv_x)
+    }
+
+    /// The mixed product `∇²ₓᵧg·v = ∇ₓ⟨∇ᵧg, v⟩` (an `x`-shaped result).
+    #[track_caller]
+    pub fn jvp_xy<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        v: MatRef<'_, f64>,
+    ) -> Mat<f64> {
+        self.hvp2(f, x, y, None, Some(v)).hv_x
+    }
+
+    /// The mixed product `∇²ᵧₓg·u = ∇ᵧ⟨∇ₓg, u⟩` (a `y`-shaped result).
+    #[track_caller]
+    pub fn jvp_yx<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        u: MatRef<'_, f64>,
+    ) -> Mat<f64> {
+        self.hvp2(f, x, y, Some(u), None).hv_y
+    }
+
+    /// Record `g` once at `(x, y)` and sweep its adjoints; the returned [`Linearized`] applies
+    /// Hessian-vector products at that point without recording again.
+    #[track_caller]
+    pub fn linearize2<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+    ) -> Linearized<'_> {
+        let (xv, yv, out) = self.record2(f, x, y);
+        self.tape.backward(out);
+        Linearized {
+            tape: &mut self.tape,
+            x: xv,
+            y: yv,
+            out,
+        }
+    }
+}
+
+/// A two-block function recorded at one point with its gradient swept: each
+/// [`Linearized::hvp_into`] costs one tangent sweep and one adjoint-tangent sweep (about two
+/// gradients), with no recording and no allocation.
+#[derive(Debug)]
+pub struct Linearized<'t> {
+    tape: &'t mut Tape,
+    x: Var,
+    y: Var,
+    out: Var,
+}
+
+impl Linearized<'_> {
+    /// `g(x, y)`.
+    pub fn value(&self) -> f64 {
+        self.tape.scalar(self.out)
+    }
+
+    /// `∇ₓg(x, y)`.
+    pub fn grad_x(&self) -> MatRef<'_, f64> {
+        self.tape.adjoint(self.x)
+    }
+
+    /// `∇ᵧg(x, y)`.
+    pub fn grad_y(&self) -> MatRef<'_, f64> {
+        self.tape.adjoint(self.y)
+    }
+
+    /// The Hessian-vector product along `(u, v)` (a missing block is zero), written into the
+    /// blocks asked for: `hx ← ∇²ₓₓg·u + ∇²ₓᵧg·v`, `hy ← ∇²ᵧₓg·u + ∇²ᵧᵧg·v`.
+    ///
+    /// # Panics
+    /// If a shape differs from its block's.
+    #[track_caller]
+    pub fn hvp_into(
+        &mut self,
+        u: Option<MatRef<'_, f64>>,
+        v: Option<MatRef<'_, f64>>,
+        hx: Option<MatMut<'_, f64>>,
+        hy: Option<MatMut<'_, f64>>,
+    ) {
+        self.tape.reset_tangents();
+        if let Some(u) = u {
+            self.tape.set_tangent(self.x, u);
+        }
+        if let Some(v) = v {
+            self.tape.set_tangent(self.y, v);
+        }
+        self.tape.forward_tangent();
+        self.tape.backward_tangent_only(self.out);
+        if let Some(mut hx) = hx {
+            check_out("hvp_into (x)", &hx, self.tape.adjoint_tangent(self.x));
+            hx.copy_from(self.tape.adjoint_tangent(self.x));
+        }
+        if let Some(mut hy) = hy {
+            check_out("hvp_into (y)", &hy, self.tape.adjoint_tangent(self.y));
+            hy.copy_from(self.tape.adjoint_tangent(self.y));
+        }
+    }
+}
