@@ -55,3 +55,317 @@ pub fn matmul(
     let flops = lhs.nrows() * lhs.ncols() * rhs.ncols();
     faer::linalg::matmul::matmul(dst, accum, lhs, rhs, alpha, effective_par(par, flops));
 }
+
+/// `dst ← alpha · a · x` ([`Accum::Replace`]) or `dst ← dst + alpha · a · x` ([`Accum::Add`]),
+/// for a column vector `x` (`n × 1`).
+///
+/// The same kernel as [`matmul`], with the vector shape checked.
+///
+/// # Panics
+/// If `x` or `dst` is not a single column, or the shapes do not agree (`a` is `m × n`, `x` must
+/// be `n × 1`, `dst` must be `m × 1`).
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{matvec, Accum, Mat, Par};
+/// let a = Mat::from_fn(2, 2, |i, j| if i == j { 2.0 } else { 0.0 });
+/// let x = Mat::from_fn(2, 1, |i, _| i as f64 + 1.0);
+/// let mut y = Mat::zeros(2, 1);
+/// matvec(y.as_mut(), Accum::Replace, a.as_ref(), x.as_ref(), 1.0, Par::Seq);
+/// assert_eq!((y[(0, 0)], y[(1, 0)]), (2.0, 4.0));
+/// ```
+#[track_caller]
+#[inline]
+pub fn matvec(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    a: MatRef<'_, f64>,
+    x: MatRef<'_, f64>,
+    alpha: f64,
+    par: Par,
+) {
+    assert!(
+        x.ncols() == 1 && dst.ncols() == 1,
+        "matvec expects column vectors: x {}x{}, dst {}x{}",
+        x.nrows(),
+        x.ncols(),
+        dst.nrows(),
+        dst.ncols()
+    );
+    matmul(dst, accum, a, x, alpha, par);
+}
+
+#[track_caller]
+#[inline]
+fn assert_same_shape(op: &str, a: (usize, usize), b: (usize, usize)) {
+    assert!(
+        a == b,
+        "{op} shape mismatch: {}x{} vs {}x{}",
+        a.0,
+        a.1,
+        b.0,
+        b.1
+    );
+}
+
+/// Frobenius inner product `Σᵢⱼ aᵢⱼ bᵢⱼ` (the dot product for `n × 1` vectors).
+///
+/// Level-1 kernels ([`dot`], [`axpy`], [`axpby`], [`scale`], the norms and the maps) are
+/// memory-bound and always run sequentially (SIMD where faer vectorizes the loop): on the
+/// sizes of this workspace a thread pool would cost more than it saves. They take no [`Par`].
+///
+/// # Panics
+/// If `a` and `b` have different shapes.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{dot, Mat};
+/// let a = Mat::from_fn(3, 1, |i, _| i as f64);
+/// assert_eq!(dot(a.as_ref(), a.as_ref()), 5.0);
+/// ```
+#[track_caller]
+#[inline]
+pub fn dot(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    assert_same_shape("dot", a.shape(), b.shape());
+    let mut acc = 0.0;
+    for j in 0..a.ncols() {
+        acc += faer::linalg::matmul::dot::inner_prod(
+            a.col(j).transpose(),
+            faer::Conj::No,
+            b.col(j),
+            faer::Conj::No,
+        );
+    }
+    acc
+}
+
+/// `y ← y + alpha · x`.
+///
+/// # Panics
+/// If `x` and `y` have different shapes.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{axpy, Mat};
+/// let x = Mat::from_fn(2, 1, |_, _| 1.0);
+/// let mut y = Mat::from_fn(2, 1, |i, _| i as f64);
+/// axpy(2.0, x.as_ref(), y.as_mut());
+/// assert_eq!((y[(0, 0)], y[(1, 0)]), (2.0, 3.0));
+/// ```
+#[track_caller]
+#[inline]
+pub fn axpy(alpha: f64, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+    assert_same_shape("axpy", x.shape(), y.shape());
+    faer::zip!(y, x).for_each(|faer::unzip!(y, x)| *y += alpha * *x);
+}
+
+/// `y ← alpha · x + beta · y`.
+///
+/// # Panics
+/// If `x` and `y` have different shapes.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{axpby, Mat};
+/// let x = Mat::from_fn(2, 1, |_, _| 1.0);
+/// let mut y = Mat::from_fn(2, 1, |i, _| i as f64);
+/// axpby(2.0, x.as_ref(), 3.0, y.as_mut());
+/// assert_eq!((y[(0, 0)], y[(1, 0)]), (2.0, 5.0));
+/// ```
+#[track_caller]
+#[inline]
+pub fn axpby(alpha: f64, x: MatRef<'_, f64>, beta: f64, y: MatMut<'_, f64>) {
+    assert_same_shape("axpby", x.shape(), y.shape());
+    faer::zip!(y, x).for_each(|faer::unzip!(y, x)| *y = alpha * *x + beta * *y);
+}
+
+/// `x ← alpha · x`.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{scale, Mat};
+/// let mut x = Mat::from_fn(2, 1, |i, _| i as f64);
+/// scale(3.0, x.as_mut());
+/// assert_eq!(x[(1, 0)], 3.0);
+/// ```
+#[inline]
+pub fn scale(alpha: f64, x: MatMut<'_, f64>) {
+    faer::zip!(x).for_each(|faer::unzip!(x)| *x *= alpha);
+}
+
+/// Euclidean (Frobenius) norm `√Σ aᵢⱼ²`, computed without overflow for large entries.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{norm_l2, Mat};
+/// let a = Mat::from_fn(2, 1, |i, _| if i == 0 { 3.0 } else { 4.0 });
+/// assert_eq!(norm_l2(a.as_ref()), 5.0);
+/// ```
+#[inline]
+pub fn norm_l2(a: MatRef<'_, f64>) -> f64 {
+    a.norm_l2()
+}
+
+/// Squared Euclidean (Frobenius) norm `Σ aᵢⱼ²`.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{norm_l2_sqr, Mat};
+/// let a = Mat::from_fn(2, 1, |i, _| if i == 0 { 3.0 } else { 4.0 });
+/// assert_eq!(norm_l2_sqr(a.as_ref()), 25.0);
+/// ```
+#[inline]
+pub fn norm_l2_sqr(a: MatRef<'_, f64>) -> f64 {
+    a.squared_norm_l2()
+}
+
+/// Largest absolute entry `maxᵢⱼ |aᵢⱼ|` (`0` for an empty matrix).
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{norm_max, Mat};
+/// let a = Mat::from_fn(2, 1, |i, _| if i == 0 { 3.0 } else { -4.0 });
+/// assert_eq!(norm_max(a.as_ref()), 4.0);
+/// ```
+#[inline]
+pub fn norm_max(a: MatRef<'_, f64>) -> f64 {
+    a.norm_max()
+}
+
+/// `true` if no entry of `a` is NaN or infinite.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{all_finite, Mat};
+/// let mut a = Mat::<f64>::zeros(2, 2);
+/// assert!(all_finite(a.as_ref()));
+/// a[(1, 0)] = f64::NAN;
+/// assert!(!all_finite(a.as_ref()));
+/// ```
+#[inline]
+pub fn all_finite(a: MatRef<'_, f64>) -> bool {
+    let mut ok = true;
+    faer::zip!(a).for_each(|faer::unzip!(a)| ok &= a.is_finite());
+    ok
+}
+
+/// `dst[i, j] ← f(src[i, j])`.
+///
+/// # Panics
+/// If `dst` and `src` have different shapes.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{map, Mat};
+/// let x = Mat::from_fn(2, 1, |i, _| i as f64);
+/// let mut y = Mat::zeros(2, 1);
+/// map(y.as_mut(), x.as_ref(), |v| v.exp());
+/// assert_eq!(y[(0, 0)], 1.0);
+/// ```
+#[track_caller]
+#[inline]
+pub fn map(dst: MatMut<'_, f64>, src: MatRef<'_, f64>, f: impl Fn(f64) -> f64) {
+    assert_same_shape("map", dst.shape(), src.shape());
+    faer::zip!(dst, src).for_each(|faer::unzip!(d, s)| *d = f(*s));
+}
+
+/// `x[i, j] ← f(x[i, j])`.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{map_inplace, Mat};
+/// let mut x = Mat::from_fn(2, 1, |i, _| i as f64 - 1.0);
+/// map_inplace(x.as_mut(), |v| v.max(0.0));
+/// assert_eq!(x[(0, 0)], 0.0);
+/// ```
+#[inline]
+pub fn map_inplace(x: MatMut<'_, f64>, f: impl Fn(f64) -> f64) {
+    faer::zip!(x).for_each(|faer::unzip!(x)| *x = f(*x));
+}
+
+/// `dst[i, j] ← f(a[i, j], b[i, j])`.
+///
+/// # Panics
+/// If the three shapes differ.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{zip_map, Mat};
+/// let a = Mat::from_fn(2, 1, |i, _| i as f64);
+/// let b = Mat::from_fn(2, 1, |_, _| 2.0);
+/// let mut c = Mat::zeros(2, 1);
+/// zip_map(c.as_mut(), a.as_ref(), b.as_ref(), |x, y| x * y);
+/// assert_eq!(c[(1, 0)], 2.0);
+/// ```
+#[track_caller]
+#[inline]
+pub fn zip_map(
+    dst: MatMut<'_, f64>,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    f: impl Fn(f64, f64) -> f64,
+) {
+    assert_same_shape("zip_map", dst.shape(), a.shape());
+    assert_same_shape("zip_map", a.shape(), b.shape());
+    faer::zip!(dst, a, b).for_each(|faer::unzip!(d, a, b)| *d = f(*a, *b));
+}
+
+/// Views the `n × 1` vector `v` (with unit row stride, as every owned [`Mat`](crate::Mat)
+/// column is) as a column-major `nrows × ncols` matrix, without copying: the inverse of
+/// flattening a matrix parameter into the workspace's vector convention.
+///
+/// # Panics
+/// If `v` is not a single column, is not contiguous, or `nrows · ncols != v.nrows()`.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{reshape_col, Mat};
+/// let v = Mat::from_fn(6, 1, |i, _| i as f64);
+/// let m = reshape_col(v.as_ref(), 2, 3);
+/// assert_eq!(m[(1, 2)], 5.0); // column-major: entry (1, 2) is v[1 + 2·2]
+/// ```
+#[track_caller]
+pub fn reshape_col(v: MatRef<'_, f64>, nrows: usize, ncols: usize) -> MatRef<'_, f64> {
+    assert!(
+        v.ncols() == 1 && v.nrows() == nrows * ncols,
+        "reshape_col: cannot view a {}x{} matrix as {nrows}x{ncols} (expected a {}x1 vector)",
+        v.nrows(),
+        v.ncols(),
+        nrows * ncols
+    );
+    let col = v.col(0).try_as_col_major().unwrap_or_else(|| {
+        panic!(
+            "reshape_col: the vector is not contiguous (row stride {})",
+            v.row_stride()
+        )
+    });
+    MatRef::from_column_major_slice(col.as_slice(), nrows, ncols)
+}
+
+/// Mutable counterpart of [`reshape_col`].
+///
+/// # Panics
+/// As [`reshape_col`].
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{reshape_col_mut, Mat};
+/// let mut v = Mat::<f64>::zeros(6, 1);
+/// reshape_col_mut(v.as_mut(), 3, 2)[(2, 1)] = 1.0;
+/// assert_eq!(v[(5, 0)], 1.0);
+/// ```
+#[track_caller]
+pub fn reshape_col_mut(v: MatMut<'_, f64>, nrows: usize, ncols: usize) -> MatMut<'_, f64> {
+    assert!(
+        v.ncols() == 1 && v.nrows() == nrows * ncols,
+        "reshape_col_mut: cannot view a {}x{} matrix as {nrows}x{ncols} (expected a {}x1 vector)",
+        v.nrows(),
+        v.ncols(),
+        nrows * ncols
+    );
+    let stride = v.row_stride();
+    let col = v.col_mut(0).try_as_col_major_mut().unwrap_or_else(|| {
+        panic!("reshape_col_mut: the vector is not contiguous (row stride {stride})")
+    });
+    MatMut::from_column_major_slice_mut(col.as_slice_mut(), nrows, ncols)
+}
