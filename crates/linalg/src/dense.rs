@@ -82,6 +82,12 @@ impl Cholesky {
                 LinalgError::NonPositivePivot { index }
             }
         })?;
+        // faer may leave intermediate values in the strict upper triangle.
+        for j in 1..n {
+            for i in 0..j {
+                l[(i, j)] = 0.0;
+            }
+        }
         Ok(Self { l })
     }
 

@@ -24,6 +24,8 @@
 //! - [`pca`]: principal component analysis;
 //! - [`error`]: the typed errors [`LinalgError`] and [`CgError`].
 
+#![deny(missing_docs)]
+
 pub use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 pub mod dense;

@@ -143,9 +143,14 @@ pub fn power_iteration<O: LinOp + ?Sized>(
                 residual: 0.0,
             });
         }
-        // ‖w − θv‖² = ‖w‖² − θ² for a unit v.
-        let r = (wnorm * wnorm - theta * theta).max(0.0).sqrt();
-        residual = r / theta.abs();
+        // ‖w − θv‖, computed directly: the shortcut √(‖w‖² − θ²) cancels catastrophically
+        // below a relative residual of about √ε.
+        let mut r2 = 0.0;
+        faer::zip!(w.as_ref(), v.as_ref()).for_each(|faer::unzip!(w, v)| {
+            let d = *w - theta * *v;
+            r2 += d * d;
+        });
+        residual = r2.sqrt() / theta.abs();
         if residual <= params.rel_tol {
             return Ok(PowerResult {
                 eigenvalue: theta + sigma,
