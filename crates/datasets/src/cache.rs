@@ -1,0 +1,312 @@
+//! Decompress-once cache for gzipped IDX files.
+//!
+//! A `.gz` IDX file is decompressed the first time it is opened and the result is kept as a plain
+//! IDX file that later opens simply memory-map. The cache file goes
+//!
+//! 1. beside the `.gz` file, under the name without `.gz`, when its folder is writable (has a
+//!    write permission bit, and a file can actually be created there), else
+//! 2. in a cache folder ([`CachePolicy::dir`]): `$BILEVEL_CACHE_DIR` if set, else
+//!    `bilevel-cache` in the system temp folder, under a subfolder named after a hash of the
+//!    `.gz` file's absolute path (so that MNIST and Fashion-MNIST, whose files have the same
+//!    names, never share a cache entry).
+//!
+//! Decompression writes to a temporary name in the target folder and renames the result into
+//! place only when the whole stream has been read and checked against its header, so an
+//! interrupted decompression never leaves a file that looks complete. A cache file is reused only
+//! when its length is exactly what its header declares and it is not older than the `.gz` file;
+//! otherwise (truncated, stale, garbage) it is rebuilt.
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use flate2::read::MultiGzDecoder;
+use sha2::{Digest, Sha256};
+
+use crate::error::{DatasetError, Result, io_err};
+use crate::idx::IdxHeader;
+
+/// Environment variable naming the fallback cache folder.
+pub const CACHE_DIR_ENV: &str = "BILEVEL_CACHE_DIR";
+
+/// Where decompressed copies of `.gz` files are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachePolicy {
+    beside_source: bool,
+    dir: PathBuf,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        Self::from_env()
+    }
+}
+
+impl CachePolicy {
+    /// Beside the source when possible, else `$BILEVEL_CACHE_DIR`, else `bilevel-cache` in the
+    /// system temp folder.
+    pub fn from_env() -> Self {
+        let dir = std::env::var_os(CACHE_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("bilevel-cache"));
+        Self {
+            beside_source: true,
+            dir,
+        }
+    }
+
+    /// Always in `dir`, never beside the source.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            beside_source: false,
+            dir: dir.into(),
+        }
+    }
+
+    /// Whether to try the source's own folder first.
+    pub fn with_beside_source(mut self, beside_source: bool) -> Self {
+        self.beside_source = beside_source;
+        self
+    }
+
+    /// The fallback cache folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the source's own folder is tried first.
+    pub fn beside_source(&self) -> bool {
+        self.beside_source
+    }
+
+    /// The cache file used for `gz` when it is not kept beside the source.
+    pub fn dir_entry(&self, gz: &Path) -> PathBuf {
+        let abs = fs::canonicalize(gz).unwrap_or_else(|_| gz.to_path_buf());
+        let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
+        let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(tag).join(stem_of(gz))
+    }
+}
+
+/// Whether `path` names a gzip file (extension `.gz`, any case).
+pub fn is_gz(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+}
+
+/// File name of `gz` without its `.gz` extension.
+fn stem_of(gz: &Path) -> OsString {
+    gz.file_stem()
+        .map(OsString::from)
+        .unwrap_or_else(|| OsString::from("idx"))
+}
+
+/// Returns the path of an up-to-date decompressed copy of the gzipped IDX file `gz`, creating or
+/// rebuilding it if needed (see the [module documentation](self) for where it goes).
+///
+/// # Errors
+/// [`DatasetError::Io`] if `gz` cannot be read or no cache location can be written,
+/// [`DatasetError::Gzip`] for bad gzip data, and the IDX header faults of [`IdxHeader::parse`]
+/// and [`IdxHeader::check_len`] for the decompressed content (naming `gz`).
+pub fn decompress_cached(gz: &Path, policy: &CachePolicy) -> Result<PathBuf> {
+    let meta = fs::metadata(gz).map_err(io_err(gz, "cannot read metadata of"))?;
+    let gz_mtime = meta.modified().ok();
+
+    let beside = gz.with_file_name(stem_of(gz));
+    let in_dir = policy.dir_entry(gz);
+    let mut candidates = Vec::with_capacity(2);
+    if policy.beside_source && beside != gz && folder_writable(gz) {
+        candidates.push(beside);
+    }
+    candidates.push(in_dir);
+
+    for c in &candidates {
+        if is_fresh(c, gz_mtime) {
+            return Ok(c.clone());
+        }
+    }
+    // Check the gzip file is readable before touching any cache location.
+    let source = File::open(gz).map_err(io_err(gz, "cannot open"))?;
+    let mut last_err = None;
+    for (i, target) in candidates.iter().enumerate() {
+        let last = i + 1 == candidates.len();
+        match TempFile::create(target) {
+            Ok(tmp) => {
+                let source = if i == 0 {
+                    source.try_clone().map_err(io_err(gz, "cannot open"))?
+                } else {
+                    File::open(gz).map_err(io_err(gz, "cannot open"))?
+                };
+                decompress_into(gz, source, tmp, target)?;
+                return Ok(target.clone());
+            }
+            Err(e) if !last => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| DatasetError::Io {
+        path: gz.to_path_buf(),
+        action: "no cache location for",
+        source: io::Error::other("no candidate"),
+    }))
+}
+
+/// Whether the folder holding `path` has any write permission bit.
+fn folder_writable(path: &Path) -> bool {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::metadata(parent).is_ok_and(|m| m.is_dir() && !m.permissions().readonly())
+}
+
+/// Whether `cache` exists, holds exactly what its IDX header declares, and is not older than the
+/// source.
+fn is_fresh(cache: &Path, source_mtime: Option<SystemTime>) -> bool {
+    let Ok(meta) = fs::metadata(cache) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    if let (Some(src), Ok(own)) = (source_mtime, meta.modified()) {
+        if own < src {
+            return false;
+        }
+    }
+    let Ok(mut f) = File::open(cache) else {
+        return false;
+    };
+    let mut head = [0u8; 4];
+    if f.read_exact(&mut head).is_err() {
+        return false;
+    }
+    let mut header = head.to_vec();
+    header.resize(4 + 4 * usize::from(head[3]), 0);
+    if f.read_exact(&mut header[4..]).is_err() {
+        return false;
+    }
+    IdxHeader::parse(&header, cache).is_ok_and(|h| h.check_len(meta.len(), cache).is_ok())
+}
+
+/// A temporary file in the target folder, removed on drop unless persisted.
+struct TempFile {
+    path: Option<PathBuf>,
+    file: File,
+}
+
+impl TempFile {
+    fn create(target: &Path) -> Result<Self> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(io_err(parent, "cannot create cache folder"))?;
+        }
+        let mut name = OsString::from(".");
+        name.push(target.file_name().unwrap_or_default());
+        name.push(format!(
+            ".partial-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let path = target.with_file_name(name);
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err(&path, "cannot create cache file"))?;
+        Ok(Self {
+            path: Some(path),
+            file,
+        })
+    }
+
+    fn persist(mut self, target: &Path) -> Result<()> {
+        let path = self.path.take().unwrap_or_default();
+        if let Err(e) = fs::rename(&path, target) {
+            let _ = fs::remove_file(&path);
+            return Err(io_err(target, "cannot rename cache file into place")(e));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Decompresses `source` (the file `gz`) into `tmp`, checks it against its header, and renames it
+/// to `target`.
+fn decompress_into(gz: &Path, source: File, tmp: TempFile, target: &Path) -> Result<()> {
+    let gz_err = |source: io::Error| DatasetError::Gzip {
+        path: gz.to_path_buf(),
+        source,
+    };
+    let mut dec = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, source));
+
+    // Header: 4 bytes, then 4 per dimension. A stream that ends early is a truncated header.
+    let mut header = Vec::with_capacity(4 + 4 * 255);
+    read_up_to(&mut dec, &mut header, 4).map_err(gz_err)?;
+    if header.len() == 4 {
+        let need = 4 + 4 * usize::from(header[3]);
+        read_up_to(&mut dec, &mut header, need).map_err(gz_err)?;
+    }
+    let h = IdxHeader::parse(&header, gz)?;
+
+    let tmp_path = tmp.path.clone().unwrap_or_default();
+    let write_err = io_err(&tmp_path, "cannot write cache file");
+    let mut out = BufWriter::with_capacity(1 << 20, &tmp.file);
+    out.write_all(&header)
+        .map_err(io_err(&tmp_path, "cannot write cache file"))?;
+    let data_len = h.data_len() as u64;
+    let copied = copy_counted(&mut (&mut dec).take(data_len), &mut out, gz, &tmp_path)?;
+    let actual = h.header_len() as u64 + copied;
+    h.check_len(actual, gz)?;
+    // Anything after the data is an error too; count a bounded amount of it.
+    let extra = io::copy(&mut (&mut dec).take(1 << 16), &mut io::sink()).map_err(gz_err)?;
+    if extra > 0 {
+        h.check_len(actual + extra, gz)?;
+    }
+    out.flush().map_err(write_err)?;
+    drop(out);
+    tmp.persist(target)
+}
+
+/// Reads from `r` until `buf` holds `n` bytes or the stream ends.
+fn read_up_to(r: &mut impl Read, buf: &mut Vec<u8>, n: usize) -> io::Result<()> {
+    let have = buf.len();
+    if have >= n {
+        return Ok(());
+    }
+    r.take((n - have) as u64).read_to_end(buf)?;
+    Ok(())
+}
+
+/// `io::copy` that tells decoder errors (gzip faults) from writer errors (cache faults).
+fn copy_counted(r: &mut impl Read, w: &mut impl Write, gz: &Path, out: &Path) -> Result<u64> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(DatasetError::Gzip {
+                    path: gz.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        w.write_all(&buf[..n])
+            .map_err(io_err(out, "cannot write cache file"))?;
+        total += n as u64;
+    }
+}

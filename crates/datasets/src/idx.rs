@@ -1,0 +1,541 @@
+//! Reading (and writing) files in the IDX format of the MNIST distribution.
+//!
+//! An IDX file is a big-endian header followed by the elements in row-major order:
+//!
+//! | bytes | meaning |
+//! |---|---|
+//! | 0–1 | zero |
+//! | 2 | element type code ([`ElementType`]) |
+//! | 3 | rank `r` (number of dimensions, 0–255) |
+//! | 4 … 4 + 4r | each dimension as a big-endian `u32` |
+//! | then | `∏ dims` elements, each big-endian |
+//!
+//! [`IdxFile::open`] memory-maps a raw file and checks that its length is exactly what the header
+//! declares, so that a truncated or padded file is reported instead of misread. A path ending in
+//! `.gz` is decompressed once into a cache (see [`crate::cache`]) and the cache is mapped.
+//!
+//! Element access is zero-copy where the type allows: `u8` and `i8` data are viewed in place
+//! ([`IdxFile::data`] returns [`Cow::Borrowed`]); multi-byte elements are big-endian on disk, so
+//! on a little-endian machine they are converted into a fresh vector.
+//!
+//! No allocation is ever sized from a header before the header has been checked against the
+//! file's actual length; the dimension product is computed with overflow checks.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::cache::{self, CachePolicy};
+use crate::error::{DatasetError, Result, io_err};
+
+/// The element type of an IDX file, from byte 2 of its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ElementType {
+    /// Unsigned byte, code `0x08`.
+    U8,
+    /// Signed byte, code `0x09`.
+    I8,
+    /// Big-endian `i16`, code `0x0B`.
+    I16,
+    /// Big-endian `i32`, code `0x0C`.
+    I32,
+    /// Big-endian IEEE `f32`, code `0x0D`.
+    F32,
+    /// Big-endian IEEE `f64`, code `0x0E`.
+    F64,
+}
+
+impl ElementType {
+    /// All element types, in code order.
+    pub const ALL: [ElementType; 6] = [
+        ElementType::U8,
+        ElementType::I8,
+        ElementType::I16,
+        ElementType::I32,
+        ElementType::F32,
+        ElementType::F64,
+    ];
+
+    /// The type for a header code, or `None` for an unknown code.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0x08 => Self::U8,
+            0x09 => Self::I8,
+            0x0B => Self::I16,
+            0x0C => Self::I32,
+            0x0D => Self::F32,
+            0x0E => Self::F64,
+            _ => return None,
+        })
+    }
+
+    /// The header code of this type.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::U8 => 0x08,
+            Self::I8 => 0x09,
+            Self::I16 => 0x0B,
+            Self::I32 => 0x0C,
+            Self::F32 => 0x0D,
+            Self::F64 => 0x0E,
+        }
+    }
+
+    /// Size of one element in bytes.
+    pub fn size(self) -> usize {
+        match self {
+            Self::U8 | Self::I8 => 1,
+            Self::I16 => 2,
+            Self::I32 | Self::F32 => 4,
+            Self::F64 => 8,
+        }
+    }
+}
+
+impl fmt::Display for ElementType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::U8 => "u8",
+            Self::I8 => "i8",
+            Self::I16 => "i16",
+            Self::I32 => "i32",
+            Self::F32 => "f32",
+            Self::F64 => "f64",
+        })
+    }
+}
+
+/// A checked IDX header: element type and dimensions, with sizes known not to overflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxHeader {
+    element_type: ElementType,
+    dims: Vec<usize>,
+    elements: usize,
+    file_len: u64,
+}
+
+impl IdxHeader {
+    /// Parses the header at the start of `bytes` (which may hold more than the header).
+    ///
+    /// `path` only names the source in errors. The header alone is checked here (magic, type
+    /// code, length, overflow); [`IdxHeader::check_len`] checks it against a file length.
+    ///
+    /// # Errors
+    /// [`DatasetError::TruncatedHeader`] if `bytes` ends inside the header,
+    /// [`DatasetError::BadMagic`], [`DatasetError::UnknownElementType`], and
+    /// [`DatasetError::SizeOverflow`] if the data size overflows `usize`.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        let short = |expected: usize| DatasetError::TruncatedHeader {
+            path: path.to_path_buf(),
+            expected: expected as u64,
+            actual: bytes.len() as u64,
+        };
+        if bytes.len() < 4 {
+            return Err(short(4));
+        }
+        if bytes[0] != 0 || bytes[1] != 0 {
+            return Err(DatasetError::BadMagic {
+                path: path.to_path_buf(),
+                found: [bytes[0], bytes[1]],
+            });
+        }
+        let element_type =
+            ElementType::from_code(bytes[2]).ok_or_else(|| DatasetError::UnknownElementType {
+                path: path.to_path_buf(),
+                code: bytes[2],
+            })?;
+        let rank = usize::from(bytes[3]);
+        let header_len = 4 + 4 * rank;
+        if bytes.len() < header_len {
+            return Err(short(header_len));
+        }
+        let raw_dims: Vec<u32> = bytes[4..header_len]
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Self::from_dims(element_type, &raw_dims, path)
+    }
+
+    /// A header for `element_type` with dimensions `dims`.
+    ///
+    /// # Errors
+    /// [`DatasetError::SizeOverflow`] if the total size overflows `usize` (`path` names the
+    /// source in the error), [`DatasetError::InvalidConfig`] if the rank exceeds 255.
+    pub fn from_dims(element_type: ElementType, dims: &[u32], path: &Path) -> Result<Self> {
+        if dims.len() > 255 {
+            return Err(DatasetError::InvalidConfig(format!(
+                "IDX rank {} exceeds 255",
+                dims.len()
+            )));
+        }
+        let overflow = || DatasetError::SizeOverflow {
+            path: path.to_path_buf(),
+            dims: dims.to_vec(),
+        };
+        let mut elements: usize = 1;
+        let mut udims = Vec::with_capacity(dims.len());
+        for &d in dims {
+            let d = usize::try_from(d).map_err(|_| overflow())?;
+            elements = elements.checked_mul(d).ok_or_else(overflow)?;
+            udims.push(d);
+        }
+        let header_len = 4 + 4 * dims.len();
+        let file_len = elements
+            .checked_mul(element_type.size())
+            .and_then(|b| b.checked_add(header_len))
+            .ok_or_else(overflow)?;
+        // Lengths are compared as u64 with file lengths; usize fits on every supported target.
+        let file_len = u64::try_from(file_len).map_err(|_| overflow())?;
+        Ok(Self {
+            element_type,
+            dims: udims,
+            elements,
+            file_len,
+        })
+    }
+
+    /// The element type.
+    pub fn element_type(&self) -> ElementType {
+        self.element_type
+    }
+
+    /// The dimensions, outermost first.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims
+    }
+
+    /// The rank (number of dimensions).
+    pub fn rank(&self) -> usize {
+        self.dims.len()
+    }
+
+    /// Number of elements (product of the dimensions; 1 for rank 0).
+    pub fn len(&self) -> usize {
+        self.elements
+    }
+
+    /// Whether the data holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.elements == 0
+    }
+
+    /// Length of the header in bytes: `4 + 4 · rank`.
+    pub fn header_len(&self) -> usize {
+        4 + 4 * self.dims.len()
+    }
+
+    /// Length of the data section in bytes.
+    pub fn data_len(&self) -> usize {
+        // Cannot overflow: checked when the header was built.
+        self.elements * self.element_type.size()
+    }
+
+    /// Length of the whole file (header plus data) in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// The header encoded as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.header_len());
+        out.extend_from_slice(&[0, 0, self.element_type.code(), self.dims.len() as u8]);
+        for &d in &self.dims {
+            // Each dimension came from a u32.
+            out.extend_from_slice(&(d as u32).to_be_bytes());
+        }
+        out
+    }
+
+    fn dims_u32(&self) -> Vec<u32> {
+        self.dims.iter().map(|&d| d as u32).collect()
+    }
+
+    /// Checks that a file of `actual` bytes holds exactly this header's data.
+    ///
+    /// # Errors
+    /// [`DatasetError::Truncated`] if `actual` is short, [`DatasetError::TrailingBytes`] if it
+    /// is long.
+    pub fn check_len(&self, actual: u64, path: &Path) -> Result<()> {
+        if actual < self.file_len {
+            Err(DatasetError::Truncated {
+                path: path.to_path_buf(),
+                dims: self.dims_u32(),
+                expected: self.file_len,
+                actual,
+            })
+        } else if actual > self.file_len {
+            Err(DatasetError::TrailingBytes {
+                path: path.to_path_buf(),
+                dims: self.dims_u32(),
+                expected: self.file_len,
+                extra: actual - self.file_len,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A Rust type that an IDX element type maps to: `u8`, `i8`, `i16`, `i32`, `f32`, `f64`.
+///
+/// This trait is sealed.
+pub trait IdxElement: bytemuck::Pod + sealed::Sealed {
+    /// The IDX element type of `Self`.
+    const TYPE: ElementType;
+    /// Decodes one element from its big-endian bytes (`bytes.len() == size_of::<Self>()`).
+    fn from_be(bytes: &[u8]) -> Self;
+    /// Appends the big-endian bytes of `self` to `out`.
+    fn write_be(self, out: &mut Vec<u8>);
+    /// The value as `f64` (exact for every type but `f64` itself, which is unchanged).
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! idx_element {
+    ($t:ty, $variant:ident) => {
+        impl sealed::Sealed for $t {}
+        impl IdxElement for $t {
+            const TYPE: ElementType = ElementType::$variant;
+            #[inline]
+            fn from_be(bytes: &[u8]) -> Self {
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(bytes);
+                <$t>::from_be_bytes(a)
+            }
+            #[inline]
+            fn write_be(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_be_bytes());
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                f64::from(self)
+            }
+        }
+    };
+}
+
+idx_element!(u8, U8);
+idx_element!(i8, I8);
+idx_element!(i16, I16);
+idx_element!(i32, I32);
+idx_element!(f32, F32);
+idx_element!(f64, F64);
+
+/// Encodes `data` with dimensions `dims` as a complete IDX file.
+///
+/// # Errors
+/// [`DatasetError::InvalidConfig`] if the product of `dims` differs from `data.len()` or the rank
+/// exceeds 255.
+///
+/// # Example
+/// ```
+/// use bilevel_datasets::idx::{encode_idx, IdxFile};
+/// let bytes = encode_idx(&[2, 3], &[1i16, -2, 3, -4, 5, -6]).unwrap();
+/// let file = IdxFile::from_bytes(bytes, "example.idx").unwrap();
+/// assert_eq!(file.header().dims(), &[2, 3]);
+/// assert_eq!(&*file.data::<i16>().unwrap(), &[1, -2, 3, -4, 5, -6]);
+/// ```
+pub fn encode_idx<T: IdxElement>(dims: &[u32], data: &[T]) -> Result<Vec<u8>> {
+    let header = IdxHeader::from_dims(T::TYPE, dims, Path::new("<encode>"))?;
+    if header.len() != data.len() {
+        return Err(DatasetError::InvalidConfig(format!(
+            "IDX dimensions {dims:?} call for {} elements, {} given",
+            header.len(),
+            data.len()
+        )));
+    }
+    let mut out = header.to_bytes();
+    out.reserve(header.data_len());
+    for &x in data {
+        x.write_be(&mut out);
+    }
+    Ok(out)
+}
+
+/// Where the bytes of an [`IdxFile`] live.
+#[derive(Debug)]
+enum Storage {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+/// An IDX file whose header has been checked against its length, with its bytes mapped or owned.
+#[derive(Debug)]
+pub struct IdxFile {
+    path: PathBuf,
+    header: IdxHeader,
+    storage: Storage,
+}
+
+impl IdxFile {
+    /// Opens an IDX file; a path ending in `.gz` is decompressed through the cache configured by
+    /// [`CachePolicy::from_env`].
+    ///
+    /// # Errors
+    /// Any [`DatasetError`] of [`IdxFile::open_with`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, &CachePolicy::from_env())
+    }
+
+    /// Opens an IDX file; a path ending in `.gz` is decompressed once into the cache chosen by
+    /// `policy` (see [`cache::decompress_cached`]) and the cached file is mapped.
+    ///
+    /// # Errors
+    /// [`DatasetError::Io`] if the file cannot be opened or mapped (or the cache written),
+    /// [`DatasetError::Gzip`] for bad gzip data, and the header faults of [`IdxHeader::parse`]
+    /// and [`IdxHeader::check_len`]; faults in the decompressed data name the `.gz` file.
+    ///
+    /// # Example
+    /// ```
+    /// use bilevel_datasets::idx::{ElementType, IdxFile};
+    /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+    /// let labels = IdxFile::open(dir.join("t10k-labels-idx1-ubyte.gz"))?;
+    /// assert_eq!(labels.header().element_type(), ElementType::U8);
+    /// assert_eq!(labels.header().dims(), &[10_000]);
+    /// assert_eq!(labels.data::<u8>()?[0], 7);
+    /// # Ok::<(), bilevel_datasets::DatasetError>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, policy: &CachePolicy) -> Result<Self> {
+        let path = path.as_ref();
+        if cache::is_gz(path) {
+            let raw = cache::decompress_cached(path, policy)?;
+            Self::open_raw(raw)
+        } else {
+            Self::open_raw(path)
+        }
+    }
+
+    /// Memory-maps an uncompressed IDX file (whatever its name) and checks its header.
+    ///
+    /// # Errors
+    /// [`DatasetError::Io`] if the file cannot be opened or mapped, and the header faults of
+    /// [`IdxHeader::parse`] and [`IdxHeader::check_len`].
+    pub fn open_raw(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(io_err(path, "cannot open"))?;
+        let len = file
+            .metadata()
+            .map_err(io_err(path, "cannot read metadata of"))?
+            .len();
+        if len < 4 {
+            // Too short for any header (and zero-length maps are refused on some platforms).
+            return Err(DatasetError::TruncatedHeader {
+                path: path.to_path_buf(),
+                expected: 4,
+                actual: len,
+            });
+        }
+        // SAFETY: the map is read-only. Its contents could change (or the file shrink) if another
+        // process modified the file while it is mapped; IDX inputs and this crate's caches are
+        // written once and replaced only by an atomic rename (which leaves this mapping intact),
+        // so the bytes are stable for the life of the map.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(path, "cannot memory-map"))?;
+        let header = IdxHeader::parse(&map, path)?;
+        header.check_len(map.len() as u64, path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            header,
+            storage: Storage::Mapped(map),
+        })
+    }
+
+    /// Takes ownership of the bytes of an IDX file (e.g. one built in memory) and checks them.
+    ///
+    /// `path` only names the data in errors.
+    ///
+    /// # Errors
+    /// The header faults of [`IdxHeader::parse`] and [`IdxHeader::check_len`].
+    pub fn from_bytes(bytes: Vec<u8>, path: impl Into<PathBuf>) -> Result<Self> {
+        let path = path.into();
+        let header = IdxHeader::parse(&bytes, &path)?;
+        header.check_len(bytes.len() as u64, &path)?;
+        Ok(Self {
+            path,
+            header,
+            storage: Storage::Owned(bytes),
+        })
+    }
+
+    /// The path the data came from (for a `.gz` source, the decompressed cache file).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The checked header.
+    pub fn header(&self) -> &IdxHeader {
+        &self.header
+    }
+
+    /// Whether the bytes are memory-mapped (as opposed to owned in memory).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.storage, Storage::Mapped(_))
+    }
+
+    /// All bytes of the file, header included.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.storage {
+            Storage::Mapped(m) => m,
+            Storage::Owned(v) => v,
+        }
+    }
+
+    /// The data section: the elements as stored (big-endian for multi-byte types).
+    pub fn data_bytes(&self) -> &[u8] {
+        &self.as_bytes()[self.header.header_len()..]
+    }
+
+    /// The elements as `T`, which must be the file's element type.
+    ///
+    /// `u8` and `i8` are borrowed from the file without copying. Multi-byte types are stored
+    /// big-endian: on a big-endian machine they are borrowed when the data is suitably aligned;
+    /// otherwise they are decoded into a new vector.
+    ///
+    /// # Errors
+    /// [`DatasetError::TypeMismatch`] if `T` is not the file's element type.
+    pub fn data<T: IdxElement>(&self) -> Result<Cow<'_, [T]>> {
+        if T::TYPE != self.header.element_type {
+            return Err(DatasetError::TypeMismatch {
+                path: self.path.clone(),
+                expected: T::TYPE,
+                found: self.header.element_type,
+            });
+        }
+        let bytes = self.data_bytes();
+        if std::mem::size_of::<T>() == 1 || cfg!(target_endian = "big") {
+            if let Ok(view) = bytemuck::try_cast_slice::<u8, T>(bytes) {
+                return Ok(Cow::Borrowed(view));
+            }
+        }
+        Ok(Cow::Owned(
+            bytes
+                .chunks_exact(std::mem::size_of::<T>())
+                .map(T::from_be)
+                .collect(),
+        ))
+    }
+
+    /// All elements converted to `f64`, whatever the element type.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        fn conv<T: IdxElement>(bytes: &[u8]) -> Vec<f64> {
+            bytes
+                .chunks_exact(std::mem::size_of::<T>())
+                .map(|c| T::from_be(c).to_f64())
+                .collect()
+        }
+        let b = self.data_bytes();
+        match self.header.element_type {
+            ElementType::U8 => b.iter().map(|&x| f64::from(x)).collect(),
+            ElementType::I8 => conv::<i8>(b),
+            ElementType::I16 => conv::<i16>(b),
+            ElementType::I32 => conv::<i32>(b),
+            ElementType::F32 => conv::<f32>(b),
+            ElementType::F64 => conv::<f64>(b),
+        }
+    }
+}
