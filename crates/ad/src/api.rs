@@ -90,6 +90,19 @@ pub struct Hvp2 {
     pub hv_y: Mat<f64>,
 }
 
+/// Output buffers of [`Evaluator::hvp2_into`]; a `None` block is not copied out.
+#[derive(Debug, Default)]
+pub struct Hvp2Out<'a> {
+    /// Receives `∇ₓg`.
+    pub grad_x: Option<MatMut<'a, f64>>,
+    /// Receives `∇ᵧg`.
+    pub grad_y: Option<MatMut<'a, f64>>,
+    /// Receives `∇²ₓₓg·u + ∇²ₓᵧg·v`.
+    pub hv_x: Option<MatMut<'a, f64>>,
+    /// Receives `∇²ᵧₓg·u + ∇²ᵧᵧg·v`.
+    pub hv_y: Option<MatMut<'a, f64>>,
+}
+
 fn owned(m: MatRef<'_, f64>) -> Mat<f64> {
     m.to_owned()
 }
@@ -394,6 +407,47 @@ impl Evaluator {
             hv_x: owned(t.adjoint_tangent(xv)),
             hv_y: owned(t.adjoint_tangent(yv)),
         }
+    }
+
+    /// [`Evaluator::hvp2`] writing into caller buffers: the blocks of `out` that are `Some`
+    /// receive the gradient and Hessian-vector product blocks. Returns `g(x, y)`. Allocates
+    /// nothing once the tape has grown to the function's size.
+    ///
+    /// # Panics
+    /// If a buffer's shape differs from its block's.
+    #[track_caller]
+    pub fn hvp2_into<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        u: Option<MatRef<'_, f64>>,
+        v: Option<MatRef<'_, f64>>,
+        out: Hvp2Out<'_>,
+    ) -> f64 {
+        let (xv, yv, o) = self.record2(f, x, y);
+        if let Some(u) = u {
+            self.tape.set_tangent(xv, u);
+        }
+        if let Some(v) = v {
+            self.tape.set_tangent(yv, v);
+        }
+        self.tape.forward_tangent();
+        self.tape.backward_with_tangent(o);
+        let t = &self.tape;
+        let copies = [
+            (out.grad_x, t.adjoint(xv), "hvp2_into (grad_x)"),
+            (out.grad_y, t.adjoint(yv), "hvp2_into (grad_y)"),
+            (out.hv_x, t.adjoint_tangent(xv), "hvp2_into (hv_x)"),
+            (out.hv_y, t.adjoint_tangent(yv), "hvp2_into (hv_y)"),
+        ];
+        for (dst, src, what) in copies {
+            if let Some(mut dst) = dst {
+                check_out(what, &dst, src);
+                dst.copy_from(src);
+            }
+        }
+        t.scalar(o)
     }
 
     /// `(∇²ᵧᵧg·v, ∇²ₓᵧg·v)`: both products of one pass with tangent `(0, v)`.

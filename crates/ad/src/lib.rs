@@ -17,6 +17,6 @@ pub mod dual;
 mod ops;
 pub mod tape;
 
-pub use api::{Evaluator, Hvp, Hvp2, hvp, jvp, value_and_grad, vjp};
+pub use api::{Evaluator, Hvp, Hvp2, Hvp2Out, Linearized, hvp, jvp, value_and_grad, vjp};
 pub use dual::Dual;
 pub use tape::{Tape, Var};

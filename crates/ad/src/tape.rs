@@ -824,7 +824,7 @@ impl Tape {
         grow(&mut self.tans, len, &mut self.growths);
         for n in &self.nodes {
             // Inputs start from zero; so do nodes no input reaches, whose tangent stays zero.
-            if n.op == Op::Input || !n.grad {
+            if n.op == Op::Input || (!n.grad && !matches!(n.op, Op::Shared(_))) {
                 self.tans[n.off..n.off + n.len()].fill(0.0);
             }
         }
