@@ -8,7 +8,7 @@ mod common;
 use bilevel::ad::{Evaluator, Hvp2Out};
 use bilevel::linalg::Mat;
 use common::*;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -25,20 +25,45 @@ fn bench_workload(c: &mut Criterion, tag: &str, w: &Workload) {
     let v = direction(m);
     for th in threads() {
         let mut group = c.benchmark_group(format!("{tag}/{th}t"));
-        group.sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+        group
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(3))
+            .warm_up_time(Duration::from_millis(500));
         let mut ev = Evaluator::with_par(par(th));
         let mut gx = Mat::zeros(n, 1);
         let mut gy = Mat::zeros(m, 1);
         let mut hx = Mat::zeros(n, 1);
         let mut hy = Mat::zeros(m, 1);
-        group.bench_function("value", |b| b.iter(|| black_box(ev.value2(&*w.g, w.x.as_ref(), w.y.as_ref()))));
+        group.bench_function("value", |b| {
+            b.iter(|| black_box(ev.value2(&*w.g, w.x.as_ref(), w.y.as_ref())))
+        });
         group.bench_function("gradient", |b| {
-            b.iter(|| ev.grad2_into(&*w.g, w.x.as_ref(), w.y.as_ref(), Some(gx.as_mut()), Some(gy.as_mut())))
+            b.iter(|| {
+                ev.grad2_into(
+                    &*w.g,
+                    w.x.as_ref(),
+                    w.y.as_ref(),
+                    Some(gx.as_mut()),
+                    Some(gy.as_mut()),
+                )
+            })
         });
         group.bench_function("hvp+gradient", |b| {
             b.iter(|| {
-                let out = Hvp2Out { grad_x: Some(gx.as_mut()), grad_y: Some(gy.as_mut()), hv_x: Some(hx.as_mut()), hv_y: Some(hy.as_mut()) };
-                ev.hvp2_into(&*w.g, w.x.as_ref(), w.y.as_ref(), None, Some(v.as_ref()), out)
+                let out = Hvp2Out {
+                    grad_x: Some(gx.as_mut()),
+                    grad_y: Some(gy.as_mut()),
+                    hv_x: Some(hx.as_mut()),
+                    hv_y: Some(hy.as_mut()),
+                };
+                ev.hvp2_into(
+                    &*w.g,
+                    w.x.as_ref(),
+                    w.y.as_ref(),
+                    None,
+                    Some(v.as_ref()),
+                    out,
+                )
             })
         });
         group.bench_function("hvp (recorded once)", |b| {
@@ -48,18 +73,30 @@ fn bench_workload(c: &mut Criterion, tag: &str, w: &Workload) {
         let u = Mat::from_fn(n, 1, |i, _| ((i % 5) as f64 - 2.0) * 0.1);
         group.bench_function("mixed yx", |b| {
             b.iter(|| {
-                let out = Hvp2Out { hv_y: Some(hy.as_mut()), ..Default::default() };
-                ev.hvp2_into(&*w.g, w.x.as_ref(), w.y.as_ref(), Some(u.as_ref()), None, out)
+                let out = Hvp2Out {
+                    hv_y: Some(hy.as_mut()),
+                    ..Default::default()
+                };
+                ev.hvp2_into(
+                    &*w.g,
+                    w.x.as_ref(),
+                    w.y.as_ref(),
+                    Some(u.as_ref()),
+                    None,
+                    out,
+                )
             })
         });
         let mut state = AidState::new(w);
-        group.bench_function("aid step", |b| b.iter(|| aid_step(&mut ev, w, &mut state, (1e-3, 1e-3, 1e-3))));
+        group.bench_function("aid step", |b| {
+            b.iter(|| aid_step(&mut ev, w, &mut state, (1e-3, 1e-3, 1e-3)))
+        });
         group.finish();
     }
 }
 
 fn ad_cost(c: &mut Criterion) {
-    let data = synthetic_data(5000, 784, 10, 1);
+    let data = shipped_mnist();
     bench_workload(c, "A dhc-linear", &dhc_linear(&data, 1e-3));
     bench_workload(c, "B50 dhc-mlp", &dhc_mlp(&data, 50, 1e-3));
     bench_workload(c, "C20 sincos", &sincos(20, 3));

@@ -1,4 +1,4 @@
-//! bilevel
+#![doc = include_str!("../README.md")]
 pub use bilevel_ad as ad;
 pub use bilevel_datasets as datasets;
 pub use bilevel_linalg as linalg;

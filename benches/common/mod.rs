@@ -9,11 +9,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
+/// A two-block scalar function over the tape.
+pub type Fn2 = Box<dyn Fn(&mut Tape, Var, Var) -> Var + Send + Sync>;
+
 /// A bilevel pair `(f, g)` over the tape with its starting point.
 pub struct Workload {
     pub name: String,
-    pub f: Box<dyn Fn(&mut Tape, Var, Var) -> Var + Send + Sync>,
-    pub g: Box<dyn Fn(&mut Tape, Var, Var) -> Var + Send + Sync>,
+    pub f: Fn2,
+    pub g: Fn2,
     pub x: Mat<f64>,
     pub y: Mat<f64>,
 }
@@ -38,7 +41,35 @@ pub fn synthetic_data(n: usize, d: usize, k: usize, seed: u64) -> Data {
     let val = Arc::new(uniform(&mut rng, n, d, 0.0, 1.0));
     let train_labels = (0..n).map(|_| rng.random_range(0..k as u32)).collect();
     let val_labels = (0..n).map(|_| rng.random_range(0..k as u32)).collect();
-    Data { train, train_labels, val, val_labels, classes: k }
+    Data {
+        train,
+        train_labels,
+        val,
+        val_labels,
+        classes: k,
+    }
+}
+
+/// The MNIST test split shipped with the repository: images 0..5000 as the training set and
+/// 5000..10000 as the validation set, features in [0, 1].
+pub fn shipped_mnist() -> Data {
+    use bilevel::datasets::mnist::{Split, load_mnist};
+    let test =
+        load_mnist(None, Split::Test).expect("the shipped MNIST test split (data/mnist) loads");
+    let first: Vec<usize> = (0..5000).collect();
+    let second: Vec<usize> = (5000..10000).collect();
+    let labels = |idx: &[usize]| {
+        idx.iter()
+            .map(|&i| u32::from(test.label(i)))
+            .collect::<Vec<u32>>()
+    };
+    Data {
+        train: Arc::new(test.features(&first, false)),
+        train_labels: labels(&first),
+        val: Arc::new(test.features(&second, false)),
+        val_labels: labels(&second),
+        classes: 10,
+    }
 }
 
 /// (A) Data hyper-cleaning with a linear classifier: `x` one weight logit per training sample,
@@ -125,8 +156,16 @@ pub fn sincos(n: usize, seed: u64) -> Workload {
     let dv = uniform(&mut rng, n, 1, -1.0, 1.0);
     // H = I + 0.45·(B/‖B‖_F) keeps singular values in [0.55, 1.45]: condition number ≤ 2.7.
     let b = uniform(&mut rng, n, n, -1.0, 1.0);
-    let fro = (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| b[(i, j)] * b[(i, j)]).sum::<f64>().sqrt();
-    let h = Arc::new(Mat::from_fn(n, n, |i, j| if i == j { 1.0 } else { 0.0 } + 0.45 * b[(i, j)] / fro));
+    let fro = (0..n)
+        .flat_map(|i| (0..n).map(move |j| (i, j)))
+        .map(|(i, j)| b[(i, j)] * b[(i, j)])
+        .sum::<f64>()
+        .sqrt();
+    let h = Arc::new(Mat::from_fn(
+        n,
+        n,
+        |i, j| if i == j { 1.0 } else { 0.0 } + 0.45 * b[(i, j)] / fro,
+    ));
     Workload {
         name: format!("sincos n=m={n}"),
         f: Box::new(move |t, x, y| {
@@ -190,12 +229,34 @@ fn axpy(mut dst: MatMut<'_, f64>, alpha: f64, src: MatRef<'_, f64>) {
 }
 
 /// One single-loop AID step with step sizes `(α, η, β)`.
-pub fn aid_step(ev: &mut Evaluator, w: &Workload, s: &mut AidState, (alpha, eta, beta): (f64, f64, f64)) {
+pub fn aid_step(
+    ev: &mut Evaluator,
+    w: &Workload,
+    s: &mut AidState,
+    (alpha, eta, beta): (f64, f64, f64),
+) {
     ev.grad2_into(&*w.g, s.x.as_ref(), s.y.as_ref(), None, Some(s.gy.as_mut()));
     axpy(s.y.as_mut(), -alpha, s.gy.as_ref());
-    ev.grad2_into(&*w.f, s.x.as_ref(), s.y.as_ref(), Some(s.fx.as_mut()), Some(s.fy.as_mut()));
-    let out = Hvp2Out { hv_x: Some(s.hx.as_mut()), hv_y: Some(s.hy.as_mut()), ..Default::default() };
-    ev.hvp2_into(&*w.g, s.x.as_ref(), s.y.as_ref(), None, Some(s.v.as_ref()), out);
+    ev.grad2_into(
+        &*w.f,
+        s.x.as_ref(),
+        s.y.as_ref(),
+        Some(s.fx.as_mut()),
+        Some(s.fy.as_mut()),
+    );
+    let out = Hvp2Out {
+        hv_x: Some(s.hx.as_mut()),
+        hv_y: Some(s.hy.as_mut()),
+        ..Default::default()
+    };
+    ev.hvp2_into(
+        &*w.g,
+        s.x.as_ref(),
+        s.y.as_ref(),
+        None,
+        Some(s.v.as_ref()),
+        out,
+    );
     // v ← v − η(Hyy v − ∇y f); x ← x − β(∇x f − Jxy v)
     axpy(s.v.as_mut(), -eta, s.hy.as_ref());
     axpy(s.v.as_mut(), eta, s.fy.as_ref());
@@ -210,5 +271,9 @@ pub fn direction(m: usize) -> Mat<f64> {
 
 /// Parallelism for `threads` threads (1 = sequential).
 pub fn par(threads: usize) -> Par {
-    if threads <= 1 { Par::Seq } else { Par::rayon(threads) }
+    if threads <= 1 {
+        Par::Seq
+    } else {
+        Par::rayon(threads)
+    }
 }
