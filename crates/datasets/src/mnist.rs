@@ -133,20 +133,39 @@ impl DatasetKind {
 /// It is found from this crate's source location, so it is meant for code, tests, examples and
 /// benchmarks built from the repository.
 pub fn shipped_mnist_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // crates/datasets → the repository root.
-    let root = manifest
-        .parent()
-        .and_then(Path::parent)
-        .map_or_else(|| manifest.join("..").join(".."), Path::to_path_buf);
-    root.join("data").join("mnist")
+    repo_root().join("data").join("mnist")
 }
 
 /// The folder named by [`DATA_DIR_ENV`], if that variable is set and not empty.
+///
+/// A relative path is taken relative to the current folder when it exists there, else relative
+/// to the repository root when it exists there (`cargo test` runs each crate's tests from the
+/// crate's own folder, so `BILEVEL_DATA_DIR=../shared/data/mnist` set at the repository root
+/// still works), else returned as given.
 pub fn env_data_dir() -> Option<PathBuf> {
     std::env::var_os(DATA_DIR_ENV)
         .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+        .map(|v| resolve_relative(PathBuf::from(v), &repo_root()))
+}
+
+/// The repository root, found from this crate's source location.
+fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // crates/datasets → the repository root.
+    manifest
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(|| manifest.join("..").join(".."), Path::to_path_buf)
+}
+
+/// `path` if absolute or existing from the current folder, else `root/path` if that exists, else
+/// `path`.
+fn resolve_relative(path: PathBuf, root: &Path) -> PathBuf {
+    if path.is_absolute() || path.exists() {
+        return path;
+    }
+    let from_root = root.join(&path);
+    if from_root.exists() { from_root } else { path }
 }
 
 /// The folders [`find_dir`] searches, in order: `explicit` if given, else [`env_data_dir`] if set;
@@ -535,5 +554,32 @@ impl Dataset {
     pub fn all_features(&self, bias: bool) -> Mat<f64> {
         let all: Vec<usize> = (0..self.len).collect();
         self.features(&all, bias)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_data_dir_falls_back_to_the_repository_root() {
+        let root = repo_root();
+        assert!(root.join("data").join("mnist").is_dir());
+        // Exists from the repository root only (tests run from crates/datasets).
+        let rel = PathBuf::from("data/mnist");
+        assert_eq!(
+            resolve_relative(rel.clone(), &root),
+            root.join("data/mnist")
+        );
+        // Exists from the current folder: kept.
+        assert_eq!(
+            resolve_relative(PathBuf::from("src"), &root),
+            PathBuf::from("src")
+        );
+        // Exists nowhere, or absolute: unchanged.
+        let nowhere = PathBuf::from("no/such/folder");
+        assert_eq!(resolve_relative(nowhere.clone(), &root), nowhere);
+        let abs = root.join("no-such");
+        assert_eq!(resolve_relative(abs.clone(), &root), abs);
     }
 }
