@@ -3,6 +3,14 @@
 //!
 //! Uses the full training split from `BILEVEL_DATA_DIR` (60,000 images) when it is set; otherwise
 //! falls back to the shipped 10,000-image test split, and says so in the benchmark names.
+//!
+//! Run: `BILEVEL_DATA_DIR=/path/to/mnist cargo bench -p bilevel-datasets --bench read_mnist`.
+//! On the 2-core development machine (shared, so ±20 %), for the 60,000 training images:
+//! `std::fs::read` of the 47 MB raw file ≈ 21 ms; mapping and checking it (no conversion)
+//! ≈ 30 µs; raw IDX to a 60,000 × 784 `f64` matrix ≈ 0.31–0.39 s; from `.gz` cold (decompress
+//! into an empty cache, then convert) ≈ 0.39–0.55 s; from `.gz` with a warm cache ≈ 0.31–0.42 s.
+//! The conversion is bound by allocating and first touching the 376 MB matrix: `Mat::zeros` of
+//! that size alone takes ≈ 0.18 s, zeroing then filling it ≈ 0.24 s.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
