@@ -270,6 +270,31 @@ impl Evaluator {
         (xv, yv, out)
     }
 
+    /// Record with eager tangents `(u, v)` (missing blocks are zero): every operation computes
+    /// its tangent as it is recorded, so products with constant data read it once for both.
+    fn record2_tangent<F: FnOnce(&mut Tape, Var, Var) -> Var>(
+        &mut self,
+        f: F,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        u: Option<MatRef<'_, f64>>,
+        v: Option<MatRef<'_, f64>>,
+    ) -> (Var, Var, Var) {
+        self.tape.clear();
+        let xv = self.tape.input(x);
+        let yv = self.tape.input(y);
+        self.tape.begin_tangents();
+        if let Some(u) = u {
+            self.tape.set_tangent(xv, u);
+        }
+        if let Some(v) = v {
+            self.tape.set_tangent(yv, v);
+        }
+        let out = f(&mut self.tape, xv, yv);
+        scalar_out(&self.tape, out);
+        (xv, yv, out)
+    }
+
     /// Value and gradient of a scalar function of one block.
     #[track_caller]
     pub fn value_and_grad<F: FnOnce(&mut Tape, Var) -> Var>(
@@ -290,9 +315,12 @@ impl Evaluator {
         x: MatRef<'_, f64>,
         v: MatRef<'_, f64>,
     ) -> Hvp {
-        let (xv, out) = self.record1(f, x);
+        self.tape.clear();
+        let xv = self.tape.input(x);
+        self.tape.begin_tangents();
         self.tape.set_tangent(xv, v);
-        self.tape.forward_tangent();
+        let out = f(&mut self.tape, xv);
+        scalar_out(&self.tape, out);
         self.tape.backward_with_tangent(out);
         Hvp {
             value: self.tape.scalar(out),
@@ -390,14 +418,7 @@ impl Evaluator {
         u: Option<MatRef<'_, f64>>,
         v: Option<MatRef<'_, f64>>,
     ) -> Hvp2 {
-        let (xv, yv, out) = self.record2(f, x, y);
-        if let Some(u) = u {
-            self.tape.set_tangent(xv, u);
-        }
-        if let Some(v) = v {
-            self.tape.set_tangent(yv, v);
-        }
-        self.tape.forward_tangent();
+        let (xv, yv, out) = self.record2_tangent(f, x, y, u, v);
         self.tape.backward_with_tangent(out);
         let t = &self.tape;
         Hvp2 {
@@ -425,14 +446,7 @@ impl Evaluator {
         v: Option<MatRef<'_, f64>>,
         out: Hvp2Out<'_>,
     ) -> f64 {
-        let (xv, yv, o) = self.record2(f, x, y);
-        if let Some(u) = u {
-            self.tape.set_tangent(xv, u);
-        }
-        if let Some(v) = v {
-            self.tape.set_tangent(yv, v);
-        }
-        self.tape.forward_tangent();
+        let (xv, yv, o) = self.record2_tangent(f, x, y, u, v);
         self.tape.backward_with_tangent(o);
         let t = &self.tape;
         let copies = [

@@ -82,7 +82,11 @@ pub struct Tape {
     labels: Vec<u32>,
     shared: Vec<Arc<Mat<f64>>>,
     scratch: Vec<f64>,
+    /// Packing buffer for paired products (`A·[B Ḃ]`, `Aᵀ·[Ȳ Ȳ̇]`).
+    pair: Vec<f64>,
     growths: u64,
+    /// Tangents are computed as each operation is recorded (see [`Tape::begin_tangents`]).
+    eager: bool,
     tangents_prepared: bool,
     tangents_valid: bool,
     adjoints_of: Option<u32>,
@@ -150,7 +154,9 @@ impl Tape {
             labels: Vec::new(),
             shared: Vec::new(),
             scratch: Vec::new(),
+            pair: Vec::new(),
             growths: 0,
+            eager: false,
             tangents_prepared: false,
             tangents_valid: false,
             adjoints_of: None,
@@ -179,6 +185,26 @@ impl Tape {
         self.tangents_prepared = false;
         self.tangents_valid = false;
         self.adjoints_of = None;
+        self.eager = false;
+    }
+
+    /// Switch this recording to eager tangents: from now on every operation computes its
+    /// tangent (JVP) as it is recorded, from input tangents given by [`Tape::set_tangent`]
+    /// right after the inputs are created. A later [`Tape::forward_tangent`] is then free, and
+    /// products with a constant left operand compute value and tangent in one pass over the
+    /// constant (`A·[B Ḃ]`), which is what makes a Hessian-vector product cost close to a
+    /// gradient on data-sum losses.
+    ///
+    /// # Panics
+    /// If anything but inputs and constants has been recorded already.
+    pub fn begin_tangents(&mut self) {
+        assert!(
+            self.nodes.iter().all(Node::is_leaf),
+            "begin_tangents: call it before recording any operation"
+        );
+        self.prepare_tangents();
+        self.eager = true;
+        self.tangents_valid = true;
     }
 
     /// Number of recorded nodes.
@@ -204,7 +230,8 @@ impl Tape {
             + self.adj.capacity()
             + self.adjt.capacity()
             + self.aux.capacity()
-            + self.scratch.capacity())
+            + self.scratch.capacity()
+            + self.pair.capacity())
             + 4 * self.labels.capacity()
             + std::mem::size_of::<Node>() * self.nodes.capacity()
     }
@@ -293,9 +320,16 @@ impl Tape {
             aux,
             grad,
         });
-        self.tangents_prepared = false;
-        self.tangents_valid = false;
         self.adjoints_of = None;
+        if self.eager {
+            grow(&mut self.tans, off + len, &mut self.growths);
+            if !grad || op == Op::Input {
+                self.tans[off..off + len].fill(0.0);
+            }
+        } else {
+            self.tangents_prepared = false;
+            self.tangents_valid = false;
+        }
         Var {
             id,
             generation: self.generation,
@@ -395,6 +429,10 @@ impl Tape {
             par: *par,
         };
         f(&mut ctx);
+        if self.eager && n.grad {
+            self.ensure_scratch(2 * rows);
+            self.tangent_node(v.id as usize);
+        }
         v
     }
 
@@ -518,6 +556,9 @@ impl Tape {
             if ta { ", transposed" } else { "" },
             if tb { ", transposed" } else { "" }
         );
+        if self.eager && !self.node(a).grad && self.node(b).grad {
+            return self.matmul_paired(a, ta, b, tb, (m, k1, n));
+        }
         self.record(Op::MatMul { ta, tb }, a, Some(b), (m, n), 0, |c| {
             matmul::forward(
                 view(c.a, ar, ac),
@@ -528,6 +569,46 @@ impl Tape {
                 c.par,
             )
         })
+    }
+
+    /// Eager-tangent product with a constant left operand: value and tangent in one pass.
+    fn matmul_paired(
+        &mut self,
+        a: Var,
+        ta: bool,
+        b: Var,
+        tb: bool,
+        (m, k, n): (usize, usize, usize),
+    ) -> Var {
+        grow(&mut self.pair, 2 * n * (k + m), &mut self.growths);
+        let v = self.push(Op::MatMul { ta, tb }, a.id, b.id, m, n, 0, true);
+        let (node, na, nb) = (self.nodes[v.id as usize], *self.node(a), *self.node(b));
+        let Tape {
+            nodes,
+            vals,
+            tans,
+            shared,
+            pair,
+            par,
+            ..
+        } = self;
+        let (vpre, vpost) = vals.split_at_mut(node.off);
+        let (tpre, tpost) = tans.split_at_mut(node.off);
+        let av = view(value(nodes, vpre, shared, a.id), na.rows, na.cols);
+        let bv = view(value(nodes, vpre, shared, b.id), nb.rows, nb.cols);
+        let db = view(&tpre[nb.off..nb.off + nb.len()], nb.rows, nb.cols);
+        matmul::forward_paired(
+            av,
+            ta,
+            bv,
+            db,
+            tb,
+            &mut vpost[..node.len()],
+            &mut tpost[..node.len()],
+            pair,
+            *par,
+        );
+        v
     }
 
     /// Inner product `⟨a, b⟩` of two tensors of the same shape (a 1×1 result).
@@ -829,7 +910,7 @@ impl Tape {
             }
         }
         self.tangents_prepared = true;
-        self.tangents_valid = false;
+        self.tangents_valid = self.eager;
     }
 
     /// Set every input's tangent back to zero (before [`Tape::set_tangent`] calls for a new
@@ -856,6 +937,10 @@ impl Tape {
             n.rows,
             n.cols
         );
+        assert!(
+            !self.eager || self.nodes.iter().all(Node::is_leaf),
+            "set_tangent: with eager tangents, set input tangents before recording operations"
+        );
         self.prepare_tangents();
         let out = &mut self.tans[n.off..n.off + n.len()];
         for j in 0..n.cols {
@@ -863,15 +948,26 @@ impl Tape {
                 out[j * n.rows + i] = t[(i, j)];
             }
         }
-        self.tangents_valid = false;
+        self.tangents_valid = self.eager;
     }
 
     /// Forward tangent sweep (JVP): propagate the input tangents set by
     /// [`Tape::set_tangent`] through every recorded operation.
     pub fn forward_tangent(&mut self) {
+        if self.tangents_valid {
+            return;
+        }
         self.prepare_tangents();
         let max_rows = self.nodes.iter().map(|n| n.rows).max().unwrap_or(0);
         self.ensure_scratch(2 * max_rows);
+        for i in 0..self.nodes.len() {
+            self.tangent_node(i);
+        }
+        self.tangents_valid = true;
+    }
+
+    /// JVP rule of node `i`, reading its inputs' tangents (all earlier in the arena).
+    fn tangent_node(&mut self, i: usize) {
         let Tape {
             nodes,
             vals,
@@ -883,81 +979,77 @@ impl Tape {
             par,
             ..
         } = self;
-        for i in 0..nodes.len() {
-            let n = nodes[i];
-            if !n.grad || n.is_leaf() {
-                continue;
-            }
-            let (na, nb) = (nodes[n.a as usize], nodes[n.b as usize]);
-            let (tpre, tpost) = tans.split_at_mut(n.off);
-            let dy = &mut tpost[..n.len()];
-            let a = value(nodes, vals, shared, n.a);
-            let b = value(nodes, vals, shared, n.b);
-            let y = &vals[n.off..n.off + n.len()];
-            let da = na.grad.then(|| &tpre[na.off..na.off + na.len()]);
-            let db = nb.grad.then(|| &tpre[nb.off..nb.off + nb.len()]);
-            let aux = &aux[n.aux..];
-            match n.op {
-                Op::Input | Op::Const | Op::Shared(_) => unreachable!(),
-                Op::Add | Op::Sub => {
-                    let sign = if n.op == Op::Sub { -1.0 } else { 1.0 };
-                    dy.fill(0.0);
-                    if let Some(da) = da {
-                        arith::axpy(dy, 1.0, da);
-                    }
-                    if let Some(db) = db {
-                        arith::axpy(dy, sign, db);
-                    }
-                }
-                Op::Neg => arith::value::affine(da.unwrap(), -1.0, 0.0, dy),
-                Op::Scale(c) => arith::value::affine(da.unwrap(), c, 0.0, dy),
-                Op::Shift(_) | Op::Reshape => dy.copy_from_slice(da.unwrap()),
-                Op::Mul => arith::mul::tangent(a, b, da, db, dy),
-                Op::Div => arith::div::tangent(a, b, da, db, dy),
-                Op::ScalarMul => arith::scalar_mul::tangent(a[0], b, da.map(|d| d[0]), db, dy),
-                Op::MatMul { ta, tb } => {
-                    let o = operands(&na, &nb, a, b, da, db, ta, tb);
-                    matmul::tangent(o, view_mut(dy, n.rows, n.cols), *par);
-                }
-                Op::Dot => {
-                    dy[0] =
-                        da.map_or(0.0, |d| arith::dot(d, b)) + db.map_or(0.0, |d| arith::dot(a, d));
-                }
-                Op::Sum => dy[0] = reduce::sum(da.unwrap()),
-                Op::SumRows => reduce::sum_rows(da.unwrap(), na.rows, dy),
-                Op::SumCols => reduce::sum_cols(da.unwrap(), na.rows, dy),
-                Op::SumSq => dy[0] = 2.0 * arith::dot(a, da.unwrap()),
-                Op::AddRow => {
-                    dy.fill(0.0);
-                    if let Some(da) = da {
-                        arith::axpy(dy, 1.0, da);
-                    }
-                    if let Some(db) = db {
-                        for (c, &d) in dy.chunks_exact_mut(n.rows).zip(db) {
-                            c.iter_mut().for_each(|x| *x += d);
-                        }
-                    }
-                }
-                Op::Unary(u) => elementwise::tangent(Fun::U(u), a, y, da.unwrap(), dy),
-                Op::Powi(k) => elementwise::tangent(Fun::Powi(k), a, y, da.unwrap(), dy),
-                Op::LogSumExpRows => {
-                    softmax::lse_tangent(&aux[..na.len()], da.unwrap(), None, n.rows, dy)
-                }
-                Op::XentRows { labels: lo } => softmax::lse_tangent(
-                    &aux[..na.len()],
-                    da.unwrap(),
-                    Some(&labels[lo..lo + n.rows]),
-                    n.rows,
-                    dy,
-                ),
-                Op::SoftmaxRows => {
-                    softmax::softmax_tangent(y, da.unwrap(), n.rows, dy, &mut scratch[..n.rows])
-                }
-                Op::Slice { r0, c0 } => shape::slice(da.unwrap(), na.rows, r0, c0, n.rows, dy),
-                Op::ConcatRows => shape::concat_rows(da, na.rows, db, nb.rows, dy),
-            }
+        let n = nodes[i];
+        if !n.grad || n.is_leaf() {
+            return;
         }
-        self.tangents_valid = true;
+        let (na, nb) = (nodes[n.a as usize], nodes[n.b as usize]);
+        let (tpre, tpost) = tans.split_at_mut(n.off);
+        let dy = &mut tpost[..n.len()];
+        let a = value(nodes, vals, shared, n.a);
+        let b = value(nodes, vals, shared, n.b);
+        let y = &vals[n.off..n.off + n.len()];
+        let da = na.grad.then(|| &tpre[na.off..na.off + na.len()]);
+        let db = nb.grad.then(|| &tpre[nb.off..nb.off + nb.len()]);
+        let aux = &aux[n.aux..];
+        match n.op {
+            Op::Input | Op::Const | Op::Shared(_) => unreachable!(),
+            Op::Add | Op::Sub => {
+                let sign = if n.op == Op::Sub { -1.0 } else { 1.0 };
+                dy.fill(0.0);
+                if let Some(da) = da {
+                    arith::axpy(dy, 1.0, da);
+                }
+                if let Some(db) = db {
+                    arith::axpy(dy, sign, db);
+                }
+            }
+            Op::Neg => arith::value::affine(da.unwrap(), -1.0, 0.0, dy),
+            Op::Scale(c) => arith::value::affine(da.unwrap(), c, 0.0, dy),
+            Op::Shift(_) | Op::Reshape => dy.copy_from_slice(da.unwrap()),
+            Op::Mul => arith::mul::tangent(a, b, da, db, dy),
+            Op::Div => arith::div::tangent(a, b, da, db, dy),
+            Op::ScalarMul => arith::scalar_mul::tangent(a[0], b, da.map(|d| d[0]), db, dy),
+            Op::MatMul { ta, tb } => {
+                let o = operands(&na, &nb, a, b, da, db, ta, tb);
+                matmul::tangent(o, view_mut(dy, n.rows, n.cols), *par);
+            }
+            Op::Dot => {
+                dy[0] = da.map_or(0.0, |d| arith::dot(d, b)) + db.map_or(0.0, |d| arith::dot(a, d));
+            }
+            Op::Sum => dy[0] = reduce::sum(da.unwrap()),
+            Op::SumRows => reduce::sum_rows(da.unwrap(), na.rows, dy),
+            Op::SumCols => reduce::sum_cols(da.unwrap(), na.rows, dy),
+            Op::SumSq => dy[0] = 2.0 * arith::dot(a, da.unwrap()),
+            Op::AddRow => {
+                dy.fill(0.0);
+                if let Some(da) = da {
+                    arith::axpy(dy, 1.0, da);
+                }
+                if let Some(db) = db {
+                    for (c, &d) in dy.chunks_exact_mut(n.rows).zip(db) {
+                        c.iter_mut().for_each(|x| *x += d);
+                    }
+                }
+            }
+            Op::Unary(u) => elementwise::tangent(Fun::U(u), a, y, da.unwrap(), dy),
+            Op::Powi(k) => elementwise::tangent(Fun::Powi(k), a, y, da.unwrap(), dy),
+            Op::LogSumExpRows => {
+                softmax::lse_tangent(&aux[..na.len()], da.unwrap(), None, n.rows, dy)
+            }
+            Op::XentRows { labels: lo } => softmax::lse_tangent(
+                &aux[..na.len()],
+                da.unwrap(),
+                Some(&labels[lo..lo + n.rows]),
+                n.rows,
+                dy,
+            ),
+            Op::SoftmaxRows => {
+                softmax::softmax_tangent(y, da.unwrap(), n.rows, dy, &mut scratch[..n.rows])
+            }
+            Op::Slice { r0, c0 } => shape::slice(da.unwrap(), na.rows, r0, c0, n.rows, dy),
+            Op::ConcatRows => shape::concat_rows(da, na.rows, db, nb.rows, dy),
+        }
     }
 
     /// The tangent of a variable after [`Tape::forward_tangent`].
@@ -1140,6 +1232,18 @@ impl Tape {
                 }
             }
         }
+        if with_adj && with_tan {
+            let need = self.nodes[..=out.id as usize]
+                .iter()
+                .filter(|n| n.grad && matches!(n.op, Op::MatMul { .. }))
+                .map(|n| {
+                    let nb = &self.nodes[n.b as usize];
+                    2 * n.cols * (n.rows + nb.len() / n.cols)
+                })
+                .max()
+                .unwrap_or(0);
+            grow(&mut self.pair, need, &mut self.growths);
+        }
         self.adjoints_of = Some(out.id);
         let Tape {
             nodes,
@@ -1152,6 +1256,7 @@ impl Tape {
             scratch,
             labels,
             par,
+            pair,
             ..
         } = self;
         let par = *par;
@@ -1182,6 +1287,27 @@ impl Tape {
             };
             let dybar = if with_tan { &tpost[..n.len()] } else { &[][..] };
             let aux = &aux[n.aux..];
+            if with_adj && with_tan && matches!(n.op, Op::MatMul { .. }) && !na.grad && nb.grad {
+                let Op::MatMul { ta, tb } = n.op else {
+                    unreachable!()
+                };
+                let (bbar, dbbar) = (
+                    view_mut(&mut apre[nb.off..nb.off + nb.len()], nb.rows, nb.cols),
+                    view_mut(&mut tpre[nb.off..nb.off + nb.len()], nb.rows, nb.cols),
+                );
+                matmul::vjp_paired_b(
+                    view(a, na.rows, na.cols),
+                    ta,
+                    ybar,
+                    dybar,
+                    tb,
+                    bbar,
+                    dbbar,
+                    pair,
+                    par,
+                );
+                continue;
+            }
             let rules = Rules {
                 n,
                 na,

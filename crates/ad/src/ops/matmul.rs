@@ -126,3 +126,65 @@ pub(crate) fn vjp_tangent_b(
         matmul(d, Accum::Add, op(da, o.ta).transpose(), ybar, 1.0, par);
     }
 }
+
+/// Value and tangent together when `a` is constant: one product `op(a)·[op(b) op(ḃ)]`
+/// reads `a` once for both. `pair` holds `(k + m)·2n` entries for the packed right-hand side
+/// and the result; `y` and `dy` receive the two halves.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_paired(
+    a: MatRef<'_, f64>,
+    ta: bool,
+    b: MatRef<'_, f64>,
+    db: MatRef<'_, f64>,
+    tb: bool,
+    y: &mut [f64],
+    dy: &mut [f64],
+    pair: &mut [f64],
+    par: Par,
+) {
+    let oa = op(a, ta);
+    let (ob, odb) = (op(b, tb), op(db, tb));
+    let (m, k, n) = (oa.nrows(), oa.ncols(), ob.ncols());
+    let (rhs, res) = pair[..2 * n * (k + m)].split_at_mut(2 * k * n);
+    let mut rhs = MatMut::from_column_major_slice_mut(rhs, k, 2 * n);
+    rhs.as_mut().subcols_mut(0, n).copy_from(ob);
+    rhs.as_mut().subcols_mut(n, n).copy_from(odb);
+    let res_m = MatMut::from_column_major_slice_mut(res, m, 2 * n);
+    matmul(res_m, Accum::Replace, oa, rhs.as_ref(), 1.0, par);
+    y.copy_from_slice(&res[..m * n]);
+    dy.copy_from_slice(&res[m * n..2 * m * n]);
+}
+
+/// VJP and VJP tangent into `b` together when `a` is constant: one product
+/// `op(a)ᵀ·[ȳ ȳ̇]` reads `a` once for both. `pair` holds `(m + k)·2n` entries.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn vjp_paired_b(
+    a: MatRef<'_, f64>,
+    ta: bool,
+    ybar: &[f64],
+    dybar: &[f64],
+    tb: bool,
+    bbar: MatMut<'_, f64>,
+    dbbar: MatMut<'_, f64>,
+    pair: &mut [f64],
+    par: Par,
+) {
+    let oa = op(a, ta);
+    let (m, k) = (oa.nrows(), oa.ncols());
+    let n = ybar.len() / m;
+    let (p, r) = pair[..2 * n * (m + k)].split_at_mut(2 * m * n);
+    p[..m * n].copy_from_slice(ybar);
+    p[m * n..].copy_from_slice(dybar);
+    let pm = MatRef::from_column_major_slice(p, m, 2 * n);
+    let mut rm = MatMut::from_column_major_slice_mut(r, k, 2 * n);
+    matmul(rm.as_mut(), Accum::Replace, oa.transpose(), pm, 1.0, par);
+    let rm = rm.as_ref();
+    for (half, dst) in [(0, op_mut(bbar, tb)), (n, op_mut(dbbar, tb))] {
+        let mut dst = dst;
+        for j in 0..n {
+            for i in 0..k {
+                dst[(i, j)] += rm[(i, half + j)];
+            }
+        }
+    }
+}
