@@ -45,8 +45,9 @@ pub use iterative::{
     conjugate_gradient, neumann_series,
 };
 pub use kernels::{
-    PAR_MIN_FLOPS, all_finite, axpby, axpy, dot, effective_par, map, map_inplace, matmul, matvec,
-    norm_l2, norm_l2_sqr, norm_max, reshape_col, reshape_col_mut, scale, zip_map,
+    PAR_MIN_FLOPS, all_finite, axpby, axpy, clear_upper_simd_state, dot, effective_par, map,
+    map_inplace, matmul, matvec, norm_l2, norm_l2_sqr, norm_max, reshape_col, reshape_col_mut,
+    scale, zip_map,
 };
 pub use pca::Pca;
 pub use spectrum::{
