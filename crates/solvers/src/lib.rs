@@ -1,1 +1,47 @@
-//! solvers
+//! Gradient-based bilevel optimization: `min_x f(x, y)` subject to `y ∈ argmin_y g(x, y)`.
+//!
+//! - [`Problem`]: `f` and `g` written once over the AD tape; every oracle (gradients,
+//!   Hessian- and Jacobian-vector products, `∇‖∇ᵧg‖²`) derived from them, overridable.
+//! - [`Oracle`]: counted access to those oracles (Gc, MV and value calls, [`Counts`]).
+//! - [`Solver`]: a method's state and one step; the [`algorithms`] module holds the methods.
+//! - [`Runner`]: the loop with stopping rules, divergence detection, observers ([`observe`]),
+//!   metrics ([`Metrics`]), checkpoints and parallel batches ([`run_many`]).
+//! - [`problems`]: the synthetic test problems with their known solutions.
+//!
+//! Nothing here forms a Hessian: every second-order quantity is a product computed by one
+//! forward-over-reverse pass.
+//!
+//! # Example: single-loop AID on the quadratic problem
+//! ```
+//! use bilevel_solvers::algorithms::{SingleLoopAid, SingleLoopAidParams};
+//! use bilevel_solvers::problems::QuadraticKappa;
+//! use bilevel_solvers::{RunConfig, Runner};
+//!
+//! let problem = QuadraticKappa::new(10.0, 2);
+//! let mut solver = SingleLoopAid::new(SingleLoopAidParams::from_smoothness(problem.l(), 0.5)).unwrap();
+//! let result = Runner::new(RunConfig::iters(500)).unwrap().run(&problem, &mut solver).unwrap();
+//! let m = result.last_metrics().unwrap();
+//! assert!(m.grad_phi_norm.unwrap() < 1e-4);
+//! ```
+
+pub mod algorithms;
+mod error;
+mod linear;
+pub mod metrics;
+pub mod observe;
+mod oracle;
+pub mod problem;
+pub mod problems;
+pub mod runner;
+pub mod solver;
+pub mod vecops;
+
+pub use error::Error;
+pub use metrics::{MetricEvaluator, Metrics};
+pub use oracle::{Counts, Oracle};
+pub use problem::{Bounds, Problem};
+pub use runner::{
+    Checkpoint, Divergence, Job, Measure, Record, RunConfig, RunInfo, RunResult, Runner, Status,
+    Tolerance, run_many,
+};
+pub use solver::{Iterate, Scalars, Solver};

@@ -1,0 +1,163 @@
+use crate::error::{Error, check, check_count, check_pos};
+use crate::linear::cg;
+use crate::oracle::Oracle;
+use crate::solver::{Iterate, Scalars, Solver, col, state_io};
+use crate::vecops::{axpy, lincomb, norm, zeros};
+use bilevel_linalg::Mat;
+use serde::{Deserialize, Serialize};
+
+/// How [`AidBio`] solves `∇²ᵧᵧg·v = ∇ᵧf`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LinearSolve {
+    /// Conjugate gradient from the previous `v`, at most `max_iter` products, stopping at
+    /// relative residual `tol`.
+    Cg {
+        /// Product cap.
+        max_iter: usize,
+        /// Relative residual tolerance.
+        tol: f64,
+    },
+    /// The truncated Neumann series `v = η Σ_{q<Q} (I − η∇²ᵧᵧg)^q ∇ᵧf` (`Q − 1` products).
+    Neumann {
+        /// `Q`: number of terms.
+        terms: usize,
+        /// `η ≤ 1/L`.
+        eta: f64,
+    },
+}
+
+/// Parameters of [`AidBio`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AidBioParams {
+    /// `α`: inner gradient step.
+    pub alpha: f64,
+    /// `β`: outer step.
+    pub beta: f64,
+    /// `N`: inner gradient steps per outer iteration (warm-started).
+    pub inner_steps: usize,
+    /// The linear-system solver.
+    pub solve: LinearSolve,
+}
+
+impl Default for AidBioParams {
+    /// `α = 0.1`, `β = 0.01`, `N = 10`, CG with 20 products to `1e-10`.
+    fn default() -> Self {
+        AidBioParams {
+            alpha: 0.1,
+            beta: 0.01,
+            inner_steps: 10,
+            solve: LinearSolve::Cg {
+                max_iter: 20,
+                tol: 1e-10,
+            },
+        }
+    }
+}
+
+impl AidBioParams {
+    /// Reject out-of-range values.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_pos(NAME, "alpha", self.alpha)?;
+        check_pos(NAME, "beta", self.beta)?;
+        check_count(NAME, "inner_steps", self.inner_steps, 1, ">= 1")?;
+        match self.solve {
+            LinearSolve::Cg { max_iter, tol } => {
+                check_count(NAME, "solve.max_iter", max_iter, 1, ">= 1")?;
+                check(NAME, "solve.tol", tol, tol >= 0.0, ">= 0")
+            }
+            LinearSolve::Neumann { terms, eta } => {
+                check_count(NAME, "solve.terms", terms, 1, ">= 1")?;
+                check_pos(NAME, "solve.eta", eta)
+            }
+        }
+    }
+}
+
+const NAME: &str = "aidbio";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct State {
+    #[serde(with = "col")]
+    v: Mat<f64>,
+}
+
+/// AIDBiO (Ji, Yang and Liang, "Bilevel Optimization: Convergence Analysis and Enhanced
+/// Design"), the double-loop baseline of the PGD-QP paper (§5).
+///
+/// Per iteration: `N` gradient steps on `g(x, ·)`; solve `∇²ᵧᵧg·v = ∇ᵧf` by CG (warm-started)
+/// or a Neumann series; `x ← x − β(∇ₓf − ∇²ₓᵧg·v)`. Cost: `N + 1` Gc, and the solver's
+/// products plus one MV.
+#[derive(Clone, Debug)]
+pub struct AidBio {
+    params: AidBioParams,
+    state: State,
+}
+
+impl AidBio {
+    /// A solver with validated parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first bad parameter.
+    pub fn new(params: AidBioParams) -> Result<Self, Error> {
+        params.validate()?;
+        Ok(AidBio {
+            params,
+            state: State { v: zeros(0) },
+        })
+    }
+}
+
+impl Solver for AidBio {
+    fn name(&self) -> &'static str {
+        match self.params.solve {
+            LinearSolve::Cg { .. } => "aidbio-cg",
+            LinearSolve::Neumann { .. } => "aidbio-neumann",
+        }
+    }
+    fn init(&mut self, o: &mut Oracle<'_>, _it: &mut Iterate) -> Result<(), Error> {
+        self.state.v = zeros(o.problem().dim_y());
+        Ok(())
+    }
+    fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, _k: u64) -> Scalars {
+        let p = self.params;
+        for _ in 0..p.inner_steps {
+            let gy = o.grad_g(&it.x, &it.y).y;
+            axpy(&mut it.y, -p.alpha, &gy);
+        }
+        let gf = o.grad_f(&it.x, &it.y);
+        let (x, y) = (&it.x, &it.y);
+        let mut solve_info = (0.0, 0.0);
+        let v = match p.solve {
+            LinearSolve::Cg { max_iter, tol } => {
+                let mut op = |u: &Mat<f64>| o.hvp_g(x, y, u).yy;
+                let (v, info) = cg(&mut op, &gf.y, Some(&self.state.v), max_iter, tol);
+                solve_info = (info.iters as f64, info.residual);
+                v
+            }
+            LinearSolve::Neumann { terms, eta } => {
+                let mut term = gf.y.clone();
+                let mut v = gf.y.clone();
+                for _ in 1..terms {
+                    let hp = o.hvp_g(x, y, &term).yy;
+                    axpy(&mut term, -eta, &hp);
+                    axpy(&mut v, 1.0, &term);
+                }
+                crate::vecops::scale(&mut v, eta);
+                v
+            }
+        };
+        let jv = o.hvp_g(x, y, &v).xy;
+        let d = lincomb(1.0, &gf.x, -1.0, &jv);
+        axpy(&mut it.x, -p.beta, &d);
+        self.state.v = v;
+        vec![
+            ("hypergrad_est_norm", norm(&d)),
+            ("cg_iters", solve_info.0),
+            ("cg_residual", solve_info.1),
+        ]
+    }
+    fn aux(&self) -> Vec<(&'static str, &Mat<f64>)> {
+        vec![("v", &self.state.v)]
+    }
+    state_io!();
+}

@@ -1,0 +1,165 @@
+use crate::error::{Error, check, check_count, check_pos};
+use crate::oracle::Oracle;
+use crate::solver::{Iterate, Scalars, Solver, col, state_io};
+use crate::vecops::{axpy, lincomb, zeros};
+use bilevel_linalg::Mat;
+use serde::{Deserialize, Serialize};
+
+/// Parameters of [`F2sa`]: the step and penalty schedules of Kwon, Kwon, Wright and Nowak,
+/// "A Fully First-Order Method for Stochastic Bilevel Optimization" (as presented in the
+/// "Fully First-Order Methods for Bilevel Optimization" slides):
+/// `α_k = α₀(k₀/(k + k₀))^a`, `γ_k = γ₀(k₀/(k + k₀))^c`, `λ_k = λ₀((k + k₀)/k₀)^{a−c}`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct F2saParams {
+    /// `α₀`: initial step of `y` (and, times `ξ`, of `x`). Needs `α_kλ_k ≲ 1/L_g`.
+    pub alpha0: f64,
+    /// `γ₀`: initial step of `z`. Needs `γ_k ≤ 1/L_g`.
+    pub gamma0: f64,
+    /// `ξ`: ratio of the `x` step to the `y` step.
+    pub xi: f64,
+    /// `λ₀`: initial penalty multiplier.
+    pub lambda0: f64,
+    /// `k₀ ≥ 1`: schedule offset.
+    pub k0: f64,
+    /// `a ∈ [0, 1]`: decay exponent of `α_k`. Exact gradients: `a = 1/3`.
+    pub a: f64,
+    /// `c ∈ [0, a]`: decay exponent of `γ_k`. Exact gradients: `c = 0`.
+    pub c: f64,
+    /// `T ≥ 1`: inner iterations on `(y, z)` per outer step (`T = 1` is the basic variant;
+    /// the theory takes `T = O(κ)`).
+    pub inner_steps: usize,
+}
+
+impl Default for F2saParams {
+    /// The exact-gradient schedule `a = 1/3`, `c = 0`, `ξ = 1`, `T = 1`, with `α₀ = 0.01`,
+    /// `γ₀ = 0.1`, `λ₀ = 10`, `k₀ = 1`.
+    fn default() -> Self {
+        F2saParams {
+            alpha0: 0.01,
+            gamma0: 0.1,
+            xi: 1.0,
+            lambda0: 10.0,
+            k0: 1.0,
+            a: 1.0 / 3.0,
+            c: 0.0,
+            inner_steps: 1,
+        }
+    }
+}
+
+impl F2saParams {
+    /// The fixed-penalty variant of Chen, Ma and Zhang, "Near-optimal nonconvex-strongly-convex
+    /// bilevel optimization with fully first-order oracles": `λ` fixed (at `O(1/ε)`), constant
+    /// steps `alpha` for `y`, `gamma` for `z`, `x_step` for `x` (their `O(κ⁻³)`, independent of
+    /// `λ`), and `T = O(κ)` inner steps.
+    pub fn fixed_lambda(lambda: f64, alpha: f64, gamma: f64, x_step: f64, inner_steps: usize) -> Self {
+        F2saParams {
+            alpha0: alpha,
+            gamma0: gamma,
+            xi: x_step / alpha,
+            lambda0: lambda,
+            k0: 1.0,
+            a: 0.0,
+            c: 0.0,
+            inner_steps,
+        }
+    }
+
+    /// Reject out-of-range values.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_pos(NAME, "alpha0", self.alpha0)?;
+        check_pos(NAME, "gamma0", self.gamma0)?;
+        check_pos(NAME, "xi", self.xi)?;
+        check_pos(NAME, "lambda0", self.lambda0)?;
+        check(NAME, "k0", self.k0, self.k0.is_finite() && self.k0 >= 1.0, ">= 1")?;
+        check(NAME, "a", self.a, (0.0..=1.0).contains(&self.a), "[0, 1]")?;
+        check(NAME, "c", self.c, self.c >= 0.0 && self.c <= self.a, "[0, a]")?;
+        check_count(NAME, "inner_steps", self.inner_steps, 1, ">= 1")
+    }
+
+    /// `(α_k, γ_k, λ_k)` at outer iteration `k`.
+    pub fn schedule(&self, k: u64) -> (f64, f64, f64) {
+        let r = (k as f64 + self.k0) / self.k0;
+        (
+            self.alpha0 * r.powf(-self.a),
+            self.gamma0 * r.powf(-self.c),
+            self.lambda0 * r.powf(self.a - self.c),
+        )
+    }
+}
+
+const NAME: &str = "f2sa";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct State {
+    #[serde(with = "col")]
+    z: Mat<f64>,
+}
+
+/// F²SA with its inner loop ("F²SA: the most basic variant" for `T = 1`, "F²SA: inner loop for
+/// y, z" otherwise, in the fully-first-order slides; Algorithm 3 of the single-loop AID/ITD
+/// paper is the fixed-λ case).
+///
+/// Per iteration `k`, `T` times: `z ← P(z − γ_k∇ᵧg(x, z))`,
+/// `y ← P(y − α_k(∇ᵧf(x, y) + λ_k∇ᵧg(x, y)))`; then
+/// `x ← P(x − ξα_k(∇ₓf(x, y) + λ_k(∇ₓg(x, y) − ∇ₓg(x, z))))` at the new `y, z`. `λ` follows
+/// the schedule of [`F2saParams`] (fixed when `a = c`). First order: `3T + 3` Gc.
+/// `∇Φ_λ` differs from `∇Φ` by `O(κ³/λ)` (Lemma 13 of the single-loop paper).
+#[derive(Clone, Debug)]
+pub struct F2sa {
+    params: F2saParams,
+    state: State,
+}
+
+impl F2sa {
+    /// A solver with validated parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first bad parameter.
+    pub fn new(params: F2saParams) -> Result<Self, Error> {
+        params.validate()?;
+        Ok(F2sa {
+            params,
+            state: State { z: zeros(0) },
+        })
+    }
+}
+
+impl Solver for F2sa {
+    fn name(&self) -> &'static str {
+        if self.params.a == self.params.c {
+            "f2sa-fixed-lambda"
+        } else {
+            NAME
+        }
+    }
+    fn init(&mut self, _o: &mut Oracle<'_>, it: &mut Iterate) -> Result<(), Error> {
+        self.state.z = it.y.clone();
+        Ok(())
+    }
+    fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, k: u64) -> Scalars {
+        let p = self.params;
+        let (alpha, gamma, lambda) = p.schedule(k);
+        for _ in 0..p.inner_steps {
+            let gz = o.grad_g(&it.x, &self.state.z).y;
+            axpy(&mut self.state.z, -gamma, &gz);
+            o.project_y(&mut self.state.z);
+            let gfy = o.grad_f(&it.x, &it.y).y;
+            let ggy = o.grad_g(&it.x, &it.y).y;
+            axpy(&mut it.y, -alpha, &gfy);
+            axpy(&mut it.y, -alpha * lambda, &ggy);
+            o.project_y(&mut it.y);
+        }
+        let gf = o.grad_f(&it.x, &it.y);
+        let gg = o.grad_g(&it.x, &it.y);
+        let gz = o.grad_g(&it.x, &self.state.z);
+        let d = lincomb(1.0, &gf.x, lambda, &lincomb(1.0, &gg.x, -1.0, &gz.x));
+        axpy(&mut it.x, -p.xi * alpha, &d);
+        o.project_x(&mut it.x);
+        vec![("lambda", lambda), ("alpha", alpha)]
+    }
+    fn aux(&self) -> Vec<(&'static str, &Mat<f64>)> {
+        vec![("z", &self.state.z)]
+    }
+    state_io!();
+}

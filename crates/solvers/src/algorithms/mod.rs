@@ -1,0 +1,34 @@
+//! The algorithms, each from its paper, each with a parameter struct holding the paper's
+//! defaults (or a documented choice where the paper's depend on problem constants).
+//!
+//! | solver | order | loop | source |
+//! |---|---|---|---|
+//! | [`SingleLoopAid`] | 2nd | single | single-loop AID, Algorithm 1 |
+//! | [`SingleLoopItd`] | 2nd | single | single-loop ITD, Algorithm 2 |
+//! | [`PgdQp`] | 2nd | single | perturbed gradient descent via a convex QP, Algorithm 1 |
+//! | [`Galet`] | 2nd | N + T inner | GALET, Algorithm 1 |
+//! | [`Rhg`] | 2nd | T unrolled | reverse-mode ITD through T steps (optionally truncated) |
+//! | [`AidBio`] | 2nd | double | AID with CG or Neumann |
+//! | [`Bome`] | 1st | T inner | BOME |
+//! | [`VPbgd`] | 1st | T inner | V-PBGD |
+//! | [`F2sa`] | 1st | T inner | F²SA (increasing or fixed λ) |
+
+mod aid;
+mod aidbio;
+mod bome;
+mod f2sa;
+mod galet;
+mod itd;
+mod pgdqp;
+mod rhg;
+mod vpbgd;
+
+pub use aid::{SingleLoopAid, SingleLoopAidParams};
+pub use aidbio::{AidBio, AidBioParams, LinearSolve};
+pub use bome::{Bome, BomeParams};
+pub use f2sa::{F2sa, F2saParams};
+pub use galet::{Galet, GaletParams};
+pub use itd::{SingleLoopItd, SingleLoopItdParams};
+pub use pgdqp::{PgdQp, PgdQpParams, Rho};
+pub use rhg::{Rhg, RhgParams};
+pub use vpbgd::{VPbgd, VPbgdParams};

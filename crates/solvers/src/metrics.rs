@@ -1,0 +1,139 @@
+//! Stationarity measures evaluated along a run, outside the solver's oracle budget.
+
+use crate::linear::cg;
+use crate::problem::Problem;
+use crate::solver::{Iterate, Solver};
+use crate::vecops::{lincomb, norm, norm_sq};
+use bilevel_ad::Evaluator;
+use bilevel_linalg::Mat;
+use serde::{Deserialize, Serialize};
+
+/// The measures computed at one iterate; `None` where the problem or solver does not provide
+/// what the measure needs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// `f(x, y)`.
+    pub f: Option<f64>,
+    /// `g(x, y)`.
+    pub g: Option<f64>,
+    /// `h(x, y) = ‖∇ᵧg(x, y)‖²`.
+    pub h: Option<f64>,
+    /// `‖∇Φ(x)‖`: exact where the problem knows `∇Φ`; where it only knows `y*(x)`, from the
+    /// implicit-function formula `∇ₓf − ∇²ₓᵧg·v` with `∇²ᵧᵧg·v = ∇ᵧf` solved at `y*(x)` by
+    /// conjugate gradient to relative residual `1e-13`.
+    pub grad_phi_norm: Option<f64>,
+    /// The ε-KKT residual of Definition 2.4 in "Perturbed Gradient Descent via Convex Quadratic
+    /// Approximation for Nonconvex Bilevel Optimization", with `ν = λ∇ᵧg` from the solver's
+    /// multiplier: `max(‖∇ᵧg‖², ‖∇ₓf + ∇²ₓᵧg·ν‖², ‖∇ᵧf + ∇²ᵧᵧg·ν‖²)`.
+    pub kkt: Option<f64>,
+    /// GALET's `R_x = ‖∇ₓf + ∇²ₓᵧg·w‖²` (eq. (8a) of "A Generalized Alternating Method for
+    /// Bilevel Optimization under the Polyak-Łojasiewicz Condition").
+    pub galet_rx: Option<f64>,
+    /// GALET's `R_w = ‖∇²ᵧᵧg(∇ᵧf + ∇²ᵧᵧg·w)‖²` (eq. (8b)).
+    pub galet_rw: Option<f64>,
+    /// GALET's `R_y = g − g*(x)` (eq. (8c)), where `g*` is known.
+    pub galet_ry: Option<f64>,
+    /// The value-function KKT score of eq. (47) of the GALET paper:
+    /// `‖∇ₓf‖² + ‖∇ᵧf‖² + (g − g*(x))`, where `g*` is known.
+    pub vf_kkt: Option<f64>,
+    /// The problem's optimality gap (see each problem's documentation).
+    pub opt_gap: Option<f64>,
+}
+
+impl Metrics {
+    /// Column names, in the order of [`Metrics::values`].
+    pub const NAMES: [&'static str; 10] = [
+        "f",
+        "g",
+        "h",
+        "grad_phi_norm",
+        "kkt",
+        "galet_rx",
+        "galet_rw",
+        "galet_ry",
+        "vf_kkt",
+        "opt_gap",
+    ];
+
+    /// The measures in the order of [`Metrics::NAMES`].
+    pub fn values(&self) -> [Option<f64>; 10] {
+        [
+            self.f,
+            self.g,
+            self.h,
+            self.grad_phi_norm,
+            self.kkt,
+            self.galet_rx,
+            self.galet_rw,
+            self.galet_ry,
+            self.vf_kkt,
+            self.opt_gap,
+        ]
+    }
+}
+
+/// The exact hypergradient `∇Φ(x)` when the problem knows it, else by the implicit-function
+/// formula at a known `y*(x)` (see [`Metrics::grad_phi_norm`]); `None` otherwise.
+pub fn exact_grad_phi(p: &dyn Problem, ev: &mut Evaluator, x: &Mat<f64>) -> Option<Mat<f64>> {
+    if let Some(g) = p.grad_phi(x.as_ref()) {
+        return Some(g);
+    }
+    let ys = p.y_star(x.as_ref())?;
+    let gf = p.grad_f(ev, x.as_ref(), ys.as_ref());
+    let m = ys.nrows();
+    let mut op = |v: &Mat<f64>| p.hvp_g(ev, x.as_ref(), ys.as_ref(), v.as_ref()).yy;
+    let (v, _) = cg(&mut op, &gf.y, None, 10 * m + 10, 1e-13);
+    let jv = p.hvp_g(ev, x.as_ref(), ys.as_ref(), v.as_ref()).xy;
+    Some(lincomb(1.0, &gf.x, -1.0, &jv))
+}
+
+/// Evaluates [`Metrics`] with its own (uncounted) AD evaluator.
+#[derive(Debug, Default)]
+pub struct MetricEvaluator {
+    ev: Evaluator,
+}
+
+impl MetricEvaluator {
+    /// A fresh evaluator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// All measures at `it`, using what `p` knows and what `solver` exposes.
+    pub fn evaluate(&mut self, p: &dyn Problem, it: &Iterate, solver: &dyn Solver) -> Metrics {
+        let ev = &mut self.ev;
+        let (x, y) = (it.x.as_ref(), it.y.as_ref());
+        let gf = p.grad_f(ev, x, y);
+        let gg = p.grad_g(ev, x, y);
+        let h = norm_sq(&gg.y);
+        let g_star = p.g_star(x);
+        let mut m = Metrics {
+            f: Some(gf.value),
+            g: Some(gg.value),
+            h: Some(h),
+            grad_phi_norm: exact_grad_phi(p, ev, &it.x).map(|g| norm(&g)),
+            opt_gap: p.optimality_gap(x, y),
+            ..Metrics::default()
+        };
+        if let Some(gs) = g_star {
+            m.galet_ry = Some(gg.value - gs);
+            m.vf_kkt = Some(norm_sq(&gf.x) + norm_sq(&gf.y) + (gg.value - gs));
+        }
+        if let Some(lambda) = solver.kkt_multiplier() {
+            let mut nu = gg.y.clone();
+            crate::vecops::scale(&mut nu, lambda);
+            let c = p.hvp_g(ev, x, y, nu.as_ref());
+            let rx = norm_sq(&lincomb(1.0, &gf.x, 1.0, &c.xy));
+            let ry = norm_sq(&lincomb(1.0, &gf.y, 1.0, &c.yy));
+            m.kkt = Some(h.max(rx).max(ry));
+        }
+        if let Some(w) = solver.shadow() {
+            let c = p.hvp_g(ev, x, y, w.as_ref());
+            m.galet_rx = Some(norm_sq(&lincomb(1.0, &gf.x, 1.0, &c.xy)));
+            let r = lincomb(1.0, &gf.y, 1.0, &c.yy);
+            let c2 = p.hvp_g(ev, x, y, r.as_ref());
+            m.galet_rw = Some(norm_sq(&c2.yy));
+        }
+        m
+    }
+}

@@ -1,0 +1,188 @@
+//! The bilevel problem abstraction: `min_x f(x, y)` subject to `y ∈ argmin_y g(x, y)`.
+//!
+//! A problem writes `f` and `g` once over the automatic differentiation [`Tape`]. Every oracle the
+//! algorithms use is a default method computed by one AD pass (fused where one pass gives two
+//! products); a problem may override any of them with a hand-written version. Optional knowledge
+//! (closed-form `y*(x)`, exact `∇Φ(x)`, `g*(x)`, an optimality gap) feeds the metrics only.
+//!
+//! Solvers never call these methods directly: they go through [`Oracle`](crate::Oracle), which
+//! counts every call.
+
+use bilevel_ad::{Evaluator, Tape, Var};
+use bilevel_linalg::{Mat, MatRef};
+
+/// Both gradient blocks of a function at one point, with its value.
+#[derive(Clone, Debug)]
+pub struct Grad {
+    /// The function's value.
+    pub value: f64,
+    /// `∇ₓ`.
+    pub x: Mat<f64>,
+    /// `∇ᵧ`.
+    pub y: Mat<f64>,
+}
+
+/// The two products of one forward-over-reverse pass of `g` with tangent `(0, v)`.
+#[derive(Clone, Debug)]
+pub struct Cross {
+    /// `∇²ᵧᵧg·v` (length `dim_y`).
+    pub yy: Mat<f64>,
+    /// `∇²ₓᵧg·v = ∇ₓ⟨∇ᵧg, v⟩` (length `dim_x`).
+    pub xy: Mat<f64>,
+}
+
+/// `h = ‖∇ᵧg‖²` and its gradient.
+#[derive(Clone, Debug)]
+pub struct HGrad {
+    /// `h(x, y) = ‖∇ᵧg(x, y)‖²`.
+    pub h: f64,
+    /// `∇ᵧg(x, y)`.
+    pub grad_y_g: Mat<f64>,
+    /// `∇ₓh = 2 ∇²ₓᵧg·∇ᵧg`.
+    pub x: Mat<f64>,
+    /// `∇ᵧh = 2 ∇²ᵧᵧg·∇ᵧg`.
+    pub y: Mat<f64>,
+}
+
+/// A box `lo ≤ vᵢ ≤ hi` applied to every coordinate of a block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bounds {
+    /// Lower bound of every coordinate.
+    pub lo: f64,
+    /// Upper bound of every coordinate.
+    pub hi: f64,
+}
+
+impl Bounds {
+    /// Clamp every coordinate of `v` into the box (the Euclidean projection).
+    pub fn project(&self, v: &mut Mat<f64>) {
+        for vi in v.col_as_slice_mut(0) {
+            *vi = vi.clamp(self.lo, self.hi);
+        }
+    }
+
+    /// Whether every coordinate lies in the box.
+    pub fn contains(&self, v: &Mat<f64>) -> bool {
+        v.col_as_slice(0)
+            .iter()
+            .all(|vi| *vi >= self.lo && *vi <= self.hi)
+    }
+}
+
+/// A bilevel problem `min_x f(x, y)` subject to `y ∈ argmin_y g(x, y)`, `x ∈ Rⁿ`, `y ∈ Rᵐ`.
+///
+/// Implementors write [`Problem::f`] and [`Problem::g`] on the tape; every oracle below has a
+/// default built on them. Problems are immutable and `Sync`: per-thread mutable state (the tape)
+/// lives in the [`Evaluator`] the caller passes in.
+pub trait Problem: Send + Sync + std::fmt::Debug {
+    /// A short identifier, e.g. `quadratic-k10`.
+    fn name(&self) -> String;
+    /// `n`, the upper-level dimension.
+    fn dim_x(&self) -> usize;
+    /// `m`, the lower-level dimension.
+    fn dim_y(&self) -> usize;
+    /// The default starting upper-level point.
+    fn x0(&self) -> Mat<f64>;
+    /// The default starting lower-level point.
+    fn y0(&self) -> Mat<f64>;
+    /// The upper-level objective `f(x, y)` recorded on the tape (a 1×1 result).
+    fn f(&self, t: &mut Tape, x: Var, y: Var) -> Var;
+    /// The lower-level objective `g(x, y)` recorded on the tape (a 1×1 result).
+    fn g(&self, t: &mut Tape, x: Var, y: Var) -> Var;
+
+    /// A box constraint on `x`, if the problem has one.
+    fn bounds_x(&self) -> Option<Bounds> {
+        None
+    }
+    /// A box constraint on `y` (the lower-level feasible set), if the problem has one.
+    fn bounds_y(&self) -> Option<Bounds> {
+        None
+    }
+
+    /// `f(x, y)`: one forward pass.
+    fn value_f(&self, ev: &mut Evaluator, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
+        ev.value2(|t, x, y| self.f(t, x, y), x, y)
+    }
+    /// `g(x, y)`: one forward pass.
+    fn value_g(&self, ev: &mut Evaluator, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
+        ev.value2(|t, x, y| self.g(t, x, y), x, y)
+    }
+    /// `f, ∇ₓf, ∇ᵧf`: one reverse pass.
+    fn grad_f(&self, ev: &mut Evaluator, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Grad {
+        let (value, gx, gy) = ev.value_and_grad2(|t, x, y| self.f(t, x, y), x, y);
+        Grad {
+            value,
+            x: gx,
+            y: gy,
+        }
+    }
+    /// `g, ∇ₓg, ∇ᵧg`: one reverse pass.
+    fn grad_g(&self, ev: &mut Evaluator, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Grad {
+        let (value, gx, gy) = ev.value_and_grad2(|t, x, y| self.g(t, x, y), x, y);
+        Grad {
+            value,
+            x: gx,
+            y: gy,
+        }
+    }
+    /// `∇²ᵧᵧg·v` and `∇²ₓᵧg·v`: one forward-over-reverse pass with tangent `(0, v)`.
+    fn hvp_g(
+        &self,
+        ev: &mut Evaluator,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        v: MatRef<'_, f64>,
+    ) -> Cross {
+        let r = ev.hvp2(|t, x, y| self.g(t, x, y), x, y, None, Some(v));
+        Cross {
+            yy: r.hv_y,
+            xy: r.hv_x,
+        }
+    }
+    /// `∇²ᵧₓg·u` (a `y`-shaped result): one forward-over-reverse pass with tangent `(u, 0)`.
+    fn jvp_yx_g(
+        &self,
+        ev: &mut Evaluator,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        u: MatRef<'_, f64>,
+    ) -> Mat<f64> {
+        ev.jvp_yx(|t, x, y| self.g(t, x, y), x, y, u)
+    }
+    /// `h = ‖∇ᵧg‖²` and `∇h = (2∇²ₓᵧg·∇ᵧg, 2∇²ᵧᵧg·∇ᵧg)`: one gradient pass, then one
+    /// forward-over-reverse pass with tangent `(0, ∇ᵧg)`.
+    fn grad_h(&self, ev: &mut Evaluator, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> HGrad {
+        let gy = self.grad_g(ev, x, y).y;
+        let c = self.hvp_g(ev, x, y, gy.as_ref());
+        let h = crate::vecops::norm_sq(&gy);
+        let mut hx = c.xy;
+        let mut hy = c.yy;
+        crate::vecops::scale(&mut hx, 2.0);
+        crate::vecops::scale(&mut hy, 2.0);
+        HGrad {
+            h,
+            grad_y_g: gy,
+            x: hx,
+            y: hy,
+        }
+    }
+
+    /// The lower-level solution `y*(x)` in closed form, if known (metrics only).
+    fn y_star(&self, _x: MatRef<'_, f64>) -> Option<Mat<f64>> {
+        None
+    }
+    /// The exact hypergradient `∇Φ(x)`, if known in closed form (metrics only). When it is not
+    /// but [`Problem::y_star`] is, the metrics solve the implicit-function linear system instead.
+    fn grad_phi(&self, _x: MatRef<'_, f64>) -> Option<Mat<f64>> {
+        None
+    }
+    /// The lower-level value function `g*(x) = min_y g(x, y)`, if known (metrics only).
+    fn g_star(&self, _x: MatRef<'_, f64>) -> Option<f64> {
+        None
+    }
+    /// A problem-specific distance to the known optimal set (metrics only): its definition is
+    /// documented on each problem.
+    fn optimality_gap(&self, _x: MatRef<'_, f64>, _y: MatRef<'_, f64>) -> Option<f64> {
+        None
+    }
+}

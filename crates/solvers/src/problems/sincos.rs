@@ -1,0 +1,192 @@
+use super::{Normal, random_orthogonal, small_matmul};
+use crate::problem::Problem;
+use bilevel_ad::{Evaluator, Tape, Var};
+use bilevel_linalg::{Mat, MatRef};
+use std::sync::Arc;
+
+/// The data shared by [`ScSinCos`] and [`NcCos`]: `c, d ∈ Rⁿ` and `H = U diag(s) Vᵀ` with random
+/// orthogonal `U, V` and `s ∈ [1, 10]`, so `cond(H) ≤ 10`.
+#[derive(Clone, Debug)]
+struct SinCosData {
+    n: usize,
+    seed: u64,
+    c: Mat<f64>,
+    d: Mat<f64>,
+    h: Arc<Mat<f64>>,
+    h_inv: Mat<f64>,
+    x0: Mat<f64>,
+}
+
+impl SinCosData {
+    fn new(n: usize, seed: u64) -> Self {
+        assert!(n >= 1, "sin-cos problems need n >= 1");
+        let mut rng = Normal::new(seed);
+        let c = rng.column(n);
+        let d = rng.column(n);
+        let u = random_orthogonal(&mut rng, n);
+        let v = random_orthogonal(&mut rng, n);
+        let s: Vec<f64> = (0..n)
+            .map(|i| match i {
+                0 => 1.0,
+                1 => 10.0,
+                _ => 10f64.powf(rng.uniform()),
+            })
+            .collect();
+        let us = Mat::from_fn(n, n, |i, j| u[(i, j)] * s[j]);
+        let h = small_matmul(&us, &v.transpose().to_owned());
+        let vs = Mat::from_fn(n, n, |i, j| v[(i, j)] / s[j]);
+        let h_inv = small_matmul(&vs, &u.transpose().to_owned());
+        let x0 = rng.column(n);
+        SinCosData {
+            n,
+            seed,
+            c,
+            d,
+            h: Arc::new(h),
+            h_inv,
+            x0,
+        }
+    }
+
+    /// `sin(cᵀx + dᵀy) + log(‖x + y‖² + 1)`.
+    fn f(&self, t: &mut Tape, x: Var, y: Var) -> Var {
+        let (cv, dv) = (t.constant(self.c.as_ref()), t.constant(self.d.as_ref()));
+        let (cx, dy) = (t.dot(cv, x), t.dot(dv, y));
+        let s = t.add(cx, dy);
+        let s = t.sin(s);
+        let xy = t.add(x, y);
+        let r = t.sum_sq(xy);
+        let r = t.log1p(r);
+        t.add(s, r)
+    }
+
+    /// `½‖Hy − x‖²`.
+    fn half_residual(&self, t: &mut Tape, x: Var, y: Var) -> Var {
+        let h = t.shared(&self.h);
+        let hy = t.matmul(h, y);
+        let r = t.sub(hy, x);
+        let s = t.sum_sq(r);
+        t.scale(s, 0.5)
+    }
+
+    fn y_star(&self, x: MatRef<'_, f64>) -> Mat<f64> {
+        small_matmul(&self.h_inv, &x.to_owned())
+    }
+}
+
+/// The strongly convex synthetic problem of "Perturbed Gradient Descent via Convex Quadratic
+/// Approximation for Nonconvex Bilevel Optimization" (App. C.1.1):
+/// `f = sin(cᵀx + dᵀy) + log(‖x + y‖² + 1)`, `g = ½‖Hy − x‖²`, `x, y ∈ Rⁿ` (n = 20 by default),
+/// `c, d` standard normal and `cond(H) ≤ 10`, all from a seed.
+///
+/// Known exactly: `y*(x) = H⁻¹x`, `∇Φ(x) = ∇ₓf + H⁻ᵀ∇ᵧf` at `(x, y*(x))`, `g* = 0`.
+/// Start: `x0` standard normal from the seed, `y0 = 0`.
+#[derive(Clone, Debug)]
+pub struct ScSinCos {
+    data: SinCosData,
+}
+
+impl ScSinCos {
+    /// The problem in dimension `n = m` with data drawn from `seed`.
+    pub fn new(n: usize, seed: u64) -> Self {
+        ScSinCos {
+            data: SinCosData::new(n, seed),
+        }
+    }
+}
+
+impl Default for ScSinCos {
+    /// `n = m = 20`, seed 0.
+    fn default() -> Self {
+        Self::new(20, 0)
+    }
+}
+
+impl Problem for ScSinCos {
+    fn name(&self) -> String {
+        format!("sc-sincos-n{}-s{}", self.data.n, self.data.seed)
+    }
+    fn dim_x(&self) -> usize {
+        self.data.n
+    }
+    fn dim_y(&self) -> usize {
+        self.data.n
+    }
+    fn x0(&self) -> Mat<f64> {
+        self.data.x0.clone()
+    }
+    fn y0(&self) -> Mat<f64> {
+        Mat::zeros(self.data.n, 1)
+    }
+    fn f(&self, t: &mut Tape, x: Var, y: Var) -> Var {
+        self.data.f(t, x, y)
+    }
+    fn g(&self, t: &mut Tape, x: Var, y: Var) -> Var {
+        self.data.half_residual(t, x, y)
+    }
+    fn y_star(&self, x: MatRef<'_, f64>) -> Option<Mat<f64>> {
+        Some(self.data.y_star(x))
+    }
+    fn grad_phi(&self, x: MatRef<'_, f64>) -> Option<Mat<f64>> {
+        let ys = self.data.y_star(x);
+        let mut ev = Evaluator::new();
+        let (_, gx, gy) = ev.value_and_grad2(|t, x, y| self.data.f(t, x, y), x, ys.as_ref());
+        let corr = small_matmul(&self.data.h_inv.transpose().to_owned(), &gy);
+        Some(crate::vecops::lincomb(1.0, &gx, 1.0, &corr))
+    }
+    fn g_star(&self, _x: MatRef<'_, f64>) -> Option<f64> {
+        Some(0.0)
+    }
+}
+
+/// The nonconvex-lower-level variant (App. C.1.3 of the perturbed-gradient-descent paper):
+/// the same `f` and data as [`ScSinCos`], `g = cos(½‖Hy − x‖²)`.
+///
+/// `y = H⁻¹x` is a stationary point of `g(x, ·)` but the lower level has other critical points,
+/// so no hypergradient is defined; the paper's metric is the search direction `‖Δ‖`, which the
+/// PGD-QP solver reports in its trace.
+#[derive(Clone, Debug)]
+pub struct NcCos {
+    data: SinCosData,
+}
+
+impl NcCos {
+    /// The problem in dimension `n = m` with data drawn from `seed`.
+    pub fn new(n: usize, seed: u64) -> Self {
+        NcCos {
+            data: SinCosData::new(n, seed),
+        }
+    }
+}
+
+impl Default for NcCos {
+    /// `n = m = 20`, seed 0.
+    fn default() -> Self {
+        Self::new(20, 0)
+    }
+}
+
+impl Problem for NcCos {
+    fn name(&self) -> String {
+        format!("nc-cos-n{}-s{}", self.data.n, self.data.seed)
+    }
+    fn dim_x(&self) -> usize {
+        self.data.n
+    }
+    fn dim_y(&self) -> usize {
+        self.data.n
+    }
+    fn x0(&self) -> Mat<f64> {
+        self.data.x0.clone()
+    }
+    fn y0(&self) -> Mat<f64> {
+        Mat::zeros(self.data.n, 1)
+    }
+    fn f(&self, t: &mut Tape, x: Var, y: Var) -> Var {
+        self.data.f(t, x, y)
+    }
+    fn g(&self, t: &mut Tape, x: Var, y: Var) -> Var {
+        let r = self.data.half_residual(t, x, y);
+        t.cos(r)
+    }
+}
