@@ -67,7 +67,13 @@ pub(crate) fn check(
 
 /// `value` must be finite and strictly positive.
 pub(crate) fn check_pos(solver: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
-    check(solver, name, value, value.is_finite() && value > 0.0, "finite and > 0")
+    check(
+        solver,
+        name,
+        value,
+        value.is_finite() && value > 0.0,
+        "finite and > 0",
+    )
 }
 
 /// `value` must be an integer count of at least `min`.

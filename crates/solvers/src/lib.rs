@@ -41,7 +41,7 @@ pub use metrics::{MetricEvaluator, Metrics};
 pub use oracle::{Counts, Oracle};
 pub use problem::{Bounds, Problem};
 pub use runner::{
-    Checkpoint, Divergence, Job, Measure, Record, RunConfig, RunInfo, RunResult, Runner, Status,
-    Tolerance, run_many,
+    Checkpoint, Divergence, Job, JobResult, Measure, Record, RunConfig, RunInfo, RunResult, Runner,
+    Status, Tolerance, run_many,
 };
 pub use solver::{Iterate, Scalars, Solver};

@@ -264,7 +264,9 @@ impl Progress {
 
 impl fmt::Debug for Progress {
     fn fmt(&self, fm: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fm.debug_struct("Progress").field("every", &self.every).finish()
+        fm.debug_struct("Progress")
+            .field("every", &self.every)
+            .finish()
     }
 }
 

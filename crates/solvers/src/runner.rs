@@ -93,7 +93,7 @@ impl RunConfig {
                 allowed: ">= 1",
             });
         }
-        if !(self.divergence_bound > 0.0) {
+        if self.divergence_bound.is_nan() || self.divergence_bound <= 0.0 {
             return Err(Error::InvalidConfig {
                 name: "divergence_bound",
                 value: self.divergence_bound.to_string(),
@@ -101,7 +101,7 @@ impl RunConfig {
             });
         }
         if let Some(t) = self.tolerance
-            && !(t.value >= 0.0)
+            && (t.value.is_nan() || t.value < 0.0)
         {
             return Err(Error::InvalidConfig {
                 name: "tolerance.value",
@@ -294,7 +294,11 @@ impl Runner {
     ///
     /// # Errors
     /// Errors from the solver's `init` or from observers (I/O).
-    pub fn run(&mut self, problem: &dyn Problem, solver: &mut dyn Solver) -> Result<RunResult, Error> {
+    pub fn run(
+        &mut self,
+        problem: &dyn Problem,
+        solver: &mut dyn Solver,
+    ) -> Result<RunResult, Error> {
         let it = Iterate {
             x: problem.x0(),
             y: problem.y0(),
@@ -339,7 +343,9 @@ impl Runner {
             )));
         }
         if ck.x.len() != problem.dim_x() || ck.y.len() != problem.dim_y() {
-            return Err(Error::Checkpoint("dimensions differ from the problem's".into()));
+            return Err(Error::Checkpoint(
+                "dimensions differ from the problem's".into(),
+            ));
         }
         solver.load_state(ck.solver_state.clone())?;
         let mut o = Oracle::new(problem);
@@ -407,7 +413,9 @@ impl Runner {
             let prev = it.clone();
             let scalars = solver.step(&mut o, &mut it, k);
             k += 1;
-            if let Some((quantity, reason)) = diverged(&it, &*solver, &scalars, cfg.divergence_bound) {
+            if let Some((quantity, reason)) =
+                diverged(&it, &*solver, &scalars, cfg.divergence_bound)
+            {
                 it = prev;
                 k -= 1;
                 break Status::Diverged {
@@ -459,14 +467,15 @@ impl Runner {
             obs.on_record(&rec)?;
         }
         let done = match (tol, &rec.metrics) {
-            (Some(t), Some(m)) => t
-                .measure
-                .of(m)
-                .filter(|v| *v <= t.value)
-                .map(|value| Status::Converged {
-                    measure: t.measure,
-                    value,
-                }),
+            (Some(t), Some(m)) => {
+                t.measure
+                    .of(m)
+                    .filter(|v| *v <= t.value)
+                    .map(|value| Status::Converged {
+                        measure: t.measure,
+                        value,
+                    })
+            }
             _ => None,
         };
         trace.push(rec);
@@ -513,16 +522,16 @@ pub struct Job {
     pub config: RunConfig,
 }
 
+/// A job's label and its outcome.
+pub type JobResult = (String, Result<RunResult, Error>);
+
 /// Run many jobs on a pool of `threads` threads. Each job runs sequentially on one thread with
 /// its own evaluators, so results do not depend on the thread count; they come back in the
 /// order of `jobs`.
 ///
 /// # Errors
 /// [`Error::ThreadPool`] if the pool cannot be built; each job's own error is in its slot.
-pub fn run_many(
-    jobs: Vec<Job>,
-    threads: usize,
-) -> Result<Vec<(String, Result<RunResult, Error>)>, Error> {
+pub fn run_many(jobs: Vec<Job>, threads: usize) -> Result<Vec<JobResult>, Error> {
     use rayon::prelude::*;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))

@@ -52,7 +52,13 @@ impl F2saParams {
     /// bilevel optimization with fully first-order oracles": `λ` fixed (at `O(1/ε)`), constant
     /// steps `alpha` for `y`, `gamma` for `z`, `x_step` for `x` (their `O(κ⁻³)`, independent of
     /// `λ`), and `T = O(κ)` inner steps.
-    pub fn fixed_lambda(lambda: f64, alpha: f64, gamma: f64, x_step: f64, inner_steps: usize) -> Self {
+    pub fn fixed_lambda(
+        lambda: f64,
+        alpha: f64,
+        gamma: f64,
+        x_step: f64,
+        inner_steps: usize,
+    ) -> Self {
         F2saParams {
             alpha0: alpha,
             gamma0: gamma,
@@ -71,9 +77,21 @@ impl F2saParams {
         check_pos(NAME, "gamma0", self.gamma0)?;
         check_pos(NAME, "xi", self.xi)?;
         check_pos(NAME, "lambda0", self.lambda0)?;
-        check(NAME, "k0", self.k0, self.k0.is_finite() && self.k0 >= 1.0, ">= 1")?;
+        check(
+            NAME,
+            "k0",
+            self.k0,
+            self.k0.is_finite() && self.k0 >= 1.0,
+            ">= 1",
+        )?;
         check(NAME, "a", self.a, (0.0..=1.0).contains(&self.a), "[0, 1]")?;
-        check(NAME, "c", self.c, self.c >= 0.0 && self.c <= self.a, "[0, a]")?;
+        check(
+            NAME,
+            "c",
+            self.c,
+            self.c >= 0.0 && self.c <= self.a,
+            "[0, a]",
+        )?;
         check_count(NAME, "inner_steps", self.inner_steps, 1, ">= 1")
     }
 

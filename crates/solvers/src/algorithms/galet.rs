@@ -17,8 +17,14 @@ pub struct GaletParams {
     pub n_inner: usize,
     /// `ρ`: shadow-implicit-gradient step (eq. (12a)); Lemma 5 needs `ρ ≤ 1/ℓ²_{g,1}`.
     pub rho: f64,
-    /// `T`: shadow-implicit-gradient steps per iteration, from `w = 0`.
+    /// `T`: shadow-implicit-gradient steps per iteration.
     pub t_inner: usize,
+    /// Start the `w`-steps from the previous `w` (`true`) or from `w = 0` (`false`, Algorithm 1
+    /// as printed). The paper notes any fixed start is valid; its App. G finds the trajectory
+    /// insensitive to `T ∈ {1, 5, 50}`, which only holds when `w` carries over, and with
+    /// `T = 1` from `w = 0` the `x`-update cannot reach the optimal set of Example 1, so the
+    /// default carries `w` over.
+    pub warm_start_w: bool,
 }
 
 impl Default for GaletParams {
@@ -29,6 +35,7 @@ impl Default for GaletParams {
             n_inner: 1,
             rho: 0.1,
             t_inner: 1,
+            warm_start_w: true,
         }
     }
 }
@@ -55,10 +62,11 @@ struct State {
 /// GALET: Algorithm 1 of Xiao, Lu and Chen, "A Generalized Alternating Method for Bilevel
 /// Optimization under the Polyak-Łojasiewicz Condition".
 ///
-/// Per iteration: `N` gradient steps on `g(x, ·)` (eq. (10)); from `w = 0`, `T` steps
+/// Per iteration: `N` gradient steps on `g(x, ·)` (eq. (10)); from `w = 0` (or the previous `w`,
+/// see [`GaletParams::warm_start_w`]), `T` steps
 /// `w ← w − ρ∇²ᵧᵧg(∇ᵧf + ∇²ᵧᵧg·w)` (eq. (12a)/(12b)); then
 /// `x ← x − α(∇ₓf + ∇²ₓᵧg·w)` (eq. (13)), all at `(x, y_{k+1})`. Cost: `N + 1` Gc and
-/// `2T` MV per iteration (the first `w`-step skips `∇²ᵧᵧg·0`). Exposes `w` for the residuals
+/// `2T + 1` MV per iteration (`2T` from `w = 0`, whose first step skips `∇²ᵧᵧg·0`). Exposes `w` for the residuals
 /// `R_x, R_w, R_y` of eq. (8).
 #[derive(Clone, Debug)]
 pub struct Galet {
@@ -95,9 +103,14 @@ impl Solver for Galet {
             axpy(&mut it.y, -p.beta, &gy);
         }
         let gf = o.grad_f(&it.x, &it.y);
-        let mut w = zeros(it.y.nrows());
+        let cold = !p.warm_start_w || self.state.w.nrows() != it.y.nrows();
+        let mut w = if cold {
+            zeros(it.y.nrows())
+        } else {
+            self.state.w.clone()
+        };
         for t in 0..p.t_inner {
-            let r = if t == 0 {
+            let r = if t == 0 && cold {
                 gf.y.clone()
             } else {
                 let hw = o.hvp_g(&it.x, &it.y, &w).yy;

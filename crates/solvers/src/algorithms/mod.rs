@@ -12,6 +12,7 @@
 //! | [`Bome`] | 1st | T inner | BOME |
 //! | [`VPbgd`] | 1st | T inner | V-PBGD |
 //! | [`F2sa`] | 1st | T inner | F²SA (increasing or fixed λ) |
+//! | [`ProxF2saTwoLoop`] | 1st | T inner | proximal two-loop F²SA with projections |
 
 mod aid;
 mod aidbio;
@@ -20,6 +21,7 @@ mod f2sa;
 mod galet;
 mod itd;
 mod pgdqp;
+mod prox;
 mod rhg;
 mod vpbgd;
 
@@ -30,5 +32,6 @@ pub use f2sa::{F2sa, F2saParams};
 pub use galet::{Galet, GaletParams};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
 pub use pgdqp::{PgdQp, PgdQpParams, Rho};
+pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
 pub use rhg::{Rhg, RhgParams};
 pub use vpbgd::{VPbgd, VPbgdParams};

@@ -69,7 +69,13 @@ impl PgdQpParams {
             self.rho != Rho::GradNormSq || self.gamma <= self.alpha,
             "gamma <= alpha (Theorem 4.2)",
         )?;
-        check_count(NAME, "warm_start_max_iter", self.warm_start_max_iter, 0, ">= 0")
+        check_count(
+            NAME,
+            "warm_start_max_iter",
+            self.warm_start_max_iter,
+            0,
+            ">= 0",
+        )
     }
 }
 

@@ -64,7 +64,9 @@ impl Problem for LowerBound {
         Some(Mat::from_fn(1, 1, |_, _| v))
     }
     fn grad_phi(&self, x: MatRef<'_, f64>) -> Option<Mat<f64>> {
-        Some(Mat::from_fn(self.n, 1, |i, _| 0.2 * x[(i, 0)] - x[(i, 0)].sin()))
+        Some(Mat::from_fn(self.n, 1, |i, _| {
+            0.2 * x[(i, 0)] - x[(i, 0)].sin()
+        }))
     }
     fn g_star(&self, _x: MatRef<'_, f64>) -> Option<f64> {
         Some(0.0)

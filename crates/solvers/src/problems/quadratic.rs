@@ -26,7 +26,10 @@ impl QuadraticKappa {
     /// # Panics
     /// If `kappa < 1` or `dim == 0`.
     pub fn new(kappa: f64, dim: usize) -> Self {
-        assert!(kappa >= 1.0 && dim >= 1, "QuadraticKappa: need kappa >= 1 and dim >= 1");
+        assert!(
+            kappa >= 1.0 && dim >= 1,
+            "QuadraticKappa: need kappa >= 1 and dim >= 1"
+        );
         let mu = 0.1;
         let l = kappa * mu;
         let z = Mat::from_fn(dim, 1, |i, _| {
@@ -52,7 +55,9 @@ impl QuadraticKappa {
     /// The minimizer `x* = −(L/10) Z⁻²1` of `Φ`.
     pub fn x_star(&self) -> Mat<f64> {
         let l = self.l();
-        Mat::from_fn(self.z.nrows(), 1, |i, _| -0.1 * l / (self.z[(i, 0)] * self.z[(i, 0)]))
+        Mat::from_fn(self.z.nrows(), 1, |i, _| {
+            -0.1 * l / (self.z[(i, 0)] * self.z[(i, 0)])
+        })
     }
 }
 
