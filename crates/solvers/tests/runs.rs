@@ -1,0 +1,332 @@
+//! Runner behaviour: divergence, written files, checkpoint/resume, thread-count independence,
+//! parameter validation and snapshots of the first iterations of every solver.
+
+use bilevel_solvers::algorithms::*;
+use bilevel_solvers::observe::{CsvWriter, JsonlWriter};
+use bilevel_solvers::problems::{QuadraticKappa, ScSinCos};
+use bilevel_solvers::{
+    Checkpoint, Error, Job, Problem, Record, RunConfig, Runner, Solver, Status, run_many,
+};
+use std::sync::Arc;
+
+/// Every implemented solver, with parameters suited to a lower level of smoothness `l`.
+fn all_solvers(l: f64) -> Vec<Box<dyn Solver>> {
+    vec![
+        Box::new(SingleLoopAid::new(SingleLoopAidParams::from_smoothness(l, 0.5 / l)).unwrap()),
+        Box::new(SingleLoopItd::new(SingleLoopItdParams::from_smoothness(l, 0.5 / l)).unwrap()),
+        Box::new(PgdQp::new(PgdQpParams::theorem_4_2(0.1 / l, 1.0)).unwrap()),
+        Box::new(
+            PgdQp::new(PgdQpParams {
+                warm_start_step: 1.0 / l,
+                ..PgdQpParams::corollary_4_6(1000, l)
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            Galet::new(GaletParams {
+                alpha: 0.5 / l,
+                beta: 1.0 / l,
+                rho: 1.0 / (l * l),
+                ..GaletParams::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            Rhg::new(RhgParams {
+                alpha: 1.0 / l,
+                beta: 0.5 / l,
+                ..RhgParams::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            Rhg::new(RhgParams {
+                alpha: 1.0 / l,
+                beta: 0.5 / l,
+                truncate: Some(3),
+                ..RhgParams::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            AidBio::new(AidBioParams {
+                alpha: 1.0 / l,
+                beta: 0.5 / l,
+                ..AidBioParams::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            AidBio::new(AidBioParams {
+                alpha: 1.0 / l,
+                beta: 0.5 / l,
+                inner_steps: 10,
+                solve: LinearSolve::Neumann {
+                    terms: 10,
+                    eta: 1.0 / l,
+                },
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            Bome::new(BomeParams {
+                xi: 0.1 / l,
+                inner_step: 1.0 / l,
+                ..BomeParams::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            VPbgd::new(VPbgdParams {
+                alpha: 0.05 / l,
+                inner_step: 1.0 / l,
+                ..VPbgdParams::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            F2sa::new(F2saParams {
+                alpha0: 0.05 / l,
+                gamma0: 1.0 / l,
+                ..F2saParams::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            F2sa::new(F2saParams::fixed_lambda(
+                10.0,
+                0.05 / l,
+                1.0 / l,
+                0.05 / l,
+                5,
+            ))
+            .unwrap(),
+        ),
+        Box::new(
+            ProxF2saTwoLoop::new(ProxF2saParams {
+                gamma: 0.5 / l,
+                rho: 1.0 / l,
+                ..ProxF2saParams::default()
+            })
+            .unwrap(),
+        ),
+    ]
+}
+
+/// Six significant digits, `-` for a missing value.
+fn sig(v: Option<f64>) -> String {
+    match v {
+        Some(v) => format!("{v:.5e}"),
+        None => "-".into(),
+    }
+}
+
+fn trace_text(trace: &[Record]) -> String {
+    let mut out =
+        String::from("# par=Seq threads=1\niter gc mv value f g grad_phi_norm kkt opt_gap\n");
+    for r in trace {
+        let m = r.metrics.clone().unwrap_or_default();
+        out += &format!(
+            "{} {} {} {} {} {} {} {} {}\n",
+            r.iter,
+            r.counts.gc,
+            r.counts.mv,
+            r.counts.value,
+            sig(m.f),
+            sig(m.g),
+            sig(m.grad_phi_norm),
+            sig(m.kkt),
+            sig(m.opt_gap)
+        );
+    }
+    out
+}
+
+#[test]
+fn snapshots_first_20_iterations() {
+    let quad = QuadraticKappa::new(10.0, 2);
+    let sincos = ScSinCos::default();
+    let cases: [(&str, &dyn Problem, f64); 2] =
+        [("quadratic", &quad, quad.l()), ("sincos", &sincos, 100.0)];
+    for (pname, p, l) in cases {
+        for mut s in all_solvers(l) {
+            let r = Runner::new(RunConfig::iters(20))
+                .unwrap()
+                .run(p, &mut *s)
+                .unwrap();
+            let name = format!("{pname}__{}", s.name());
+            insta::assert_snapshot!(name, trace_text(&r.trace));
+        }
+    }
+}
+
+#[test]
+fn huge_step_diverges_and_files_hold_no_nan() {
+    let dir = std::env::temp_dir().join(format!("bilevel-div-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (csv, jsonl) = (dir.join("trace.csv"), dir.join("trace.jsonl"));
+    let p = QuadraticKappa::new(10.0, 2);
+    let mut s = SingleLoopAid::new(SingleLoopAidParams::from_smoothness(p.l(), 1e6)).unwrap();
+    let r = Runner::new(RunConfig {
+        divergence_bound: f64::INFINITY,
+        ..RunConfig::iters(1000)
+    })
+    .unwrap()
+    .observe(CsvWriter::new(&csv, 1))
+    .observe(JsonlWriter::new(&jsonl, 1))
+    .run(&p, &mut s)
+    .unwrap();
+    assert!(
+        matches!(r.status, Status::Diverged { .. }),
+        "{:?}",
+        r.status
+    );
+    assert!(r.iterate.x.col_as_slice(0).iter().all(|v| v.is_finite()));
+    assert!(r.checkpoint.is_none());
+    for f in [&csv, &jsonl] {
+        let text = std::fs::read_to_string(f).unwrap();
+        let low = text.to_lowercase();
+        assert!(
+            !low.contains("nan") && !low.contains("inf"),
+            "{}",
+            f.display()
+        );
+        assert!(text.lines().count() > 2);
+    }
+    let last = std::fs::read_to_string(&jsonl).unwrap();
+    assert!(last.lines().last().unwrap().contains("Diverged"));
+    // No temporary files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+    // With the default bound the growth is caught before any overflow.
+    let mut s = SingleLoopAid::new(SingleLoopAidParams::from_smoothness(p.l(), 1e6)).unwrap();
+    let r = Runner::new(RunConfig::iters(1000))
+        .unwrap()
+        .run(&p, &mut s)
+        .unwrap();
+    assert!(
+        matches!(r.status, Status::Diverged { .. }),
+        "{:?}",
+        r.status
+    );
+}
+
+fn same(a: &[Record], b: &[Record]) {
+    assert_eq!(a.len(), b.len());
+    for (ra, rb) in a.iter().zip(b) {
+        assert_eq!(ra.iter, rb.iter);
+        assert_eq!(ra.counts, rb.counts);
+        assert_eq!(ra.metrics, rb.metrics);
+        let bits = |r: &Record| {
+            r.scalars
+                .iter()
+                .map(|(k, v)| (*k, v.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(ra), bits(rb));
+    }
+}
+
+#[test]
+fn checkpoint_resume_is_bit_identical() {
+    let p = ScSinCos::default();
+    for (mut a, mut b) in all_solvers(100.0).into_iter().zip(all_solvers(100.0)) {
+        let full = Runner::new(RunConfig::iters(30))
+            .unwrap()
+            .run(&p, &mut *a)
+            .unwrap();
+        let half = Runner::new(RunConfig::iters(12))
+            .unwrap()
+            .run(&p, &mut *b)
+            .unwrap();
+        let json = half.checkpoint.unwrap().to_json().unwrap();
+        let ck = Checkpoint::from_json(&json).unwrap();
+        let mut fresh = all_solvers(100.0)
+            .into_iter()
+            .find(|s| s.name() == b.name())
+            .unwrap();
+        let rest = Runner::new(RunConfig::iters(30))
+            .unwrap()
+            .resume(&p, &mut *fresh, &ck)
+            .unwrap();
+        let bits = |m: &bilevel_linalg::Mat<f64>| {
+            m.col_as_slice(0)
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&full.iterate.x), bits(&rest.iterate.x), "{}", a.name());
+        assert_eq!(bits(&full.iterate.y), bits(&rest.iterate.y), "{}", a.name());
+        assert_eq!(full.counts, rest.counts);
+        same(&full.trace[13..], &rest.trace);
+        assert_eq!(full.checkpoint, rest.checkpoint);
+    }
+}
+
+fn jobs() -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for seed in 0..3 {
+        let p: Arc<dyn Problem> = Arc::new(ScSinCos::new(8, seed));
+        for s in all_solvers(100.0) {
+            jobs.push(Job {
+                label: format!("{}/{seed}", s.name()),
+                problem: p.clone(),
+                solver: s,
+                config: RunConfig::iters(15),
+            });
+        }
+    }
+    jobs
+}
+
+#[test]
+fn one_and_two_threads_give_identical_results() {
+    let a = run_many(jobs(), 1).unwrap();
+    let b = run_many(jobs(), 2).unwrap();
+    assert_eq!(a.len(), b.len());
+    for ((la, ra), (lb, rb)) in a.iter().zip(&b) {
+        assert_eq!(la, lb);
+        let (ra, rb) = (ra.as_ref().unwrap(), rb.as_ref().unwrap());
+        same(&ra.trace, &rb.trace);
+        assert_eq!(ra.checkpoint, rb.checkpoint);
+    }
+}
+
+#[test]
+fn invalid_parameters_name_the_parameter_and_range() {
+    let e = SingleLoopAid::new(SingleLoopAidParams {
+        beta: -1.0,
+        ..SingleLoopAidParams::default()
+    })
+    .unwrap_err();
+    assert!(matches!(e, Error::InvalidParameter { name: "beta", .. }));
+    assert!(e.to_string().contains("beta") && e.to_string().contains("> 0"));
+    let e = F2sa::new(F2saParams {
+        c: 0.9,
+        a: 0.5,
+        ..F2saParams::default()
+    })
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("`c`") && e.to_string().contains("[0, a]"),
+        "{e}"
+    );
+    let e = Rhg::new(RhgParams {
+        truncate: Some(50),
+        ..RhgParams::default()
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("truncate"), "{e}");
+    assert!(
+        Runner::new(RunConfig {
+            metrics_every: 0,
+            ..RunConfig::default()
+        })
+        .is_err()
+    );
+}
