@@ -575,3 +575,30 @@ fn eager_tangents_must_be_set_before_recording() {
     let _ = t.exp(x);
     t.set_tangent(x, Mat::<f64>::zeros(2, 1).as_ref());
 }
+
+#[test]
+fn a_shared_constant_larger_than_the_rest_of_the_tape_takes_tangents() {
+    // A shared matrix owns no arena slot; tangent preparation must not index the arena with
+    // its extent (it used to, and panicked when the matrix outgrew the rest of the tape).
+    let h = Arc::new(Mat::from_fn(30, 30, |i, j| if i == j { 2.0 } else { 0.01 }));
+    let x = Mat::from_fn(30, 1, |i, _| i as f64 * 0.1);
+    let v = Mat::from_fn(30, 1, |_, _| 1.0);
+    let f = |t: &mut Tape, y: Var| {
+        let hv = t.shared(&h);
+        let hy = t.matmul(hv, y);
+        let s = t.sum_sq(hy);
+        t.scale(s, 0.5)
+    };
+    let mut t = Tape::new();
+    let y = t.input(x.as_ref());
+    let out = f(&mut t, y);
+    t.set_tangent(y, v.as_ref());
+    t.forward_tangent();
+    t.backward_with_tangent(out);
+    let want = Mat::from_fn(30, 1, |i, _| {
+        (0..30).map(|k| (0..30).map(|l| h[(l, i)] * h[(l, k)]).sum::<f64>()).sum::<f64>()
+    });
+    assert_close("HᵀH·1", t.adjoint_tangent(y), want.as_ref(), 1e-13);
+    let r = hvp(f, x.as_ref(), v.as_ref());
+    assert_close("eager HᵀH·1", r.hv.as_ref(), want.as_ref(), 1e-13);
+}

@@ -62,9 +62,7 @@ impl SinCosData {
 
     /// `½‖Hy − x‖²`.
     fn half_residual(&self, t: &mut Tape, x: Var, y: Var) -> Var {
-        // A copy, not `Tape::shared`: the tape's tangent preparation indexes the value arena
-        // with a shared node's extent and panics when `H` is larger than the rest of the tape.
-        let h = t.constant(self.h.as_ref().as_ref());
+        let h = t.shared(&self.h);
         let hy = t.matmul(h, y);
         let r = t.sub(hy, x);
         let s = t.sum_sq(r);
