@@ -190,14 +190,14 @@ pub fn sincos(n: usize, seed: u64) -> Workload {
     }
 }
 
-/// State and buffers of the single-loop AID step (single-loop AID of the single-loop
-/// AID/ITD paper, Algorithm 1): `y ← y − α∇y g`, `v ← v − η(∇²yy g·v − ∇y f)`,
-/// `x ← x − β(∇x f − ∇²xy g·v)`, all at the new `y`.
+/// State and buffers of the single-loop AID step (Algorithm 1 of "Sharper Analysis of
+/// Single-Loop Methods for Bilevel Optimization"): `ŷ = y − α∇y g(x, y)`,
+/// `v̂ = v − η(∇²yy g(x, ŷ)·v − ∇y f(x, ŷ))`, `x ← x − β(∇x f(x, ŷ) − ∇²xy g(x, ŷ)·v̂)`.
+/// Two gradients and two matrix-vector products (the mixed product is taken at the new `v̂`).
 pub struct AidState {
     pub x: Mat<f64>,
     pub y: Mat<f64>,
     pub v: Mat<f64>,
-    gx: Mat<f64>,
     gy: Mat<f64>,
     fx: Mat<f64>,
     fy: Mat<f64>,
@@ -212,7 +212,6 @@ impl AidState {
             x: w.x.clone(),
             y: w.y.clone(),
             v: Mat::zeros(m, 1),
-            gx: Mat::zeros(n, 1),
             gy: Mat::zeros(m, 1),
             fx: Mat::zeros(n, 1),
             fy: Mat::zeros(m, 1),
@@ -244,8 +243,8 @@ pub fn aid_step(
         Some(s.fx.as_mut()),
         Some(s.fy.as_mut()),
     );
+    // v̂ = v − η(Hyy v − ∇y f)
     let out = Hvp2Out {
-        hv_x: Some(s.hx.as_mut()),
         hv_y: Some(s.hy.as_mut()),
         ..Default::default()
     };
@@ -257,9 +256,21 @@ pub fn aid_step(
         Some(s.v.as_ref()),
         out,
     );
-    // v ← v − η(Hyy v − ∇y f); x ← x − β(∇x f − Jxy v)
     axpy(s.v.as_mut(), -eta, s.hy.as_ref());
     axpy(s.v.as_mut(), eta, s.fy.as_ref());
+    // x ← x − β(∇x f − Jxy v̂)
+    let out = Hvp2Out {
+        hv_x: Some(s.hx.as_mut()),
+        ..Default::default()
+    };
+    ev.hvp2_into(
+        &*w.g,
+        s.x.as_ref(),
+        s.y.as_ref(),
+        None,
+        Some(s.v.as_ref()),
+        out,
+    );
     axpy(s.x.as_mut(), -beta, s.fx.as_ref());
     axpy(s.x.as_mut(), beta, s.hx.as_ref());
 }
