@@ -63,6 +63,16 @@
 use crate::tape::{Tape, Var};
 use bilevel_linalg::{Mat, MatMut, MatRef, Par};
 
+/// A dual tensor: a value and one directional derivative, kept as two matrices (struct of
+/// arrays), as the tape keeps them, so that every rule stays a matrix kernel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DualMat {
+    /// The value.
+    pub primal: Mat<f64>,
+    /// The directional derivative (tangent).
+    pub tangent: Mat<f64>,
+}
+
 /// Value, gradient and Hessian-vector product of a scalar function at one point.
 #[derive(Clone, Debug)]
 pub struct Hvp {
@@ -148,18 +158,18 @@ where
     Evaluator::new().value_and_grad(f, x)
 }
 
-/// Jacobian-vector product: `(f(x), J(x)·v)` for any (matrix-valued) `f`.
+/// Jacobian-vector product: the dual tensor `(f(x), J(x)·v)` for any (matrix-valued) `f`.
 ///
 /// # Example
 /// ```
 /// use bilevel_linalg::Mat;
 /// let x = Mat::from_fn(2, 1, |i, _| i as f64);
 /// let v = Mat::from_fn(2, 1, |_, _| 1.0);
-/// let (y, jv) = bilevel_ad::jvp(|t, x| t.exp(x), x.as_ref(), v.as_ref());
-/// assert_eq!(jv[(1, 0)], y[(1, 0)]); // d/dx eˣ = eˣ
+/// let y = bilevel_ad::jvp(|t, x| t.exp(x), x.as_ref(), v.as_ref());
+/// assert_eq!(y.tangent[(1, 0)], y.primal[(1, 0)]); // d/dx eˣ = eˣ
 /// ```
 #[track_caller]
-pub fn jvp<F>(f: F, x: MatRef<'_, f64>, v: MatRef<'_, f64>) -> (Mat<f64>, Mat<f64>)
+pub fn jvp<F>(f: F, x: MatRef<'_, f64>, v: MatRef<'_, f64>) -> DualMat
 where
     F: FnOnce(&mut Tape, Var) -> Var,
 {
@@ -168,7 +178,10 @@ where
     let out = f(&mut t, xv);
     t.set_tangent(xv, v);
     t.forward_tangent();
-    (owned(t.value(out)), owned(t.tangent(out)))
+    DualMat {
+        primal: owned(t.value(out)),
+        tangent: owned(t.tangent(out)),
+    }
 }
 
 /// Vector-Jacobian product: `(f(x), J(x)ᵀ·u)` for any (matrix-valued) `f`, with `u` shaped

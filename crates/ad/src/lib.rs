@@ -7,7 +7,8 @@
 //! - [`api`]: the JAX vocabulary on top ([`value_and_grad`], [`jvp`], [`vjp`], [`hvp`]) and
 //!   [`Evaluator`] for two-block functions `g(x, y)` with the products bilevel methods need:
 //!   `∇ₓg`, `∇ᵧg`, `∇²ᵧᵧg·v`, `∇²ₓᵧg·v`, `∇²ᵧₓg·u`.
-//! - [`Dual`]: a forward-mode dual number for scalar code.
+//! - [`Dual`]: a forward-mode dual number for scalar code; [`DualMat`] its tensor form (value and
+//!   tangent as two matrices), returned by [`jvp`].
 //!
 //! Nothing here forms a Hessian: every second-order product costs a small constant times one
 //! gradient.
@@ -17,6 +18,6 @@ pub mod dual;
 mod ops;
 pub mod tape;
 
-pub use api::{Evaluator, Hvp, Hvp2, Hvp2Out, Linearized, hvp, jvp, value_and_grad, vjp};
+pub use api::{DualMat, Evaluator, Hvp, Hvp2, Hvp2Out, Linearized, hvp, jvp, value_and_grad, vjp};
 pub use dual::Dual;
 pub use tape::{Tape, Var};

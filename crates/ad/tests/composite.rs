@@ -416,15 +416,18 @@ fn jvp_and_vjp_of_a_matrix_function() {
     let v = rand_mat(&mut r, 3, 4, -1.0, 1.0);
     let u = rand_mat(&mut r, 3, 4, -1.0, 1.0);
     let f = |t: &mut Tape, x: Var| t.softmax_rows(x);
-    let (y, jv) = jvp(f, x.as_ref(), v.as_ref());
+    let bilevel_ad::api::DualMat {
+        primal: y,
+        tangent: jv,
+    } = jvp(f, x.as_ref(), v.as_ref());
     let (y2, ju) = vjp(f, x.as_ref(), u.as_ref());
     assert_eq!(y, y2);
     let l = inner(u.as_ref(), jv.as_ref());
     let rr = inner(ju.as_ref(), v.as_ref());
     assert!((l - rr).abs() < 1e-14);
     let h = 1e-6;
-    let (yp, _) = jvp(f, axpy(x.as_ref(), h, v.as_ref()).as_ref(), v.as_ref());
-    let (ym, _) = jvp(f, axpy(x.as_ref(), -h, v.as_ref()).as_ref(), v.as_ref());
+    let yp = jvp(f, axpy(x.as_ref(), h, v.as_ref()).as_ref(), v.as_ref()).primal;
+    let ym = jvp(f, axpy(x.as_ref(), -h, v.as_ref()).as_ref(), v.as_ref()).primal;
     let fd = Mat::from_fn(3, 4, |i, j| (yp[(i, j)] - ym[(i, j)]) / (2.0 * h));
     assert_close("softmax jvp", jv.as_ref(), fd.as_ref(), 1e-7);
 }
@@ -596,7 +599,9 @@ fn a_shared_constant_larger_than_the_rest_of_the_tape_takes_tangents() {
     t.forward_tangent();
     t.backward_with_tangent(out);
     let want = Mat::from_fn(30, 1, |i, _| {
-        (0..30).map(|k| (0..30).map(|l| h[(l, i)] * h[(l, k)]).sum::<f64>()).sum::<f64>()
+        (0..30)
+            .map(|k| (0..30).map(|l| h[(l, i)] * h[(l, k)]).sum::<f64>())
+            .sum::<f64>()
     });
     assert_close("HᵀH·1", t.adjoint_tangent(y), want.as_ref(), 1e-13);
     let r = hvp(f, x.as_ref(), v.as_ref());
