@@ -40,6 +40,10 @@ pub enum Error {
     /// (De)serializing a checkpoint failed.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// A conjugate gradient solve failed (not positive definite, a NaN or infinity, a bad
+    /// tolerance); reaching its iteration cap is not an error.
+    #[error("linear solve: {0}")]
+    LinearSolve(#[from] bilevel_linalg::CgError),
     /// The thread pool for parallel runs could not be built.
     #[error("thread pool: {0}")]
     ThreadPool(String),

@@ -1,73 +1,67 @@
-//! Linear solves over a Hessian-vector-product operator.
+//! The hypergradient linear system `∇²ᵧᵧg·v = ∇ᵧf`, solved by `bilevel_linalg`'s conjugate
+//! gradient over a Hessian-vector-product operator.
 //!
-//! TO BE REPLACED: `bilevel_linalg` is getting a conjugate gradient solver on another branch.
-//! Everything here goes through [`LinOp`] so that AIDBiO and the exact-hypergradient metric can
-//! switch to it by swapping this one function.
+//! A capped CG solve that stops short of its tolerance is what truncated methods (AIDBiO with a
+//! product budget) ask for, so [`cg`] reports it as a result; a failure of the method itself
+//! (non-positive curvature, a NaN or infinity, a bad tolerance) becomes [`Error::LinearSolve`].
 
-use crate::vecops::{axpy, dot, lincomb, norm, zeros};
-use bilevel_linalg::Mat;
+use crate::error::Error;
+use bilevel_linalg::{
+    CgError, CgParams, CgStart, CgWorkspace, LinOp, MatMut, MatRef, conjugate_gradient,
+};
 
-/// A symmetric linear operator `v ↦ A·v` on columns.
-pub(crate) trait LinOp {
-    /// `A·v`.
-    fn apply(&mut self, v: &Mat<f64>) -> Mat<f64>;
-}
-
-impl<F: FnMut(&Mat<f64>) -> Mat<f64>> LinOp for F {
-    fn apply(&mut self, v: &Mat<f64>) -> Mat<f64> {
-        self(v)
-    }
-}
-
-/// Outcome of [`cg`].
+/// Outcome of a CG solve that did not fail.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct CgInfo {
-    /// Iterations (operator applications) used.
-    pub iters: usize,
-    /// Final residual norm `‖b − A·x‖`.
-    pub residual: f64,
+pub(crate) struct Solve {
+    /// Operator applications, including the one for a warm start's initial residual.
+    pub products: usize,
+    /// Final relative residual `‖b − A·x‖ / ‖b‖` (as tracked by the recursion).
+    pub rel_residual: f64,
+    /// Whether the tolerance was met (`false`: the product cap stopped the solve).
+    #[allow(dead_code)]
+    pub converged: bool,
 }
 
-/// Conjugate gradient for `A·x = b` with `A` symmetric positive definite, from `x0` (or 0),
-/// stopping after `max_iter` applications or when `‖r‖ ≤ tol·‖b‖`.
-pub(crate) fn cg(
-    op: &mut dyn LinOp,
-    b: &Mat<f64>,
-    x0: Option<&Mat<f64>>,
-    max_iter: usize,
-    tol: f64,
-) -> (Mat<f64>, CgInfo) {
-    let mut x = x0.cloned().unwrap_or_else(|| zeros(b.nrows()));
-    let mut iters = 0;
-    let mut r = if x0.is_some() {
-        iters += 1;
-        let ax = op.apply(&x);
-        lincomb(1.0, b, -1.0, &ax)
-    } else {
-        b.clone()
-    };
-    let bn = norm(b);
-    let mut p = r.clone();
-    let mut rr = dot(&r, &r);
-    while iters < max_iter && rr.sqrt() > tol * bn {
-        let ap = op.apply(&p);
-        iters += 1;
-        let pap = dot(&p, &ap);
-        if pap <= 0.0 || !pap.is_finite() {
-            break;
-        }
-        let a = rr / pap;
-        axpy(&mut x, a, &p);
-        axpy(&mut r, -a, &ap);
-        let rr_new = dot(&r, &r);
-        p = lincomb(1.0, &r, rr_new / rr, &p);
-        rr = rr_new;
+/// Solves `A·x = b` for a symmetric positive definite `A` into `x` with at most `max_products`
+/// operator applications (a warm start spends one of them on the initial residual), stopping at
+/// relative residual `rel_tol`. Uses and allocates nothing beyond `ws` (resized if its dimension
+/// differs from `b`'s).
+///
+/// On every outcome `x` holds the last CG iterate.
+///
+/// # Errors
+/// [`Error::LinearSolve`] with the [`CgError`] when CG fails for another reason than its cap.
+pub(crate) fn cg<O: LinOp + ?Sized>(
+    op: &mut O,
+    b: MatRef<'_, f64>,
+    x: MatMut<'_, f64>,
+    start: CgStart,
+    max_products: usize,
+    rel_tol: f64,
+    ws: &mut CgWorkspace,
+) -> Result<Solve, Error> {
+    if ws.dim() != b.nrows() {
+        *ws = CgWorkspace::new(b.nrows());
     }
-    (
-        x,
-        CgInfo {
-            iters,
-            residual: rr.sqrt(),
-        },
-    )
+    let extra = usize::from(start == CgStart::Warm);
+    let params = CgParams {
+        rel_tol,
+        max_iter: max_products.saturating_sub(extra),
+    };
+    match conjugate_gradient(op, b, x, start, &params, ws) {
+        Ok(info) => Ok(Solve {
+            products: info.iterations + extra,
+            rel_residual: info.rel_residual,
+            converged: true,
+        }),
+        Err(CgError::NoConvergence {
+            residual,
+            iterations,
+        }) => Ok(Solve {
+            products: iterations + extra,
+            rel_residual: residual,
+            converged: false,
+        }),
+        Err(e) => Err(Error::LinearSolve(e)),
+    }
 }

@@ -1,11 +1,12 @@
 //! Stationarity measures evaluated along a run, outside the solver's oracle budget.
 
+use crate::error::Error;
 use crate::linear::cg;
 use crate::problem::Problem;
 use crate::solver::{Iterate, Solver};
 use crate::vecops::{lincomb, norm, norm_sq};
 use bilevel_ad::Evaluator;
-use bilevel_linalg::Mat;
+use bilevel_linalg::{CgStart, CgWorkspace, Mat, MatMut, MatRef};
 use serde::{Deserialize, Serialize};
 
 /// The measures computed at one iterate; `None` where the problem or solver does not provide
@@ -73,30 +74,64 @@ impl Metrics {
 }
 
 /// The exact hypergradient `∇Φ(x)` when the problem knows it, else by the implicit-function
-/// formula at a known `y*(x)` (see [`Metrics::grad_phi_norm`]); `None` otherwise.
-pub fn exact_grad_phi(p: &dyn Problem, ev: &mut Evaluator, x: &Mat<f64>) -> Option<Mat<f64>> {
+/// formula at a known `y*(x)` (see [`Metrics::grad_phi_norm`]); `Ok(None)` when the problem knows
+/// neither. The CG vectors live in `ws` (resized to `dim_y` if needed), so repeated calls
+/// allocate nothing for the solve.
+///
+/// # Errors
+/// [`Error::LinearSolve`] if CG fails at `y*(x)` (e.g. `∇²ᵧᵧg` is not positive definite there);
+/// a solve that stops at its cap of `10m + 10` products is still used.
+pub fn exact_grad_phi(
+    p: &dyn Problem,
+    ev: &mut Evaluator,
+    ws: &mut CgWorkspace,
+    x: &Mat<f64>,
+) -> Result<Option<Mat<f64>>, Error> {
     if let Some(g) = p.grad_phi(x.as_ref()) {
-        return Some(g);
+        return Ok(Some(g));
     }
-    let ys = p.y_star(x.as_ref())?;
+    let Some(ys) = p.y_star(x.as_ref()) else {
+        return Ok(None);
+    };
     let gf = p.grad_f(ev, x.as_ref(), ys.as_ref());
     let m = ys.nrows();
-    let mut op = |v: &Mat<f64>| p.hvp_g(ev, x.as_ref(), ys.as_ref(), v.as_ref()).yy;
-    let (v, _) = cg(&mut op, &gf.y, None, 10 * m + 10, 1e-13);
+    let mut v = Mat::zeros(m, 1);
+    let mut op = |u: MatRef<'_, f64>, mut out: MatMut<'_, f64>| {
+        out.copy_from(&p.hvp_g(ev, x.as_ref(), ys.as_ref(), u).yy);
+    };
+    cg(
+        &mut op,
+        gf.y.as_ref(),
+        v.as_mut(),
+        CgStart::Zero,
+        10 * m + 10,
+        1e-13,
+        ws,
+    )?;
     let jv = p.hvp_g(ev, x.as_ref(), ys.as_ref(), v.as_ref()).xy;
-    Some(lincomb(1.0, &gf.x, -1.0, &jv))
+    Ok(Some(lincomb(1.0, &gf.x, -1.0, &jv)))
 }
 
 /// Evaluates [`Metrics`] with its own (uncounted) AD evaluator.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MetricEvaluator {
     ev: Evaluator,
+    ws: CgWorkspace,
+}
+
+impl Default for MetricEvaluator {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MetricEvaluator {
     /// A fresh evaluator.
     pub fn new() -> Self {
-        Self::default()
+        MetricEvaluator {
+            ev: Evaluator::new(),
+            ws: CgWorkspace::new(0),
+        }
     }
 
     /// All measures at `it`, using what `p` knows and what `solver` exposes.
@@ -111,7 +146,11 @@ impl MetricEvaluator {
             f: Some(gf.value),
             g: Some(gg.value),
             h: Some(h),
-            grad_phi_norm: exact_grad_phi(p, ev, &it.x).map(|g| norm(&g)),
+            // A failed solve (Hessian not positive definite at y*(x)) leaves the measure out.
+            grad_phi_norm: exact_grad_phi(p, ev, &mut self.ws, &it.x)
+                .ok()
+                .flatten()
+                .map(|g| norm(&g)),
             opt_gap: p.optimality_gap(x, y),
             ..Metrics::default()
         };

@@ -8,7 +8,7 @@
 
 use crate::problem::{Bounds, Cross, Grad, HGrad, Problem};
 use bilevel_ad::Evaluator;
-use bilevel_linalg::Mat;
+use bilevel_linalg::{Mat, MatMut, MatRef};
 use serde::{Deserialize, Serialize};
 
 /// Oracle calls by kind.
@@ -96,6 +96,19 @@ impl<'p> Oracle<'p> {
         self.counts.mv += 1;
         self.problem
             .hvp_g(&mut self.ev, x.as_ref(), y.as_ref(), v.as_ref())
+    }
+
+    /// `∇²ᵧᵧg·v` written into `out` (one MV): the operator of the hypergradient linear system.
+    pub(crate) fn hvp_g_yy_into(
+        &mut self,
+        x: &Mat<f64>,
+        y: &Mat<f64>,
+        v: MatRef<'_, f64>,
+        mut out: MatMut<'_, f64>,
+    ) {
+        self.counts.mv += 1;
+        let c = self.problem.hvp_g(&mut self.ev, x.as_ref(), y.as_ref(), v);
+        out.copy_from(&c.yy);
     }
 
     /// `∇²ᵧₓg·u` (one MV).

@@ -3,13 +3,14 @@ use crate::linear::cg;
 use crate::oracle::Oracle;
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, norm, zeros};
-use bilevel_linalg::Mat;
+use bilevel_linalg::{CgStart, CgWorkspace, Mat, MatMut, MatRef};
 use serde::{Deserialize, Serialize};
 
 /// How [`AidBio`] solves `∇²ᵧᵧg·v = ∇ᵧf`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LinearSolve {
-    /// Conjugate gradient from the previous `v`, at most `max_iter` products, stopping at
+    /// Conjugate gradient (`bilevel_linalg::conjugate_gradient`) warm-started from the previous
+    /// `v`, at most `max_iter` products (the warm start's initial residual included), stopping at
     /// relative residual `tol`.
     Cg {
         /// Product cap.
@@ -91,6 +92,8 @@ struct State {
 pub struct AidBio {
     params: AidBioParams,
     state: State,
+    /// CG vectors, reused across outer iterations.
+    ws: CgWorkspace,
 }
 
 impl AidBio {
@@ -103,6 +106,7 @@ impl AidBio {
         Ok(AidBio {
             params,
             state: State { v: zeros(0) },
+            ws: CgWorkspace::new(0),
         })
     }
 }
@@ -115,7 +119,9 @@ impl Solver for AidBio {
         }
     }
     fn init(&mut self, o: &mut Oracle<'_>, _it: &mut Iterate) -> Result<(), Error> {
-        self.state.v = zeros(o.problem().dim_y());
+        let m = o.problem().dim_y();
+        self.state.v = zeros(m);
+        self.ws = CgWorkspace::new(m);
         Ok(())
     }
     fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, _k: u64) -> Scalars {
@@ -126,13 +132,27 @@ impl Solver for AidBio {
         }
         let gf = o.grad_f(&it.x, &it.y);
         let (x, y) = (&it.x, &it.y);
-        let mut solve_info = (0.0, 0.0);
-        let v = match p.solve {
+        let mut solve_info = (0.0, 0.0, 0.0);
+        match p.solve {
             LinearSolve::Cg { max_iter, tol } => {
-                let mut op = |u: &Mat<f64>| o.hvp_g(x, y, u).yy;
-                let (v, info) = cg(&mut op, &gf.y, Some(&self.state.v), max_iter, tol);
-                solve_info = (info.iters as f64, info.residual);
-                v
+                let mut op = |u: MatRef<'_, f64>, out: MatMut<'_, f64>| {
+                    o.hvp_g_yy_into(x, y, u, out);
+                };
+                // Warm start from the previous solution, kept in place in `state.v`.
+                match cg(
+                    &mut op,
+                    gf.y.as_ref(),
+                    self.state.v.as_mut(),
+                    CgStart::Warm,
+                    max_iter,
+                    tol,
+                    &mut self.ws,
+                ) {
+                    Ok(s) => solve_info = (s.products as f64, s.rel_residual, 0.0),
+                    // Non-positive curvature or a non-finite product: `v` keeps CG's last
+                    // iterate (a NaN in it ends the run as diverged); the step goes on with it.
+                    Err(_) => solve_info.2 = 1.0,
+                }
             }
             LinearSolve::Neumann { terms, eta } => {
                 let mut term = gf.y.clone();
@@ -143,17 +163,18 @@ impl Solver for AidBio {
                     axpy(&mut v, 1.0, &term);
                 }
                 crate::vecops::scale(&mut v, eta);
-                v
+                self.state.v = v;
             }
-        };
-        let jv = o.hvp_g(x, y, &v).xy;
+        }
+        let v = &self.state.v;
+        let jv = o.hvp_g(x, y, v).xy;
         let d = lincomb(1.0, &gf.x, -1.0, &jv);
         axpy(&mut it.x, -p.beta, &d);
-        self.state.v = v;
         vec![
             ("hypergrad_est_norm", norm(&d)),
             ("cg_iters", solve_info.0),
             ("cg_residual", solve_info.1),
+            ("cg_failed", solve_info.2),
         ]
     }
     fn aux(&self) -> Vec<(&'static str, &Mat<f64>)> {
