@@ -6,6 +6,8 @@
 //! - [`Solver`]: a method's state and one step; the [`algorithms`] module holds the methods.
 //! - [`Runner`]: the loop with stopping rules, divergence detection, observers ([`observe`]),
 //!   metrics ([`Metrics`]), checkpoints and parallel batches ([`run_many`]).
+//! - [`sampling`]: seeded minibatch oracles for problems that are sums over samples
+//!   ([`DataSum`]).
 //! - [`problems`]: the synthetic test problems with their known solutions.
 //!
 //! Nothing here forms a Hessian: every second-order quantity is a product computed by one
@@ -33,13 +35,14 @@ mod oracle;
 pub mod problem;
 pub mod problems;
 pub mod runner;
+pub mod sampling;
 pub mod solver;
 pub mod vecops;
 
 pub use error::Error;
 pub use metrics::{MetricEvaluator, Metrics};
 pub use oracle::{Counts, Oracle};
-pub use problem::{Bounds, Problem};
+pub use problem::{Bounds, DataSum, Problem};
 pub use runner::{
     Checkpoint, Divergence, Job, JobResult, Measure, Record, RunConfig, RunInfo, RunResult, Runner,
     Status, Tolerance, run_many,

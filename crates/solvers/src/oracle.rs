@@ -91,6 +91,47 @@ impl<'p> Oracle<'p> {
         self.problem.grad_g(&mut self.ev, x.as_ref(), y.as_ref())
     }
 
+    /// `f, ∇ₓf, ∇ᵧf` averaged over the samples `idx` of a data-sum problem (one Gc: a stochastic
+    /// gradient counts as one gradient computation, as in the stochastic complexity bounds).
+    ///
+    /// # Panics
+    /// If the problem is not a [`DataSum`](crate::problem::DataSum).
+    pub fn grad_f_batch(&mut self, x: &Mat<f64>, y: &Mat<f64>, idx: &[usize]) -> Grad {
+        self.counts.gc += 1;
+        let d = self
+            .problem
+            .data_sum()
+            .expect("grad_f_batch needs a data-sum problem");
+        let (value, gx, gy) =
+            self.ev
+                .value_and_grad2(|t, x, y| d.f_batch(t, x, y, idx), x.as_ref(), y.as_ref());
+        Grad {
+            value,
+            x: gx,
+            y: gy,
+        }
+    }
+
+    /// `g, ∇ₓg, ∇ᵧg` averaged over the samples `idx` of a data-sum problem (one Gc).
+    ///
+    /// # Panics
+    /// If the problem is not a [`DataSum`](crate::problem::DataSum).
+    pub fn grad_g_batch(&mut self, x: &Mat<f64>, y: &Mat<f64>, idx: &[usize]) -> Grad {
+        self.counts.gc += 1;
+        let d = self
+            .problem
+            .data_sum()
+            .expect("grad_g_batch needs a data-sum problem");
+        let (value, gx, gy) =
+            self.ev
+                .value_and_grad2(|t, x, y| d.g_batch(t, x, y, idx), x.as_ref(), y.as_ref());
+        Grad {
+            value,
+            x: gx,
+            y: gy,
+        }
+    }
+
     /// `∇²ᵧᵧg·v` and `∇²ₓᵧg·v` (one MV).
     pub fn hvp_g(&mut self, x: &Mat<f64>, y: &Mat<f64>, v: &Mat<f64>) -> Cross {
         self.counts.mv += 1;

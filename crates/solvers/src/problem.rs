@@ -185,4 +185,27 @@ pub trait Problem: Send + Sync + std::fmt::Debug {
     fn optimality_gap(&self, _x: MatRef<'_, f64>, _y: MatRef<'_, f64>) -> Option<f64> {
         None
     }
+
+    /// The problem as a sum over samples, when it is one: what the minibatch oracles of the
+    /// stochastic methods ([`Minibatch`](crate::sampling::Minibatch)) need.
+    fn data_sum(&self) -> Option<&dyn DataSum> {
+        None
+    }
+}
+
+/// A problem whose objectives are averages over samples, `f = (1/N_f) Σᵢ fᵢ` and
+/// `g = (1/N_g) Σⱼ gⱼ` (e.g. validation and training losses), so that the average over a subset
+/// `B` of sample indices is an unbiased estimate of the whole.
+///
+/// The batch objectives must equal [`Problem::f`] and [`Problem::g`] (up to rounding) when `idx`
+/// holds every index once.
+pub trait DataSum: Send + Sync {
+    /// `N_f`, the number of samples of `f`.
+    fn samples_f(&self) -> usize;
+    /// `N_g`, the number of samples of `g`.
+    fn samples_g(&self) -> usize;
+    /// `(1/|B|) Σ_{i∈B} fᵢ(x, y)` for the distinct indices `B = idx` (in `0..N_f`).
+    fn f_batch(&self, t: &mut Tape, x: Var, y: Var, idx: &[usize]) -> Var;
+    /// `(1/|B|) Σ_{j∈B} gⱼ(x, y)` for the distinct indices `B = idx` (in `0..N_g`).
+    fn g_batch(&self, t: &mut Tape, x: Var, y: Var, idx: &[usize]) -> Var;
 }

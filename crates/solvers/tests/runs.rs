@@ -110,6 +110,26 @@ fn all_solvers(l: f64) -> Vec<Box<dyn Solver>> {
             })
             .unwrap(),
         ),
+        Box::new(
+            F3sa::new(F3saParams {
+                alpha0: 0.05 / l,
+                gamma0: 1.0 / l,
+                // c > 0 turns the momentum on (η_k < 1 after the first step).
+                a: 0.5,
+                c: 0.25,
+                ..F3saParams::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            ProxF2saMomentum::new(ProxF2saMomentumParams {
+                gamma0: 0.5 / l,
+                rho: 1.0 / l,
+                n: 0.5,
+                ..ProxF2saMomentumParams::default()
+            })
+            .unwrap(),
+        ),
     ]
 }
 

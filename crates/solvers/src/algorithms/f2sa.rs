@@ -1,5 +1,6 @@
 use crate::error::{Error, check, check_count, check_pos};
 use crate::oracle::Oracle;
+use crate::sampling::{Minibatch, SampleStream, Source, grad_f, grad_g};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, zeros};
 use bilevel_linalg::Mat;
@@ -28,6 +29,10 @@ pub struct F2saParams {
     /// `T ≥ 1`: inner iterations on `(y, z)` per outer step (`T = 1` is the basic variant;
     /// the theory takes `T = O(κ)`).
     pub inner_steps: usize,
+    /// Minibatch oracles (the stochastic variant, "F²SA: replace gradients by unbiased
+    /// estimates"): every gradient is an average over freshly drawn samples. `None`: exact
+    /// gradients.
+    pub batch: Option<Minibatch>,
 }
 
 impl Default for F2saParams {
@@ -43,6 +48,7 @@ impl Default for F2saParams {
             a: 1.0 / 3.0,
             c: 0.0,
             inner_steps: 1,
+            batch: None,
         }
     }
 }
@@ -68,6 +74,7 @@ impl F2saParams {
             a: 0.0,
             c: 0.0,
             inner_steps,
+            batch: None,
         }
     }
 
@@ -112,6 +119,7 @@ const NAME: &str = "f2sa";
 struct State {
     #[serde(with = "col")]
     z: Mat<f64>,
+    stream: SampleStream,
 }
 
 /// F²SA with its inner loop ("F²SA: the most basic variant" for `T = 1`, "F²SA: inner loop for
@@ -138,7 +146,10 @@ impl F2sa {
         params.validate()?;
         Ok(F2sa {
             params,
-            state: State { z: zeros(0) },
+            state: State {
+                z: zeros(0),
+                stream: SampleStream::new(params.batch.map_or(0, |b| b.seed)),
+            },
         })
     }
 }
@@ -151,26 +162,38 @@ impl Solver for F2sa {
             NAME
         }
     }
-    fn init(&mut self, _o: &mut Oracle<'_>, it: &mut Iterate) -> Result<(), Error> {
+    fn init(&mut self, o: &mut Oracle<'_>, it: &mut Iterate) -> Result<(), Error> {
+        if let Some(b) = &self.params.batch {
+            b.check(NAME, o)?;
+        }
         self.state.z = it.y.clone();
         Ok(())
     }
     fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, k: u64) -> Scalars {
         let p = self.params;
         let (alpha, gamma, lambda) = p.schedule(k);
+        let src = p.batch.as_ref().map_or(Source::Full, Source::Batch);
+        let st = &mut self.state;
         for _ in 0..p.inner_steps {
-            let gz = o.grad_g(&it.x, &self.state.z).y;
-            axpy(&mut self.state.z, -gamma, &gz);
-            o.project_y(&mut self.state.z);
-            let gfy = o.grad_f(&it.x, &it.y).y;
-            let ggy = o.grad_g(&it.x, &it.y).y;
+            let dz = src.draw_g(o, &mut st.stream);
+            let gz = grad_g(o, &it.x, &st.z, &dz).y;
+            axpy(&mut st.z, -gamma, &gz);
+            o.project_y(&mut st.z);
+            let (df, dg) = (src.draw_f(o, &mut st.stream), src.draw_g(o, &mut st.stream));
+            let gfy = grad_f(o, &it.x, &it.y, &df).y;
+            let ggy = grad_g(o, &it.x, &it.y, &dg).y;
             axpy(&mut it.y, -alpha, &gfy);
             axpy(&mut it.y, -alpha * lambda, &ggy);
             o.project_y(&mut it.y);
         }
-        let gf = o.grad_f(&it.x, &it.y);
-        let gg = o.grad_g(&it.x, &it.y);
-        let gz = o.grad_g(&it.x, &self.state.z);
+        let (df, dg, dz) = (
+            src.draw_f(o, &mut st.stream),
+            src.draw_g(o, &mut st.stream),
+            src.draw_g(o, &mut st.stream),
+        );
+        let gf = grad_f(o, &it.x, &it.y, &df);
+        let gg = grad_g(o, &it.x, &it.y, &dg);
+        let gz = grad_g(o, &it.x, &st.z, &dz);
         let d = lincomb(1.0, &gf.x, lambda, &lincomb(1.0, &gg.x, -1.0, &gz.x));
         axpy(&mut it.x, -p.xi * alpha, &d);
         o.project_x(&mut it.x);

@@ -12,16 +12,20 @@
 //! | [`Bome`] | 1st | T inner | BOME |
 //! | [`VPbgd`] | 1st | T inner | V-PBGD |
 //! | [`F2sa`] | 1st | T inner | F²SA (increasing or fixed λ) |
+//! | [`F3sa`] | 1st | single | F³SA: F²SA with momentum-assisted (STORM-type) estimators |
 //! | [`ProxF2saTwoLoop`] | 1st | T inner | proximal two-loop F²SA with projections |
+//! | [`ProxF2saMomentum`] | 1st | single | proximal single-loop F²SA with momentum, projections |
 
 mod aid;
 mod aidbio;
 mod bome;
 mod f2sa;
+mod f3sa;
 mod galet;
 mod itd;
 mod pgdqp;
 mod prox;
+mod prox_momentum;
 mod rhg;
 mod vpbgd;
 
@@ -29,9 +33,11 @@ pub use aid::{SingleLoopAid, SingleLoopAidParams};
 pub use aidbio::{AidBio, AidBioParams, LinearSolve};
 pub use bome::{Bome, BomeParams};
 pub use f2sa::{F2sa, F2saParams};
+pub use f3sa::{F3sa, F3saParams};
 pub use galet::{Galet, GaletParams};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
 pub use pgdqp::{PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
+pub use prox_momentum::{ProxF2saMomentum, ProxF2saMomentumParams};
 pub use rhg::{Rhg, RhgParams};
 pub use vpbgd::{VPbgd, VPbgdParams};

@@ -1,0 +1,274 @@
+use crate::error::{Error, check, check_pos};
+use crate::oracle::Oracle;
+use crate::problem::Grad;
+use crate::sampling::{Draw, Minibatch, SampleStream, Source, grad_f, grad_g};
+use crate::solver::{Iterate, Scalars, Solver, col, state_io};
+use crate::vecops::{axpy, lincomb, zeros};
+use bilevel_linalg::Mat;
+use serde::{Deserialize, Serialize};
+
+/// Which objective a momentum estimator differentiates.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Fun {
+    F,
+    G,
+}
+
+/// A momentum-assisted (STORM-type) gradient estimator of Khanduri, Zeng, Hong, Wai, Wang and
+/// Yang, "A near-optimal algorithm for stochastic bilevel optimization via double-momentum":
+/// `h̃ᵏ = ∇F(pₖ; φᵏ) + (1 − ηₖ)(h̃ᵏ⁻¹ − ∇F(pₖ₋₁; φᵏ))`, both gradients on the same samples `φᵏ`.
+/// Holds both blocks (`∇ₓ`, `∇ᵧ`) of one gradient.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Storm {
+    #[serde(with = "col")]
+    pub x: Mat<f64>,
+    #[serde(with = "col")]
+    pub y: Mat<f64>,
+}
+
+impl Storm {
+    pub(crate) fn empty() -> Self {
+        Storm {
+            x: zeros(0),
+            y: zeros(0),
+        }
+    }
+
+    /// Updates the estimate at the point `cur`; `prev` is the previous point, `None` on the first
+    /// iteration. With `η ≥ 1` the correction has weight 0 and is skipped (one Gc instead of two).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn update(
+        &mut self,
+        o: &mut Oracle<'_>,
+        fun: Fun,
+        cur: (&Mat<f64>, &Mat<f64>),
+        prev: Option<(&Mat<f64>, &Mat<f64>)>,
+        eta: f64,
+        d: &Draw,
+    ) {
+        let grad = |o: &mut Oracle<'_>, x: &Mat<f64>, y: &Mat<f64>| -> Grad {
+            match fun {
+                Fun::F => grad_f(o, x, y, d),
+                Fun::G => grad_g(o, x, y, d),
+            }
+        };
+        let g = grad(o, cur.0, cur.1);
+        match prev {
+            Some((px, py)) if eta < 1.0 => {
+                let gp = grad(o, px, py);
+                // h̃ ← ∇F(p) + (1 − η)(h̃ − ∇F(p₋₁))
+                self.x = lincomb(1.0, &g.x, 1.0 - eta, &lincomb(1.0, &self.x, -1.0, &gp.x));
+                self.y = lincomb(1.0, &g.y, 1.0 - eta, &lincomb(1.0, &self.y, -1.0, &gp.y));
+            }
+            _ => {
+                self.x = g.x;
+                self.y = g.y;
+            }
+        }
+    }
+}
+
+/// Parameters of [`F3sa`]: the schedules of F²SA ([`F2saParams`](super::F2saParams)) plus the
+/// momentum weights `η_k = ((k + k₀)/k₀)^{−2c}` of the slides ("Complexity of F³SA":
+/// `η_k = k^{−2c}`, offset so that `η₀ = 1`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct F3saParams {
+    /// `α₀`: initial step of `y` (and, times `ξ`, of `x`).
+    pub alpha0: f64,
+    /// `γ₀`: initial step of `z`.
+    pub gamma0: f64,
+    /// `ξ`: ratio of the `x` step to the `y` step (the slides take `ξ = 1`).
+    pub xi: f64,
+    /// `λ₀`: initial penalty multiplier.
+    pub lambda0: f64,
+    /// `k₀ ≥ 1`: schedule offset.
+    pub k0: f64,
+    /// `a ∈ [0, 1]`: `α_k ~ (k + k₀)^{−a}`.
+    pub a: f64,
+    /// `c ∈ [0, a]`: `γ_k ~ (k + k₀)^{−c}`, `λ_k ~ (k + k₀)^{a−c}`, `η_k ~ (k + k₀)^{−2c}`.
+    pub c: f64,
+    /// Minibatch oracles; `None`: exact gradients.
+    pub batch: Option<Minibatch>,
+}
+
+impl Default for F3saParams {
+    /// The exact-gradient schedule of the slides, `a = 1/3`, `c = 0` (so `η_k = 1`: no momentum,
+    /// which "gives no improvement in the exact-gradient case"), `ξ = 1`, with F²SA's
+    /// `α₀ = 0.01`, `γ₀ = 0.1`, `λ₀ = 10`, `k₀ = 1`.
+    fn default() -> Self {
+        F3saParams {
+            alpha0: 0.01,
+            gamma0: 0.1,
+            xi: 1.0,
+            lambda0: 10.0,
+            k0: 1.0,
+            a: 1.0 / 3.0,
+            c: 0.0,
+            batch: None,
+        }
+    }
+}
+
+impl F3saParams {
+    /// The schedule of the slides when the gradients of both `f` and `g` are noisy: `a = 3/5`,
+    /// `c = 2/5` (so `η_k ~ k^{−4/5}`), with minibatch oracles `batch`.
+    pub fn stochastic(batch: Minibatch) -> Self {
+        F3saParams {
+            a: 0.6,
+            c: 0.4,
+            batch: Some(batch),
+            ..Self::default()
+        }
+    }
+
+    /// Reject out-of-range values.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_pos(NAME, "alpha0", self.alpha0)?;
+        check_pos(NAME, "gamma0", self.gamma0)?;
+        check_pos(NAME, "xi", self.xi)?;
+        check_pos(NAME, "lambda0", self.lambda0)?;
+        check(
+            NAME,
+            "k0",
+            self.k0,
+            self.k0.is_finite() && self.k0 >= 1.0,
+            ">= 1",
+        )?;
+        check(NAME, "a", self.a, (0.0..=1.0).contains(&self.a), "[0, 1]")?;
+        check(
+            NAME,
+            "c",
+            self.c,
+            self.c >= 0.0 && self.c <= self.a,
+            "[0, a]",
+        )
+    }
+
+    /// `(α_k, γ_k, λ_k, η_k)` at iteration `k`.
+    pub fn schedule(&self, k: u64) -> (f64, f64, f64, f64) {
+        let r = (k as f64 + self.k0) / self.k0;
+        (
+            self.alpha0 * r.powf(-self.a),
+            self.gamma0 * r.powf(-self.c),
+            self.lambda0 * r.powf(self.a - self.c),
+            r.powf(-2.0 * self.c),
+        )
+    }
+}
+
+const NAME: &str = "f3sa";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct State {
+    #[serde(with = "col")]
+    z: Mat<f64>,
+    /// `(x, y, z)` of the previous iteration, for the momentum corrections.
+    #[serde(with = "col")]
+    px: Mat<f64>,
+    #[serde(with = "col")]
+    py: Mat<f64>,
+    #[serde(with = "col")]
+    pz: Mat<f64>,
+    /// `h̃_f` at `(x, y)` (blocks `h̃_fx`, `h̃_fy`).
+    hf: Storm,
+    /// `h̃_g` at `(x, y)` (blocks `h̃_gxy`, `h̃_gy`).
+    hgy: Storm,
+    /// `h̃_g` at `(x, z)` (blocks `h̃_gxz`, `h̃_gz`).
+    hgz: Storm,
+    stream: SampleStream,
+}
+
+/// F³SA, F²SA with momentum-assisted gradient estimators (Kwon, Kwon, Wright and Nowak, "A
+/// Fully First-Order Method for Stochastic Bilevel Optimization", as presented in the slides
+/// "Fully First-Order Methods for Bilevel Optimization", "F³SA: Variant with Momentum").
+///
+/// Per iteration `k`, with STORM-type estimators `h̃` at `(x_k, y_k, z_k)`:
+/// `z ← P(z − γ_k h̃_gz)`, `y ← P(y − α_k(h̃_fy + λ_k h̃_gy))`,
+/// `x ← P(x − ξα_k(h̃_fx + λ_k(h̃_gxy − h̃_gxz)))`, all three from the same point, with
+/// `α, γ, λ` as in F²SA and `η_k ~ k^{−2c}`. Each estimator takes one stochastic gradient at the
+/// current point and, when `η_k < 1`, one at the previous point on the same samples: `3` Gc per
+/// iteration, `6` with momentum.
+#[derive(Clone, Debug)]
+pub struct F3sa {
+    params: F3saParams,
+    state: State,
+}
+
+impl F3sa {
+    /// A solver with validated parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first bad parameter.
+    pub fn new(params: F3saParams) -> Result<Self, Error> {
+        params.validate()?;
+        Ok(F3sa {
+            params,
+            state: State {
+                z: zeros(0),
+                px: zeros(0),
+                py: zeros(0),
+                pz: zeros(0),
+                hf: Storm::empty(),
+                hgy: Storm::empty(),
+                hgz: Storm::empty(),
+                stream: SampleStream::new(params.batch.map_or(0, |b| b.seed)),
+            },
+        })
+    }
+}
+
+impl Solver for F3sa {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn init(&mut self, o: &mut Oracle<'_>, it: &mut Iterate) -> Result<(), Error> {
+        if let Some(b) = &self.params.batch {
+            b.check(NAME, o)?;
+        }
+        self.state.z = it.y.clone();
+        Ok(())
+    }
+    fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, k: u64) -> Scalars {
+        let p = self.params;
+        let (alpha, gamma, lambda, eta) = p.schedule(k);
+        let src = p.batch.as_ref().map_or(Source::Full, Source::Batch);
+        let st = &mut self.state;
+        let (df, dg, dz) = (
+            src.draw_f(o, &mut st.stream),
+            src.draw_g(o, &mut st.stream),
+            src.draw_g(o, &mut st.stream),
+        );
+        let first = k == 0 || st.px.nrows() == 0;
+        let pxy = (!first).then_some((&st.px, &st.py));
+        st.hf.update(o, Fun::F, (&it.x, &it.y), pxy, eta, &df);
+        st.hgy.update(o, Fun::G, (&it.x, &it.y), pxy, eta, &dg);
+        let pxz = (!first).then_some((&st.px, &st.pz));
+        st.hgz.update(o, Fun::G, (&it.x, &st.z), pxz, eta, &dz);
+        st.px = it.x.clone();
+        st.py = it.y.clone();
+        st.pz = st.z.clone();
+        axpy(&mut st.z, -gamma, &st.hgz.y);
+        o.project_y(&mut st.z);
+        axpy(&mut it.y, -alpha, &st.hf.y);
+        axpy(&mut it.y, -alpha * lambda, &st.hgy.y);
+        o.project_y(&mut it.y);
+        let d = lincomb(
+            1.0,
+            &st.hf.x,
+            lambda,
+            &lincomb(1.0, &st.hgy.x, -1.0, &st.hgz.x),
+        );
+        axpy(&mut it.x, -p.xi * alpha, &d);
+        o.project_x(&mut it.x);
+        vec![("lambda", lambda), ("alpha", alpha), ("eta", eta)]
+    }
+    fn aux(&self) -> Vec<(&'static str, &Mat<f64>)> {
+        vec![
+            ("z", &self.state.z),
+            ("h_fx", &self.state.hf.x),
+            ("h_gxy", &self.state.hgy.x),
+            ("h_gxz", &self.state.hgz.x),
+        ]
+    }
+    state_io!();
+}

@@ -1,0 +1,168 @@
+//! Minibatch oracles for data-sum problems ([`DataSum`](crate::problem::DataSum)): seeded,
+//! reproducible draws of sample indices, and the estimators built on them.
+//!
+//! A stochastic method holds a [`Minibatch`] in its parameters and a [`SampleStream`] in its
+//! (checkpointed) state, so a run, and a run resumed from a checkpoint, sees the same index
+//! sequence for the same seed. The stream is SplitMix64 (Steele, Lea and Flood, "Fast splittable
+//! pseudorandom number generators"), written out here so the sequence does not depend on a
+//! dependency's version.
+
+use crate::error::Error;
+use crate::oracle::Oracle;
+use crate::problem::Grad;
+use bilevel_linalg::Mat;
+use serde::{Deserialize, Serialize};
+
+/// Batch sizes and seed of a stochastic method's minibatch oracles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Minibatch {
+    /// Samples of `f` per stochastic gradient (capped at the problem's count).
+    pub batch_f: usize,
+    /// Samples of `g` per stochastic gradient (capped at the problem's count).
+    pub batch_g: usize,
+    /// Seed of the index stream.
+    pub seed: u64,
+}
+
+impl Minibatch {
+    /// Checks the batch sizes are at least one and that `o`'s problem is a data sum.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `solver` and the parameter.
+    pub(crate) fn check(&self, solver: &'static str, o: &Oracle<'_>) -> Result<(), Error> {
+        crate::error::check_count(solver, "batch.batch_f", self.batch_f, 1, ">= 1")?;
+        crate::error::check_count(solver, "batch.batch_g", self.batch_g, 1, ">= 1")?;
+        if o.problem().data_sum().is_none() {
+            return Err(Error::InvalidParameter {
+                solver,
+                name: "batch",
+                value: self.batch_f as f64,
+                allowed: "only on problems that are data sums (Problem::data_sum)",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A reproducible stream of sample-index sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleStream {
+    state: u64,
+}
+
+impl SampleStream {
+    /// The stream for `seed`.
+    pub fn new(seed: u64) -> Self {
+        SampleStream { state: seed }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n ≥ 1`), by rejection so every value is equally likely.
+    fn below(&mut self, n: usize) -> usize {
+        let n = n as u64;
+        let zone = u64::MAX - u64::MAX % n;
+        loop {
+            let v = self.next_u64();
+            if v < zone {
+                return (v % n) as usize;
+            }
+        }
+    }
+
+    /// `min(b, n)` distinct indices of `0..n`, sorted, uniformly among all such sets (Floyd's
+    /// algorithm); `b ≥ n` gives `0..n` without consuming the stream.
+    pub fn draw(&mut self, n: usize, b: usize) -> Vec<usize> {
+        if b >= n {
+            return (0..n).collect();
+        }
+        let mut s: Vec<usize> = Vec::with_capacity(b);
+        for j in n - b..n {
+            let t = self.below(j + 1);
+            if s.contains(&t) {
+                s.push(j);
+            } else {
+                s.push(t);
+            }
+        }
+        s.sort_unstable();
+        s
+    }
+}
+
+/// Where a method's gradients come from: the full oracles, or minibatches drawn from a stream.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Source<'a> {
+    Full,
+    Batch(&'a Minibatch),
+}
+
+/// A set of samples for one stochastic gradient of `f` or of `g` (`None`: the full sum).
+pub(crate) type Draw = Option<Vec<usize>>;
+
+impl Source<'_> {
+    /// Draws the samples of one `f` gradient.
+    pub(crate) fn draw_f(&self, o: &Oracle<'_>, s: &mut SampleStream) -> Draw {
+        match self {
+            Source::Full => None,
+            Source::Batch(mb) => {
+                let n = o.problem().data_sum().map_or(0, |d| d.samples_f());
+                Some(s.draw(n, mb.batch_f))
+            }
+        }
+    }
+
+    /// Draws the samples of one `g` gradient.
+    pub(crate) fn draw_g(&self, o: &Oracle<'_>, s: &mut SampleStream) -> Draw {
+        match self {
+            Source::Full => None,
+            Source::Batch(mb) => {
+                let n = o.problem().data_sum().map_or(0, |d| d.samples_g());
+                Some(s.draw(n, mb.batch_g))
+            }
+        }
+    }
+}
+
+/// `∇f` on the drawn samples (or the full sum): one Gc.
+pub(crate) fn grad_f(o: &mut Oracle<'_>, x: &Mat<f64>, y: &Mat<f64>, d: &Draw) -> Grad {
+    match d {
+        None => o.grad_f(x, y),
+        Some(idx) => o.grad_f_batch(x, y, idx),
+    }
+}
+
+/// `∇g` on the drawn samples (or the full sum): one Gc.
+pub(crate) fn grad_g(o: &mut Oracle<'_>, x: &Mat<f64>, y: &Mat<f64>, d: &Draw) -> Grad {
+    match d {
+        None => o.grad_g(x, y),
+        Some(idx) => o.grad_g_batch(x, y, idx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_are_distinct_sorted_and_cover_uniformly() {
+        let mut s = SampleStream::new(7);
+        let mut hits = [0usize; 10];
+        for _ in 0..2000 {
+            let d = s.draw(10, 3);
+            assert_eq!(d.len(), 3);
+            assert!(d.windows(2).all(|w| w[0] < w[1]) && d[2] < 10);
+            for i in d {
+                hits[i] += 1;
+            }
+        }
+        // Each index is drawn with probability 3/10: 600 expected hits.
+        assert!(hits.iter().all(|&h| (500..700).contains(&h)), "{hits:?}");
+    }
+}
