@@ -268,11 +268,11 @@ fn momentum_methods_on_nasty_constrained_stay_feasible_and_band_around_zero() {
     // band of about one step, |x| ≲ 0.1·2, around 0, like F²SA and the two-loop method. Pinned
     // for F³SA: feasible and |x| ≤ 0.25 over the last 200 iterations (from |x₀| = 0.5). The
     // proximal method stays feasible (every step ends in a projection or a convex combination of
-    // feasible points) but its x keeps swinging across the whole box (|x| reaches 1 within the
-    // last 200 iterations): y and z follow their prox subproblems with a lag of 1/(γρ⁻¹) = 2
-    // steps, so y − z has the sign of an earlier x and the swing is reinforced. Pinned as
-    // feasible only; settling it needs a shrinking α (a > 0), which the slides give only for
-    // stochastic gradients.
+    // feasible points) but, like the two-loop method, x goes round a slow cycle through the whole
+    // box: over iterations 1960–2000 |x| drifts down from 0.41 to 0.22 by about 0.006 a step,
+    // and within the last 200 it has touched |x| = 1. We have not analysed the cycle (the
+    // smoothed y, z lag x by the prox subproblems' slow γ-steps); a decaying α (a = 1/4) does
+    // not remove it either (|x| ≈ 0.38 at the end). Pinned as feasible only.
     let p = NastyConstrained;
     let mut solvers: Vec<Box<dyn Solver>> = vec![
         Box::new(F3sa::new(F3saParams::default()).unwrap()),
@@ -339,4 +339,33 @@ fn momentum_methods_on_quadratic_reach_their_penalty_floor() {
         eprintln!("{}: ‖∇Φ‖² = {g:e}", s.name());
         assert!(g < bound, "{}: {g}", s.name());
     }
+}
+
+#[test]
+fn f3sa_without_momentum_is_f2sa_with_one_inner_step() {
+    // η_k = 1 (c = 0) drops the corrections, and F³SA takes its gradients where F²SA does.
+    let p = ScSinCos::default();
+    let (a, g) = (0.05 / 100.0, 1.0 / 100.0);
+    let mut f3 = F3sa::new(F3saParams {
+        alpha0: a,
+        gamma0: g,
+        ..F3saParams::default()
+    })
+    .unwrap();
+    let mut f2 = F2sa::new(F2saParams {
+        alpha0: a,
+        gamma0: g,
+        ..F2saParams::default()
+    })
+    .unwrap();
+    let r3 = Runner::new(RunConfig::iters(50))
+        .unwrap()
+        .run(&p, &mut f3)
+        .unwrap();
+    let r2 = Runner::new(RunConfig::iters(50))
+        .unwrap()
+        .run(&p, &mut f2)
+        .unwrap();
+    assert_eq!(r3.iterate, r2.iterate);
+    assert_eq!(r3.counts, r2.counts);
 }

@@ -47,15 +47,17 @@ fn a_seed_reproduces_the_sample_sequence() {
 fn stochastic_run(seed: u64) -> (Vec<u64>, f64) {
     let p = QuadraticKappa::new(2.0, 8);
     let l = p.l();
+    // Half of the 8 samples per gradient. A batch reweights its samples by N/|B| = 2, which
+    // doubles the curvature the steps see, so the steps are halved.
     let batch = Minibatch {
-        batch_f: 2,
-        batch_g: 3,
+        batch_f: 4,
+        batch_g: 4,
         seed,
     };
     let mut s = F3sa::new(F3saParams {
-        alpha0: 0.05 / l,
-        gamma0: 0.5 / l,
-        k0: 10.0,
+        alpha0: 0.025 / l,
+        gamma0: 0.25 / l,
+        k0: 100.0,
         ..F3saParams::stochastic(batch)
     })
     .unwrap();
@@ -74,16 +76,18 @@ fn stochastic_run(seed: u64) -> (Vec<u64>, f64) {
 }
 
 #[test]
-fn stochastic_f3sa_is_reproducible_for_a_seed() {
+fn stochastic_f3sa_is_reproducible_for_a_seed_and_makes_progress() {
     let (a, ga) = stochastic_run(1);
     let (b, _) = stochastic_run(1);
-    let (c, _) = stochastic_run(2);
+    let (c, gc) = stochastic_run(2);
     assert_eq!(a, b);
     assert_ne!(a, c);
-    // Not a convergence test: with batches of 2–3 of 8 reweighted samples and these steps the
-    // run stays finite but ends with ‖∇Φ‖ ≈ 1.9 (from 0.82); tuning the stochastic schedule is
-    // left open.
-    assert!(ga.is_finite());
+    let p = QuadraticKappa::new(2.0, 8);
+    let g0 = norm(&p.grad_phi(p.x0().as_ref()).unwrap());
+    eprintln!("stochastic F³SA: ‖∇Φ‖ {g0:e} → {ga:e} (seed 1), {gc:e} (seed 2)");
+    // The noisy-gradient schedule (a = 3/5, c = 2/5) decays slowly: ‖∇Φ‖ ≈ 0.03 after 3000
+    // iterations from 0.82 (seed 1).
+    assert!(ga < 0.1 * g0 && gc < 0.1 * g0, "{g0} → {ga}, {gc}");
 }
 
 #[test]

@@ -186,14 +186,12 @@ impl Solver for F2sa {
             axpy(&mut it.y, -alpha * lambda, &ggy);
             o.project_y(&mut it.y);
         }
-        let (df, dg, dz) = (
-            src.draw_f(o, &mut st.stream),
-            src.draw_g(o, &mut st.stream),
-            src.draw_g(o, &mut st.stream),
-        );
+        // The two g gradients of the x step share their samples: their difference is O(1/λ) and
+        // is multiplied by λ, so independent samples would add λ times the noise of ∇ₓg.
+        let (df, dg) = (src.draw_f(o, &mut st.stream), src.draw_g(o, &mut st.stream));
         let gf = grad_f(o, &it.x, &it.y, &df);
         let gg = grad_g(o, &it.x, &it.y, &dg);
-        let gz = grad_g(o, &it.x, &st.z, &dz);
+        let gz = grad_g(o, &it.x, &st.z, &dg);
         let d = lincomb(1.0, &gf.x, lambda, &lincomb(1.0, &gg.x, -1.0, &gz.x));
         axpy(&mut it.x, -p.xi * alpha, &d);
         o.project_x(&mut it.x);

@@ -162,19 +162,21 @@ const NAME: &str = "f3sa";
 struct State {
     #[serde(with = "col")]
     z: Mat<f64>,
-    /// `(x, y, z)` of the previous iteration, for the momentum corrections.
+    /// `x_{k−1}`, `y_{k−1}`, `z_{k−1}`, the points of the momentum corrections.
     #[serde(with = "col")]
     px: Mat<f64>,
     #[serde(with = "col")]
     py: Mat<f64>,
     #[serde(with = "col")]
     pz: Mat<f64>,
-    /// `h̃_f` at `(x, y)` (blocks `h̃_fx`, `h̃_fy`).
-    hf: Storm,
-    /// `h̃_g` at `(x, y)` (blocks `h̃_gxy`, `h̃_gy`).
-    hgy: Storm,
-    /// `h̃_g` at `(x, z)` (blocks `h̃_gxz`, `h̃_gz`).
+    /// `h̃_gz` (at `(x_k, z_k)`), `h̃_fy`, `h̃_gy` (at `(x_k, y_k)`).
     hgz: Storm,
+    hfy: Storm,
+    hgy: Storm,
+    /// `h̃_fx`, `h̃_gxy` (at `(x_k, y_{k+1})`), `h̃_gxz` (at `(x_k, z_{k+1})`).
+    hfx: Storm,
+    hgxy: Storm,
+    hgxz: Storm,
     stream: SampleStream,
 }
 
@@ -182,12 +184,15 @@ struct State {
 /// Fully First-Order Method for Stochastic Bilevel Optimization", as presented in the slides
 /// "Fully First-Order Methods for Bilevel Optimization", "F³SA: Variant with Momentum").
 ///
-/// Per iteration `k`, with STORM-type estimators `h̃` at `(x_k, y_k, z_k)`:
-/// `z ← P(z − γ_k h̃_gz)`, `y ← P(y − α_k(h̃_fy + λ_k h̃_gy))`,
-/// `x ← P(x − ξα_k(h̃_fx + λ_k(h̃_gxy − h̃_gxz)))`, all three from the same point, with
-/// `α, γ, λ` as in F²SA and `η_k ~ k^{−2c}`. Each estimator takes one stochastic gradient at the
-/// current point and, when `η_k < 1`, one at the previous point on the same samples: `3` Gc per
-/// iteration, `6` with momentum.
+/// Per iteration `k`, with STORM-type estimators `h̃`:
+/// `z_{k+1} = P(z_k − γ_k h̃_gz)`, `y_{k+1} = P(y_k − α_k(h̃_fy + λ_k h̃_gy))` from
+/// `(x_k, y_k, z_k)`, then `x_{k+1} = P(x_k − ξα_k(h̃_fx + λ_k(h̃_gxy − h̃_gxz)))` from
+/// `(x_k, y_{k+1}, z_{k+1})`, the points at which F²SA takes the same gradients (the slides
+/// define the other estimators "similarly" to `h̃_gz`). `α, γ, λ` follow F²SA's schedule and
+/// `η_k ~ k^{−2c}`. Each of the six estimators takes one (stochastic) gradient at its current
+/// point and, when `η_k < 1`, one at the previous iteration's point on the same samples: `6` Gc
+/// per iteration, `12` with momentum. With `η_k = 1` (the exact-gradient default) the method is
+/// F²SA with `T = 1`, iterate for iterate.
 #[derive(Clone, Debug)]
 pub struct F3sa {
     params: F3saParams,
@@ -208,9 +213,12 @@ impl F3sa {
                 px: zeros(0),
                 py: zeros(0),
                 pz: zeros(0),
-                hf: Storm::empty(),
-                hgy: Storm::empty(),
                 hgz: Storm::empty(),
+                hfy: Storm::empty(),
+                hgy: Storm::empty(),
+                hfx: Storm::empty(),
+                hgxy: Storm::empty(),
+                hgxz: Storm::empty(),
                 stream: SampleStream::new(params.batch.map_or(0, |b| b.seed)),
             },
         })
@@ -233,30 +241,38 @@ impl Solver for F3sa {
         let (alpha, gamma, lambda, eta) = p.schedule(k);
         let src = p.batch.as_ref().map_or(Source::Full, Source::Batch);
         let st = &mut self.state;
-        let (df, dg, dz) = (
-            src.draw_f(o, &mut st.stream),
-            src.draw_g(o, &mut st.stream),
-            src.draw_g(o, &mut st.stream),
-        );
         let first = k == 0 || st.px.nrows() == 0;
-        let pxy = (!first).then_some((&st.px, &st.py));
-        st.hf.update(o, Fun::F, (&it.x, &it.y), pxy, eta, &df);
-        st.hgy.update(o, Fun::G, (&it.x, &it.y), pxy, eta, &dg);
-        let pxz = (!first).then_some((&st.px, &st.pz));
-        st.hgz.update(o, Fun::G, (&it.x, &st.z), pxz, eta, &dz);
-        st.px = it.x.clone();
+        // z and y from (x_k, y_k, z_k); corrections at (x_{k−1}, y_{k−1}, z_{k−1}).
+        let dz = src.draw_g(o, &mut st.stream);
+        let prev = (!first).then_some((&st.px, &st.pz));
+        st.hgz.update(o, Fun::G, (&it.x, &st.z), prev, eta, &dz);
+        let (df, dg) = (src.draw_f(o, &mut st.stream), src.draw_g(o, &mut st.stream));
+        let prev = (!first).then_some((&st.px, &st.py));
+        st.hfy.update(o, Fun::F, (&it.x, &it.y), prev, eta, &df);
+        st.hgy.update(o, Fun::G, (&it.x, &it.y), prev, eta, &dg);
+        // Keep y_k, z_k: the previous points of the x estimators at the next iteration.
         st.py = it.y.clone();
         st.pz = st.z.clone();
         axpy(&mut st.z, -gamma, &st.hgz.y);
         o.project_y(&mut st.z);
-        axpy(&mut it.y, -alpha, &st.hf.y);
+        axpy(&mut it.y, -alpha, &st.hfy.y);
         axpy(&mut it.y, -alpha * lambda, &st.hgy.y);
         o.project_y(&mut it.y);
+        // x from (x_k, y_{k+1}, z_{k+1}); corrections at (x_{k−1}, y_k, z_k).
+        // h̃_gxy and h̃_gxz share their samples: their difference is O(1/λ) and is multiplied by
+        // λ, so independent samples would add λ times the sampling noise of ∇ₓg.
+        let (df, dg) = (src.draw_f(o, &mut st.stream), src.draw_g(o, &mut st.stream));
+        let prev = (!first).then_some((&st.px, &st.py));
+        st.hfx.update(o, Fun::F, (&it.x, &it.y), prev, eta, &df);
+        st.hgxy.update(o, Fun::G, (&it.x, &it.y), prev, eta, &dg);
+        let prev = (!first).then_some((&st.px, &st.pz));
+        st.hgxz.update(o, Fun::G, (&it.x, &st.z), prev, eta, &dg);
+        st.px = it.x.clone();
         let d = lincomb(
             1.0,
-            &st.hf.x,
+            &st.hfx.x,
             lambda,
-            &lincomb(1.0, &st.hgy.x, -1.0, &st.hgz.x),
+            &lincomb(1.0, &st.hgxy.x, -1.0, &st.hgxz.x),
         );
         axpy(&mut it.x, -p.xi * alpha, &d);
         o.project_x(&mut it.x);
@@ -265,9 +281,9 @@ impl Solver for F3sa {
     fn aux(&self) -> Vec<(&'static str, &Mat<f64>)> {
         vec![
             ("z", &self.state.z),
-            ("h_fx", &self.state.hf.x),
-            ("h_gxy", &self.state.hgy.x),
-            ("h_gxz", &self.state.hgz.x),
+            ("h_fx", &self.state.hfx.x),
+            ("h_gxy", &self.state.hgxy.x),
+            ("h_gxz", &self.state.hgxz.x),
         ]
     }
     state_io!();

@@ -231,11 +231,9 @@ impl Solver for ProxF2saMomentum {
         it.y = lincomb(1.0 - beta, &it.y, beta, &st.wy);
         st.z = lincomb(1.0 - beta, &st.z, beta, &st.wz);
         // Line 7: projected gradient step on x at the new y, z.
-        let (df, dgy, dgz) = (
-            src.draw_f(o, &mut st.stream),
-            src.draw_g(o, &mut st.stream),
-            src.draw_g(o, &mut st.stream),
-        );
+        // g̃_xy and g̃_xz share their samples, so their difference is not swamped by noise.
+        let (df, dgy) = (src.draw_f(o, &mut st.stream), src.draw_g(o, &mut st.stream));
+        let dgz = dgy.clone();
         let prev_y = (!first).then_some((&st.px, &st.py));
         st.fx.update(o, Fun::F, (&it.x, &it.y), prev_y, eta, &df);
         st.gxy.update(o, Fun::G, (&it.x, &it.y), prev_y, eta, &dgy);
