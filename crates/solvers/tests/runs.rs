@@ -14,7 +14,17 @@ fn all_solvers(l: f64) -> Vec<Box<dyn Solver>> {
     vec![
         Box::new(SingleLoopAid::new(SingleLoopAidParams::from_smoothness(l, 0.5 / l)).unwrap()),
         Box::new(SingleLoopItd::new(SingleLoopItdParams::from_smoothness(l, 0.5 / l)).unwrap()),
-        Box::new(PgdQp::new(PgdQpParams::theorem_4_2(0.1 / l, 1.0)).unwrap()),
+        // Theorem 4.2 needs γ ≤ 1/(L_f + αL_h). For both problems here ∇ᵧg = Zy − Lx + 1 or
+        // Hᵀ(Hy − x), so L_h = 2‖[∇²ᵧᵧg, ∇²ᵧₓg]‖² ≤ 4l² (quadratic: 4L²; sc-sincos:
+        // 2‖H‖²(‖H‖² + 1) ≈ 2.0e4 ≤ 4e4). The step 0.1/l alone ignores L_h and is 40 times too
+        // large on sc-sincos, where it diverged.
+        Box::new(
+            PgdQp::new(PgdQpParams::theorem_4_2(
+                (0.1 / l).min(1.0 / (l + 4.0 * l * l)),
+                1.0,
+            ))
+            .unwrap(),
+        ),
         Box::new(
             PgdQp::new(PgdQpParams {
                 warm_start_step: 1.0 / l,

@@ -49,7 +49,8 @@ struct State {}
 ///
 /// With `y_T` from `T` gradient steps on `g(x, ·)` and `q(x, y) = g(x, y) − g(x, y_T)` (`y_T`
 /// held fixed): `∇q = (∇ₓg(x, y) − ∇ₓg(x, y_T), ∇ᵧg(x, y))`,
-/// `λ = max((η‖∇q‖² − ⟨∇f, ∇q⟩)/‖∇q‖², 0)`, `(x, y) ← P((x, y) − ξ(∇f + λ∇q))`. First order:
+/// `λ = max((η‖∇q‖² − ⟨∇f, ∇q⟩)/‖∇q‖², 0)`, `(x, y) ← P((x, y) − ξ(∇f + λ∇q))`; the step
+/// reports `‖∇f + λ∇q‖` as `delta_norm`. First order:
 /// `T + 3` Gc per iteration.
 #[derive(Clone, Debug)]
 pub struct Bome {
@@ -100,7 +101,13 @@ impl Solver for Bome {
         axpy(&mut it.y, -p.xi * lambda, &qy);
         o.project_x(&mut it.x);
         o.project_y(&mut it.y);
-        vec![("lambda", lambda), ("q", gg.value - ggt.value)]
+        let dx2 = norm_sq(&lincomb(1.0, &gf.x, lambda, &qx));
+        let dy2 = norm_sq(&lincomb(1.0, &gf.y, lambda, &qy));
+        vec![
+            ("lambda", lambda),
+            ("q", gg.value - ggt.value),
+            ("delta_norm", (dx2 + dy2).sqrt()),
+        ]
     }
     state_io!();
 }

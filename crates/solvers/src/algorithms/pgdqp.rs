@@ -44,6 +44,13 @@ impl PgdQpParams {
         }
     }
 
+    /// Theorem 4.2's setting with the largest step it allows, `γ = min{α, 1/(L_f + αL_h)}`,
+    /// for smoothness constants `l_f` of `f` and `l_h` of `h = ‖∇ᵧg‖²` (for `g` with `∇ᵧg`
+    /// affine in `(x, y)`, `∇ᵧg = A(x, y) + b`, `L_h = 2‖A‖²`).
+    pub fn theorem_4_2_max_step(alpha: f64, l_f: f64, l_h: f64) -> Self {
+        Self::theorem_4_2(alpha.min(1.0 / (l_f + alpha * l_h)), alpha)
+    }
+
     /// Corollary 4.6's setting for a horizon of `k` iterations: `ρ = ‖∇h‖√h₀`,
     /// `α = K^{−1/6}`, `γ = min{K^{−2/3}, 1/L_f}`, `C₀ = 1`.
     pub fn corollary_4_6(k: u64, l_f: f64) -> Self {
