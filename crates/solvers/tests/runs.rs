@@ -3,7 +3,7 @@
 
 use bilevel_solvers::algorithms::*;
 use bilevel_solvers::observe::{CsvWriter, JsonlWriter};
-use bilevel_solvers::problems::{QuadraticKappa, ScSinCos};
+use bilevel_solvers::problems::{NcCos, QuadraticKappa, ScSinCos};
 use bilevel_solvers::{
     Checkpoint, Error, Job, Problem, Record, RunConfig, Runner, Solver, Status, run_many,
 };
@@ -172,22 +172,128 @@ fn trace_text(trace: &[Record]) -> String {
     out
 }
 
+/// The snapshot cases: (snapshot prefix, problem, solvers).
+fn snapshot_cases() -> Vec<(&'static str, Arc<dyn Problem>, Vec<Box<dyn Solver>>)> {
+    let quad = QuadraticKappa::new(10.0, 2);
+    let l = quad.l();
+    vec![
+        ("quadratic", Arc::new(quad), all_solvers(l)),
+        ("sincos", Arc::new(ScSinCos::default()), all_solvers(100.0)),
+        ("nccos", Arc::new(NcCos::default()), nc_cos_solvers()),
+    ]
+}
+
+/// PGD-QP, GALET and BOME with the nc-cos steps of `tests/problems.rs` (lower-level curvature
+/// up to about 1000).
+fn nc_cos_solvers() -> Vec<Box<dyn Solver>> {
+    let l = 1000.0;
+    vec![
+        Box::new(PgdQp::new(PgdQpParams::theorem_4_2_max_step(1.0, 100.0, 4.0e4)).unwrap()),
+        Box::new(
+            Galet::new(GaletParams {
+                alpha: 0.1 / l,
+                beta: 1.0 / l,
+                rho: 1.0 / (l * l),
+                n_inner: 5,
+                t_inner: 5,
+                ..GaletParams::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            Bome::new(BomeParams {
+                xi: 0.01 / l,
+                inner_step: 1.0 / l,
+                ..BomeParams::default()
+            })
+            .unwrap(),
+        ),
+    ]
+}
+
+/// `trace_text` plus the step's search-direction norm (`delta_norm` or GALET's `dx_norm`),
+/// the nc-cos measure.
+fn trace_text_with_direction(trace: &[Record]) -> String {
+    let mut out = trace_text(trace);
+    out += "iter direction_norm\n";
+    for r in trace {
+        let d = r
+            .scalars
+            .iter()
+            .find(|(k, _)| *k == "delta_norm" || *k == "dx_norm")
+            .map(|(_, v)| *v);
+        out += &format!("{} {}\n", r.iter, sig(d));
+    }
+    out
+}
+
+fn snapshot_text(pname: &str, trace: &[Record]) -> String {
+    if pname == "nccos" {
+        trace_text_with_direction(trace)
+    } else {
+        trace_text(trace)
+    }
+}
+
 #[test]
 fn snapshots_first_20_iterations() {
-    let quad = QuadraticKappa::new(10.0, 2);
-    let sincos = ScSinCos::default();
-    let cases: [(&str, &dyn Problem, f64); 2] =
-        [("quadratic", &quad, quad.l()), ("sincos", &sincos, 100.0)];
-    for (pname, p, l) in cases {
-        for mut s in all_solvers(l) {
+    for (pname, p, solvers) in snapshot_cases() {
+        for mut s in solvers {
             let r = Runner::new(RunConfig::iters(20))
                 .unwrap()
-                .run(p, &mut *s)
+                .run(&*p, &mut *s)
                 .unwrap();
             let name = format!("{pname}__{}", s.name());
-            insta::assert_snapshot!(name, trace_text(&r.trace));
+            insta::assert_snapshot!(name, snapshot_text(pname, &r.trace));
         }
     }
+}
+
+#[test]
+fn snapshot_text_is_the_same_on_one_and_two_threads() {
+    let texts = |threads| {
+        let mut jobs = Vec::new();
+        let mut names = Vec::new();
+        for (pname, p, solvers) in snapshot_cases() {
+            for s in solvers {
+                names.push(pname);
+                jobs.push(Job {
+                    label: format!("{pname}__{}", s.name()),
+                    problem: p.clone(),
+                    solver: s,
+                    config: RunConfig::iters(20),
+                });
+            }
+        }
+        run_many(jobs, threads)
+            .unwrap()
+            .into_iter()
+            .zip(names)
+            .map(|((label, r), pname)| (label, snapshot_text(pname, &r.unwrap().trace)))
+            .collect::<Vec<_>>()
+    };
+    let (one, two) = (texts(1), texts(2));
+    assert_eq!(one.len(), two.len());
+    for ((la, ta), (lb, tb)) in one.iter().zip(&two) {
+        assert_eq!(la, lb);
+        assert_eq!(ta, tb, "{la}");
+    }
+}
+
+#[test]
+fn wall_time_budget_stops_the_run() {
+    let p = ScSinCos::default();
+    let mut s = SingleLoopAid::new(SingleLoopAidParams::from_smoothness(100.0, 0.05)).unwrap();
+    let r = Runner::new(RunConfig {
+        time_budget: Some(std::time::Duration::from_millis(20)),
+        ..RunConfig::iters(u64::MAX)
+    })
+    .unwrap()
+    .run(&p, &mut s)
+    .unwrap();
+    assert_eq!(r.status, Status::TimeBudget);
+    assert!(r.checkpoint.is_some());
+    assert_eq!(r.trace.last().unwrap().iter, r.iter);
 }
 
 #[test]
