@@ -172,8 +172,11 @@ fn trace_text(trace: &[Record]) -> String {
     out
 }
 
-/// The snapshot cases: (snapshot prefix, problem, solvers).
-fn snapshot_cases() -> Vec<(&'static str, Arc<dyn Problem>, Vec<Box<dyn Solver>>)> {
+/// A snapshot case: the snapshot-name prefix, the problem and its solvers.
+type Case = (&'static str, Arc<dyn Problem>, Vec<Box<dyn Solver>>);
+
+/// The snapshot cases.
+fn snapshot_cases() -> Vec<Case> {
     let quad = QuadraticKappa::new(10.0, 2);
     let l = quad.l();
     vec![
