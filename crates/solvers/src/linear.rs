@@ -10,16 +10,13 @@ use bilevel_linalg::{
     CgError, CgParams, CgStart, CgWorkspace, LinOp, MatMut, MatRef, conjugate_gradient,
 };
 
-/// Outcome of a CG solve that did not fail.
+/// Outcome of a CG solve that did not fail (it may have stopped at its product cap).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Solve {
     /// Operator applications, including the one for a warm start's initial residual.
     pub products: usize,
     /// Final relative residual `‖b − A·x‖ / ‖b‖` (as tracked by the recursion).
     pub rel_residual: f64,
-    /// Whether the tolerance was met (`false`: the product cap stopped the solve).
-    #[allow(dead_code)]
-    pub converged: bool,
 }
 
 /// Solves `A·x = b` for a symmetric positive definite `A` into `x` with at most `max_products`
@@ -52,7 +49,6 @@ pub(crate) fn cg<O: LinOp + ?Sized>(
         Ok(info) => Ok(Solve {
             products: info.iterations + extra,
             rel_residual: info.rel_residual,
-            converged: true,
         }),
         Err(CgError::NoConvergence {
             residual,
@@ -60,7 +56,6 @@ pub(crate) fn cg<O: LinOp + ?Sized>(
         }) => Ok(Solve {
             products: iterations + extra,
             rel_residual: residual,
-            converged: false,
         }),
         Err(e) => Err(Error::LinearSolve(e)),
     }

@@ -427,18 +427,19 @@ fn nasty_constrained_projected_methods_stay_feasible_and_reach_zero() {
 
 #[test]
 fn momentum_methods_on_nasty_constrained_stay_feasible_and_band_around_zero() {
-    // With the slides' exact-gradient defaults neither method can settle at x = 0: the lower
-    // level g = xy has y*(x) = −sign(x) on the box, so the penalty direction ∇ₓg(x, y) − ∇ₓg(x, z)
-    // = y − z flips between about ±2 as x crosses 0 while the x step does not shrink (F³SA:
-    // ξα_kλ_k = α₀λ₀ = 0.1 when c = 0; the proximal method: a = 0 keeps α = 0.1). So x ends in a
-    // band of about one step, |x| ≲ 0.1·2, around 0, like F²SA and the two-loop method. Pinned
-    // for F³SA: feasible and |x| ≤ 0.25 over the last 200 iterations (from |x₀| = 0.5). The
-    // proximal method stays feasible (every step ends in a projection or a convex combination of
-    // feasible points) but, like the two-loop method, x goes round a slow cycle through the whole
-    // box: over iterations 1960–2000 |x| drifts down from 0.41 to 0.22 by about 0.006 a step,
-    // and within the last 200 it has touched |x| = 1. We have not analysed the cycle (the
-    // smoothed y, z lag x by the prox subproblems' slow γ-steps); a decaying α (a = 1/4) does
-    // not remove it either (|x| ≈ 0.38 at the end). Pinned as feasible only.
+    // With the slides' exact-gradient defaults neither method can settle at x = 0.
+    // F³SA (η = 1: F²SA with T = 1) descends the penalized L*_λ(x) = min_y f + λ(g − g*),
+    // which near 0 is x²(1 − λ²/4) + λ|x|: a kink of slope λ at the minimizer x = 0. Its x step
+    // there has length about α_kλ_k = α₀λ₀ = 0.1 at every k (c = 0 keeps α_kλ_k constant), and
+    // a constant-length step cannot settle at a kink: x keeps crossing 0 within one or two steps
+    // of it. Pinned: feasible, and |x| ≤ 0.25 over the last 200 of 2000 iterations (from 0.5).
+    // The proximal method stays feasible (every step ends in a projection or a convex
+    // combination of feasible points) but, like the two-loop method, x goes round a slow cycle
+    // through the whole box: over iterations 1960–2000 |x| drifts down from 0.41 to 0.22 by
+    // about 0.006 a step, and within the last 200 it has touched |x| = 1. We have not analysed
+    // that cycle (the smoothed y, z lag x through the prox subproblems' small γ-steps); a
+    // decaying α (a = 1/4) does not remove it either (|x| ≈ 0.38 at the end). Pinned as
+    // feasible only.
     let p = NastyConstrained;
     let mut solvers: Vec<Box<dyn Solver>> = vec![
         Box::new(F3sa::new(F3saParams::default()).unwrap()),

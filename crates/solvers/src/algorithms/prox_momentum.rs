@@ -148,7 +148,8 @@ struct State {
 /// `x ← P_X(x − α_k(σ_k f̃_x + g̃_xy − g̃_xz))`, the `x` estimators taken at the new `y, z` as in
 /// the two-loop method. Six estimators, each one (stochastic) Gc at the current point and, when
 /// `η_k < 1`, one more at the previous point on the same samples: `6` Gc per iteration, `12` with
-/// momentum. The slides' exact-gradient schedule (`n = 0`) has `η_k = 1`: no momentum.
+/// momentum. The slides' exact-gradient schedule (`n = 0`) has `η_k = 1`: no momentum. `init`
+/// projects the start onto `X × Y` (the slides' `x₀ ∈ X`, `y₀, z₀ ∈ Y`).
 #[derive(Clone, Debug)]
 pub struct ProxF2saMomentum {
     params: ProxF2saMomentumParams,
