@@ -1,6 +1,8 @@
 //! Minibatch oracles: the full batch is the full oracle, and a seed fixes the sample sequence.
 
-use bilevel_solvers::algorithms::{F2sa, F2saParams, F3sa, F3saParams};
+use bilevel_solvers::algorithms::{
+    F2sa, F2saParams, F3sa, F3saParams, ProxF2saMomentum, ProxF2saMomentumParams,
+};
 use bilevel_solvers::problems::{QuadraticKappa, ScSinCos};
 use bilevel_solvers::sampling::{Minibatch, SampleStream};
 use bilevel_solvers::vecops::{lincomb, norm};
@@ -124,4 +126,45 @@ fn stochastic_f2sa_runs_on_minibatches_and_rejects_other_problems() {
         matches!(e, Error::InvalidParameter { name: "batch", .. }),
         "{e}"
     );
+}
+
+#[test]
+fn stochastic_runs_resume_bit_identically_from_a_checkpoint() {
+    // The index stream is part of the solver state, so a resumed run draws the same samples.
+    let p = QuadraticKappa::new(2.0, 8);
+    let batch = Minibatch {
+        batch_f: 3,
+        batch_g: 5,
+        seed: 9,
+    };
+    let make = || -> Vec<Box<dyn Solver>> {
+        vec![
+            Box::new(F3sa::new(F3saParams::stochastic(batch)).unwrap()),
+            Box::new(
+                F2sa::new(F2saParams {
+                    batch: Some(batch),
+                    ..F2saParams::default()
+                })
+                .unwrap(),
+            ),
+            Box::new(ProxF2saMomentum::new(ProxF2saMomentumParams::stochastic(batch)).unwrap()),
+        ]
+    };
+    for ((mut a, mut b), mut c) in make().into_iter().zip(make()).zip(make()) {
+        let full = Runner::new(RunConfig::iters(30))
+            .unwrap()
+            .run(&p, &mut *a)
+            .unwrap();
+        let half = Runner::new(RunConfig::iters(12))
+            .unwrap()
+            .run(&p, &mut *b)
+            .unwrap();
+        let ck = half.checkpoint.unwrap();
+        let rest = Runner::new(RunConfig::iters(30))
+            .unwrap()
+            .resume(&p, &mut *c, &ck)
+            .unwrap();
+        assert_eq!(full.iterate, rest.iterate, "{}", a.name());
+        assert_eq!(full.counts, rest.counts, "{}", a.name());
+    }
 }
