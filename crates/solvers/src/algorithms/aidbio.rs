@@ -88,6 +88,8 @@ struct State {
 /// Per iteration: `N` gradient steps on `g(x, ·)`; solve `∇²ᵧᵧg·v = ∇ᵧf` by CG (warm-started)
 /// or a Neumann series; `x ← x − β(∇ₓf − ∇²ₓᵧg·v)`. Cost: `N + 1` Gc, and the solver's
 /// products plus one MV.
+/// The CG solve is `bilevel_linalg::conjugate_gradient` warm-started in place in `v`, with
+/// its vectors in a workspace kept across iterations.
 #[derive(Clone, Debug)]
 pub struct AidBio {
     params: AidBioParams,

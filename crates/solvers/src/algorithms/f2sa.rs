@@ -131,6 +131,10 @@ struct State {
 /// `x ← P(x − ξα_k(∇ₓf(x, y) + λ_k(∇ₓg(x, y) − ∇ₓg(x, z))))` at the new `y, z`. `λ` follows
 /// the schedule of [`F2saParams`] (fixed when `a = c`). First order: `3T + 3` Gc.
 /// `∇Φ_λ` differs from `∇Φ` by `O(κ³/λ)` (Lemma 13 of the single-loop paper).
+///
+/// With [`F2saParams::batch`], every gradient is a minibatch average from the solver's seeded
+/// stream; the two `∇ₓg` of the `x` step share one draw, so their difference (`O(1/λ)`, then
+/// multiplied by `λ`) is not swamped by sampling noise.
 #[derive(Clone, Debug)]
 pub struct F2sa {
     params: F2saParams,

@@ -87,7 +87,9 @@ impl PgdQpParams {
 }
 
 impl Default for PgdQpParams {
-    /// Theorem 4.2 with `γ = 0.01`, `α = 1`.
+    /// Theorem 4.2 with `γ = 0.01`, `α = 1`. Theorem 4.2 also needs `γ ≤ 1/(L_f + αL_h)`, which
+    /// this `γ` breaks when `L_h = 2‖[∇²ᵧᵧg, ∇²ᵧₓg]‖²` exceeds about 100 (sc-sincos: `L_h ≈ 2e4`);
+    /// use [`PgdQpParams::theorem_4_2_max_step`] there.
     fn default() -> Self {
         Self::theorem_4_2(0.01, 1.0)
     }
