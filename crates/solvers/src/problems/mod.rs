@@ -11,6 +11,7 @@
 //! | [`LowerBound`] | `f = y`, `g = ½(y − F(x))²` with a nonconvex `F` | `y*`, `∇Φ = ∇F` |
 
 mod coreset;
+pub mod dhc;
 mod galet;
 mod lower_bound;
 mod nasty;
@@ -18,6 +19,7 @@ mod quadratic;
 mod sincos;
 
 pub use coreset::Coreset;
+pub use dhc::{Activation, Cleaning, Dhc, DhcData, DhcModel};
 pub use galet::GaletExample1;
 pub use lower_bound::LowerBound;
 pub use nasty::NastyConstrained;

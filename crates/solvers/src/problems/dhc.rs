@@ -1,0 +1,537 @@
+//! Data hyper-cleaning (DHC): learn one weight per training sample so that a classifier trained
+//! on the weighted, partly mislabeled training set does well on clean validation data.
+//!
+//! The formulation is §5 of "Perturbed Gradient Descent via Convex Quadratic Approximation for
+//! Nonconvex Bilevel Optimization" (with `λ = 0.001`), also used in Appendix G of "A Generalized
+//! Alternating Method for Bilevel Optimization under the Polyak-Łojasiewicz Condition" (whose
+//! MLP has no regularizer, `λ = 0`) and Appendix D of "Sharper Analysis of Single-Loop Methods
+//! for Bilevel Optimization":
+//!
+//! `min_x f(y*(x)) = (1/N_val) Σ_val CE(h_y(aᵢ), bᵢ)` subject to
+//! `y*(x) = argmin_y (1/N_tr) Σ_tr σ(xᵢ) CE(h_y(aᵢ), bᵢ) + λ‖y‖²`,
+//!
+//! where `σ` is the sigmoid, `CE` the softmax cross-entropy and `h_y` either a linear classifier
+//! (softmax regression, `y` the `d × k` weights in column-major order; a bias is a column of ones
+//! in the features) or an MLP `d-h-k` with biases. The data come in as matrices and labels, so
+//! this crate stays independent of any dataset reader.
+
+use crate::problem::Problem;
+use bilevel_ad::{Tape, Var};
+use bilevel_linalg::{Accum, Mat, MatRef, Par};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::sync::Arc;
+
+/// The hidden-layer nonlinearity of [`DhcModel::Mlp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `max(0, z)`.
+    Relu,
+    /// `tanh z`.
+    Tanh,
+    /// `1 / (1 + e^{−z})`.
+    Sigmoid,
+}
+
+impl Activation {
+    /// The short name (`relu`, `tanh`, `sigmoid`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+        }
+    }
+
+    /// Parse [`Activation::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "relu" => Some(Activation::Relu),
+            "tanh" => Some(Activation::Tanh),
+            "sigmoid" => Some(Activation::Sigmoid),
+            _ => None,
+        }
+    }
+
+    fn apply(self, z: f64) -> f64 {
+        match self {
+            Activation::Relu => z.max(0.0),
+            Activation::Tanh => z.tanh(),
+            Activation::Sigmoid => sigmoid(z),
+        }
+    }
+}
+
+/// The lower-level classifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DhcModel {
+    /// Softmax regression: `y` is the `d × k` weight matrix.
+    Linear,
+    /// One hidden layer of width `hidden` with biases: `y = (W₁, b₁, W₂, b₂)` packed in order.
+    Mlp {
+        /// Hidden width (50 in the GALET paper, 256 in the single-loop paper).
+        hidden: usize,
+        /// Hidden nonlinearity.
+        activation: Activation,
+    },
+}
+
+/// Features and labels of the three sets; features are `samples × d`, labels in `0..classes`.
+#[derive(Clone, Debug)]
+pub struct DhcData {
+    /// Training features (the rows the upper variable weights).
+    pub train: Arc<Mat<f64>>,
+    /// Training labels (partly corrupted).
+    pub train_labels: Vec<u32>,
+    /// Validation features.
+    pub val: Arc<Mat<f64>>,
+    /// Validation labels (clean).
+    pub val_labels: Vec<u32>,
+    /// Test features (metrics only).
+    pub test: Arc<Mat<f64>>,
+    /// Test labels.
+    pub test_labels: Vec<u32>,
+    /// Number of classes `k`.
+    pub classes: usize,
+}
+
+/// Precision, recall and F1 of flagging `σ(xᵢ) < 0.5` as corrupted, against the true mask.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cleaning {
+    /// Flagged samples that are truly corrupted, over all flagged (1 when nothing is flagged).
+    pub precision: f64,
+    /// Corrupted samples that are flagged, over all corrupted (1 when nothing is corrupted).
+    pub recall: f64,
+    /// Harmonic mean of precision and recall (0 when both are 0).
+    pub f1: f64,
+    /// Number of flagged samples.
+    pub flagged: usize,
+}
+
+/// The data hyper-cleaning bilevel problem (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct Dhc {
+    data: Arc<DhcData>,
+    model: DhcModel,
+    lambda: f64,
+    tag: String,
+    init_seed: u64,
+}
+
+/// `1 / (1 + e^{−z})`.
+pub fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+impl Dhc {
+    /// The problem on `data` with classifier `model` and ridge weight `lambda ≥ 0`; `tag` names the
+    /// variant (e.g. `linear`, `pca`, `mlp50`) in [`Problem::name`]. MLP weights start from a
+    /// uniform `±√(2/fan_in)` draw seeded by `init_seed`; the linear weights and `x` start at 0.
+    ///
+    /// # Panics
+    /// If the sets disagree in feature count, labels and rows differ in number, a label is not
+    /// below `classes`, `lambda` is negative or an MLP has zero width.
+    pub fn new(
+        data: Arc<DhcData>,
+        model: DhcModel,
+        lambda: f64,
+        tag: impl Into<String>,
+        init_seed: u64,
+    ) -> Self {
+        let d = data.train.ncols();
+        for (name, a, l) in [
+            ("train", &data.train, &data.train_labels),
+            ("val", &data.val, &data.val_labels),
+            ("test", &data.test, &data.test_labels),
+        ] {
+            assert!(
+                a.ncols() == d,
+                "Dhc: {name} has {} features, train has {d}",
+                a.ncols()
+            );
+            assert!(
+                a.nrows() == l.len(),
+                "Dhc: {name} has {} rows but {} labels",
+                a.nrows(),
+                l.len()
+            );
+            assert!(
+                l.iter().all(|&c| (c as usize) < data.classes),
+                "Dhc: a {name} label is not below {}",
+                data.classes
+            );
+        }
+        assert!(lambda >= 0.0, "Dhc: lambda must be >= 0");
+        if let DhcModel::Mlp { hidden, .. } = model {
+            assert!(hidden > 0, "Dhc: the hidden width must be > 0");
+        }
+        Dhc {
+            data,
+            model,
+            lambda,
+            tag: tag.into(),
+            init_seed,
+        }
+    }
+
+    /// The data.
+    pub fn data(&self) -> &DhcData {
+        &self.data
+    }
+
+    /// The ridge weight `λ`.
+    pub fn lambda(&self) -> f64 {
+        self.lambda
+    }
+
+    fn dk(&self) -> (usize, usize) {
+        (self.data.train.ncols(), self.data.classes)
+    }
+
+    /// The logits `h_y(A)` recorded on the tape for features `a` (`samples × d`).
+    fn logits(&self, t: &mut Tape, y: Var, a: Var) -> Var {
+        let (d, k) = self.dk();
+        match self.model {
+            DhcModel::Linear => {
+                let w = t.reshape(y, d, k);
+                t.matmul(a, w)
+            }
+            DhcModel::Mlp {
+                hidden: h,
+                activation,
+            } => {
+                let w1 = t.slice(y, 0, 0, d * h, 1);
+                let w1 = t.reshape(w1, d, h);
+                let b1 = t.slice(y, d * h, 0, h, 1);
+                let b1 = t.reshape(b1, 1, h);
+                let w2 = t.slice(y, d * h + h, 0, h * k, 1);
+                let w2 = t.reshape(w2, h, k);
+                let b2 = t.slice(y, d * h + h + h * k, 0, k, 1);
+                let b2 = t.reshape(b2, 1, k);
+                let z = t.matmul(a, w1);
+                let z = t.add_row(z, b1);
+                let z = match activation {
+                    Activation::Relu => t.relu(z),
+                    Activation::Tanh => t.tanh(z),
+                    Activation::Sigmoid => t.sigmoid(z),
+                };
+                let z = t.matmul(z, w2);
+                t.add_row(z, b2)
+            }
+        }
+    }
+
+    /// The logits `h_y(A)` computed directly (no tape), for metrics.
+    pub fn predict(&self, a: &Mat<f64>, y: MatRef<'_, f64>) -> Mat<f64> {
+        let (d, k) = self.dk();
+        let yv = y.col(0);
+        let mm = |a: &Mat<f64>, b: &Mat<f64>| {
+            let mut c = Mat::zeros(a.nrows(), b.ncols());
+            bilevel_linalg::matmul(
+                c.as_mut(),
+                Accum::Replace,
+                a.as_ref(),
+                b.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            c
+        };
+        match self.model {
+            DhcModel::Linear => mm(a, &Mat::from_fn(d, k, |i, j| yv[i + j * d])),
+            DhcModel::Mlp {
+                hidden: h,
+                activation,
+            } => {
+                let w1 = Mat::from_fn(d, h, |i, j| yv[i + j * d]);
+                let o = d * h;
+                let mut z = mm(a, &w1);
+                for j in 0..h {
+                    for i in 0..z.nrows() {
+                        z[(i, j)] = activation.apply(z[(i, j)] + yv[o + j]);
+                    }
+                }
+                let o = o + h;
+                let w2 = Mat::from_fn(h, k, |i, j| yv[o + i + j * h]);
+                let o = o + h * k;
+                let mut out = mm(&z, &w2);
+                for j in 0..k {
+                    for i in 0..out.nrows() {
+                        out[(i, j)] += yv[o + j];
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Mean cross-entropy and accuracy of the classifier `y` on features `a` with `labels`.
+    pub fn loss_and_accuracy(
+        &self,
+        a: &Mat<f64>,
+        labels: &[u32],
+        y: MatRef<'_, f64>,
+    ) -> (f64, f64) {
+        let z = self.predict(a, y);
+        let (n, k) = (z.nrows(), z.ncols());
+        if n == 0 {
+            return (0.0, 0.0);
+        }
+        let (mut loss, mut correct) = (0.0, 0usize);
+        for (i, &label) in labels.iter().enumerate() {
+            let mut best = 0;
+            let mut m = f64::NEG_INFINITY;
+            for j in 0..k {
+                if z[(i, j)] > m {
+                    m = z[(i, j)];
+                    best = j;
+                }
+            }
+            let lse = m + (0..k).map(|j| (z[(i, j)] - m).exp()).sum::<f64>().ln();
+            loss += lse - z[(i, label as usize)];
+            correct += usize::from(best == label as usize);
+        }
+        (loss / n as f64, correct as f64 / n as f64)
+    }
+
+    /// Mean validation cross-entropy of the classifier `y` (the upper-level objective).
+    pub fn val_loss(&self, y: MatRef<'_, f64>) -> f64 {
+        self.loss_and_accuracy(&self.data.val, &self.data.val_labels, y)
+            .0
+    }
+
+    /// Test accuracy of the classifier `y`, in `[0, 1]`.
+    pub fn test_accuracy(&self, y: MatRef<'_, f64>) -> f64 {
+        self.loss_and_accuracy(&self.data.test, &self.data.test_labels, y)
+            .1
+    }
+
+    /// Cleaning quality of the sample weights `x` against the true corruption mask.
+    ///
+    /// # Panics
+    /// If `corrupted` and `x` differ in length.
+    pub fn cleaning(x: MatRef<'_, f64>, corrupted: &[bool]) -> Cleaning {
+        assert_eq!(x.nrows(), corrupted.len(), "cleaning: mask length");
+        let (mut tp, mut flagged) = (0usize, 0usize);
+        for (i, &c) in corrupted.iter().enumerate() {
+            let flag = sigmoid(x[(i, 0)]) < 0.5;
+            flagged += usize::from(flag);
+            tp += usize::from(flag && c);
+        }
+        let positives = corrupted.iter().filter(|&&c| c).count();
+        let precision = if flagged == 0 {
+            1.0
+        } else {
+            tp as f64 / flagged as f64
+        };
+        let recall = if positives == 0 {
+            1.0
+        } else {
+            tp as f64 / positives as f64
+        };
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        Cleaning {
+            precision,
+            recall,
+            f1,
+            flagged,
+        }
+    }
+}
+
+impl Problem for Dhc {
+    fn name(&self) -> String {
+        format!(
+            "dhc-{}-n{}-d{}",
+            self.tag,
+            self.data.train.nrows(),
+            self.data.train.ncols()
+        )
+    }
+
+    fn dim_x(&self) -> usize {
+        self.data.train.nrows()
+    }
+
+    fn dim_y(&self) -> usize {
+        let (d, k) = self.dk();
+        match self.model {
+            DhcModel::Linear => d * k,
+            DhcModel::Mlp { hidden: h, .. } => d * h + h + h * k + k,
+        }
+    }
+
+    fn x0(&self) -> Mat<f64> {
+        Mat::zeros(self.dim_x(), 1)
+    }
+
+    fn y0(&self) -> Mat<f64> {
+        let (d, k) = self.dk();
+        match self.model {
+            DhcModel::Linear => Mat::zeros(d * k, 1),
+            DhcModel::Mlp { hidden: h, .. } => {
+                let mut rng = StdRng::seed_from_u64(self.init_seed);
+                let (s1, s2) = ((2.0 / d as f64).sqrt(), (2.0 / h as f64).sqrt());
+                let mut v = vec![0.0; self.dim_y()];
+                for vi in &mut v[..d * h] {
+                    *vi = s1 * rng.random_range(-1.0..1.0);
+                }
+                let o = d * h + h;
+                for vi in &mut v[o..o + h * k] {
+                    *vi = s2 * rng.random_range(-1.0..1.0);
+                }
+                Mat::from_fn(v.len(), 1, |i, _| v[i])
+            }
+        }
+    }
+
+    fn f(&self, t: &mut Tape, _x: Var, y: Var) -> Var {
+        let a = t.shared(&self.data.val);
+        let z = self.logits(t, y, a);
+        t.cross_entropy(z, &self.data.val_labels, None)
+    }
+
+    fn g(&self, t: &mut Tape, x: Var, y: Var) -> Var {
+        let a = t.shared(&self.data.train);
+        let z = self.logits(t, y, a);
+        let s = t.sigmoid(x);
+        let l = t.cross_entropy(z, &self.data.train_labels, Some(s));
+        if self.lambda == 0.0 {
+            return l;
+        }
+        let r = t.sum_sq(y);
+        let r = t.scale(r, self.lambda);
+        t.add(l, r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bilevel_ad::Evaluator;
+
+    fn tiny(model: DhcModel, lambda: f64) -> Dhc {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut m =
+            |r: usize, c: usize| Arc::new(Mat::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0)));
+        let (tr, va, te) = (m(6, 3), m(4, 3), m(4, 3));
+        let data = DhcData {
+            train: tr,
+            train_labels: vec![0, 1, 2, 0, 1, 2],
+            val: va,
+            val_labels: vec![2, 1, 0, 1],
+            test: te,
+            test_labels: vec![0, 0, 1, 2],
+            classes: 3,
+        };
+        Dhc::new(Arc::new(data), model, lambda, "tiny", 1)
+    }
+
+    fn check_grad_g(p: &Dhc) {
+        let mut ev = Evaluator::new();
+        let x = Mat::from_fn(p.dim_x(), 1, |i, _| 0.3 * i as f64 - 0.7);
+        let y0 = p.y0();
+        let y = Mat::from_fn(p.dim_y(), 1, |i, _| {
+            y0[(i, 0)] + 0.05 * ((i * 7 % 5) as f64 - 2.0)
+        });
+        let gr = p.grad_g(&mut ev, x.as_ref(), y.as_ref());
+        let h = 1e-6;
+        for (block, n) in [(0, p.dim_x()), (1, p.dim_y())] {
+            for i in 0..n {
+                let (mut xp, mut xm, mut yp, mut ym) = (x.clone(), x.clone(), y.clone(), y.clone());
+                if block == 0 {
+                    xp[(i, 0)] += h;
+                    xm[(i, 0)] -= h;
+                } else {
+                    yp[(i, 0)] += h;
+                    ym[(i, 0)] -= h;
+                }
+                let fd = (p.value_g(&mut ev, xp.as_ref(), yp.as_ref())
+                    - p.value_g(&mut ev, xm.as_ref(), ym.as_ref()))
+                    / (2.0 * h);
+                let ad = if block == 0 {
+                    gr.x[(i, 0)]
+                } else {
+                    gr.y[(i, 0)]
+                };
+                assert!(
+                    (fd - ad).abs() < 1e-7,
+                    "block {block} coord {i}: fd {fd} ad {ad}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn grad_g_matches_finite_differences() {
+        check_grad_g(&tiny(DhcModel::Linear, 0.01));
+        for activation in [Activation::Tanh, Activation::Sigmoid] {
+            check_grad_g(&tiny(
+                DhcModel::Mlp {
+                    hidden: 2,
+                    activation,
+                },
+                0.0,
+            ));
+        }
+    }
+
+    #[test]
+    fn direct_loss_matches_tape_f() {
+        for model in [
+            DhcModel::Linear,
+            DhcModel::Mlp {
+                hidden: 3,
+                activation: Activation::Relu,
+            },
+        ] {
+            let p = tiny(model, 0.001);
+            let mut ev = Evaluator::new();
+            let y = Mat::from_fn(p.dim_y(), 1, |i, _| 0.1 * ((i * 3 % 7) as f64 - 3.0));
+            let tape = p.value_f(&mut ev, p.x0().as_ref(), y.as_ref());
+            assert!((tape - p.val_loss(y.as_ref())).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn accuracy_on_a_hand_made_classifier() {
+        // Two features, two classes; the classifier picks the larger feature.
+        let a = Arc::new(Mat::from_fn(
+            4,
+            2,
+            |i, j| if (i % 2) == j { 1.0 } else { 0.0 },
+        ));
+        let data = DhcData {
+            train: Arc::clone(&a),
+            train_labels: vec![0, 1, 0, 1],
+            val: Arc::clone(&a),
+            val_labels: vec![0, 1, 0, 1],
+            test: a,
+            test_labels: vec![0, 1, 1, 1],
+            classes: 2,
+        };
+        let p = Dhc::new(Arc::new(data), DhcModel::Linear, 0.0, "hand", 0);
+        // W = identity, column-major (w00, w10, w01, w11).
+        let y = Mat::from_fn(4, 1, |i, _| if i == 0 || i == 3 { 1.0 } else { 0.0 });
+        assert_eq!(p.test_accuracy(y.as_ref()), 0.75);
+        let expected = (1.0 + (-1.0f64).exp()).ln();
+        assert!((p.val_loss(y.as_ref()) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cleaning_scores_on_hand_made_masks() {
+        // Flag samples 0, 1 (negative x); samples 1, 2 are corrupted.
+        let x = Mat::from_fn(4, 1, |i, _| [-1.0, -2.0, 3.0, 0.5][i]);
+        let c = Dhc::cleaning(x.as_ref(), &[false, true, true, false]);
+        assert_eq!(c.flagged, 2);
+        assert_eq!((c.precision, c.recall, c.f1), (0.5, 0.5, 0.5));
+        let none = Dhc::cleaning(Mat::zeros(3, 1).as_ref(), &[true, false, false]);
+        assert_eq!((none.precision, none.recall, none.f1), (1.0, 0.0, 0.0));
+        let perfect = Dhc::cleaning(x.as_ref(), &[true, true, false, false]);
+        assert_eq!(perfect.f1, 1.0);
+    }
+}
