@@ -1,0 +1,427 @@
+//! The `bilevel` program: list problems and solvers, run them over seeds, plot traces, time
+//! oracles and reproduce the papers' experiments.
+//!
+//! Every function the program calls is public here, so tests can drive it without a process.
+
+pub mod oracles;
+pub mod plot;
+pub mod registry;
+pub mod reproduce;
+pub mod run;
+
+use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// An error a person can act on: the message says what was wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError(pub String);
+
+impl CliError {
+    /// An error with `msg`.
+    pub fn new(msg: impl Into<String>) -> Self {
+        CliError(msg.into())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// Write `text` to `path` through a temporary sibling and a rename.
+///
+/// # Errors
+/// I/O, naming the path.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| CliError::new(format!("writing {}: {e}", path.display())))
+}
+
+/// Gradient-based bilevel optimization: run solvers on problems, plot and reproduce papers.
+#[derive(Debug, Parser)]
+#[command(name = "bilevel", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List problems, solvers, their parameters and defaults.
+    List,
+    /// Run a solver on a problem over several seeds.
+    Run(RunArgs),
+    /// Redraw the plots of a run folder from its traces.
+    Plot {
+        /// The run folder.
+        dir: PathBuf,
+    },
+    /// Time each oracle of a problem and its ratio to one gradient.
+    Oracles {
+        /// Problem name.
+        #[arg(long)]
+        problem: String,
+        /// Problem parameters, `key=value`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// MNIST folder.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Repetitions per oracle.
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
+    /// Reproduce an experiment of the papers (`quick`, `kappa-sweep`, `galet-example1`).
+    Reproduce(reproduce::ReproduceArgs),
+}
+
+/// Arguments of `bilevel run`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// Problem name (see `bilevel list`).
+    #[arg(long)]
+    pub problem: Option<String>,
+    /// Solver name (see `bilevel list`).
+    #[arg(long)]
+    pub solver: Option<String>,
+    /// Solver or problem parameter, `key=value` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Seeds: `0..5`, `3` or `1,2,7`.
+    #[arg(long)]
+    pub seeds: Option<String>,
+    /// Iteration cap (default 1000).
+    #[arg(long)]
+    pub iters: Option<u64>,
+    /// Wall-time budget per seed, e.g. `250s`, `4m`.
+    #[arg(long)]
+    pub time_budget: Option<String>,
+    /// Evaluate metrics every this many iterations (default: iters/100).
+    #[arg(long)]
+    pub metrics_every: Option<u64>,
+    /// Checkpoint every this many iterations (default: iters/20).
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Output folder (default `runs/<problem>-<solver>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// MNIST folder (default: `BILEVEL_DATA_DIR`, then the shipped test split).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Worker threads (default: available cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// A TOML run file; command-line arguments override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue an interrupted run from its checkpoints.
+    #[arg(long)]
+    pub resume: bool,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Testing aid: stop as if interrupted after this many checkpoints of each seed.
+    #[arg(long, hide = true)]
+    pub interrupt_after: Option<u64>,
+}
+
+/// A TOML run file: the same keys as the `run` arguments, `set` as a table.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    problem: Option<String>,
+    solver: Option<String>,
+    seeds: Option<String>,
+    iters: Option<u64>,
+    time_budget: Option<String>,
+    metrics_every: Option<u64>,
+    checkpoint_every: Option<u64>,
+    out: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    threads: Option<usize>,
+    #[serde(default)]
+    set: BTreeMap<String, toml::Value>,
+}
+
+/// Parse `0..5`, `3` or `1,2,7`.
+///
+/// # Errors
+/// A message showing the accepted forms.
+pub fn parse_seeds(s: &str) -> Result<Vec<u64>, CliError> {
+    let bad = || {
+        CliError::new(format!(
+            "--seeds {s}: expected a range `0..5`, one seed `3` or a list `1,2,7`"
+        ))
+    };
+    if let Some((a, b)) = s.split_once("..") {
+        let (a, b): (u64, u64) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if b <= a {
+            return Err(bad());
+        }
+        return Ok((a..b).collect());
+    }
+    s.split(',')
+        .map(|t| t.trim().parse().map_err(|_| bad()))
+        .collect()
+}
+
+/// Parse `250s`, `4m`, `1h` or a bare number of seconds.
+///
+/// # Errors
+/// A message showing the accepted forms.
+pub fn parse_duration(s: &str) -> Result<f64, CliError> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('s') => (&t[..t.len() - 1], 1.0),
+        Some('m') => (&t[..t.len() - 1], 60.0),
+        Some('h') => (&t[..t.len() - 1], 3600.0),
+        _ => (t, 1.0),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .map(|v| v * mult)
+        .ok_or_else(|| {
+            CliError::new(format!(
+                "--time-budget {s}: expected a positive duration like `250s`, `4m` or `1h`"
+            ))
+        })
+}
+
+/// Split `key=value`.
+fn split_set(s: &str) -> Result<(String, String), CliError> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| CliError::new(format!("--set {s}: expected key=value")))
+}
+
+/// Resolve `run` arguments (with the run file) into a spec, its folder and execution options.
+///
+/// # Errors
+/// Unknown names (with suggestions), bad values (naming the key and its allowed range).
+pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec), CliError> {
+    let file: RunFile = match &args.config {
+        Some(p) => toml::from_str(
+            &std::fs::read_to_string(p)
+                .map_err(|e| CliError::new(format!("--config {}: {e}", p.display())))?,
+        )
+        .map_err(|e| CliError::new(format!("--config {}: {e}", p.display())))?,
+        None => RunFile::default(),
+    };
+    let problem = args
+        .problem
+        .clone()
+        .or(file.problem)
+        .ok_or_else(|| CliError::new("--problem is required (see `bilevel list`)"))?;
+    let solver = args
+        .solver
+        .clone()
+        .or(file.solver)
+        .ok_or_else(|| CliError::new("--solver is required (see `bilevel list`)"))?;
+    let pspec = registry::problem_spec(&problem)?;
+    let mut solver_params = registry::solver_defaults(&solver)?;
+    let mut sets: Vec<(String, String)> = file
+        .set
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect();
+    for s in &args.set {
+        sets.push(split_set(s)?);
+    }
+    let mut problem_sets = BTreeMap::new();
+    let solver_keys: Vec<String> = registry::flatten(&solver_params)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for (k, v) in sets {
+        if pspec.params.iter().any(|p| p.key == k) {
+            problem_sets.insert(k, v);
+        } else if solver_keys.contains(&k) {
+            registry::set_solver_param(&solver, &mut solver_params, &k, &v)?;
+        } else {
+            let all = pspec
+                .params
+                .iter()
+                .map(|p| p.key)
+                .chain(solver_keys.iter().map(String::as_str));
+            return Err(registry::unknown_in(
+                "--set key",
+                &k,
+                &format!(" for solver {solver} on problem {problem}"),
+                all,
+            ));
+        }
+    }
+    let problem_params = registry::problem_params(pspec, &problem_sets)?;
+    // Validate the solver's ranges now, naming the key.
+    registry::build_solver(&solver, &solver_params)?;
+    let seeds = parse_seeds(
+        args.seeds
+            .as_deref()
+            .or(file.seeds.as_deref())
+            .unwrap_or("0"),
+    )?;
+    let iters = args.iters.or(file.iters).unwrap_or(1000);
+    if iters == 0 {
+        return Err(CliError::new("--iters must be >= 1"));
+    }
+    let time_budget_s = args
+        .time_budget
+        .as_deref()
+        .or(file.time_budget.as_deref())
+        .map(parse_duration)
+        .transpose()?;
+    let metrics_every = args
+        .metrics_every
+        .or(file.metrics_every)
+        .unwrap_or((iters / 100).max(1));
+    let checkpoint_every = args
+        .checkpoint_every
+        .or(file.checkpoint_every)
+        .unwrap_or((iters / 20).max(1));
+    let out = args
+        .out
+        .clone()
+        .or(file.out)
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{problem}-{solver}")));
+    let spec = run::RunSpec {
+        problem,
+        solver,
+        problem_params,
+        solver_params,
+        seeds,
+        iters,
+        time_budget_s,
+        metrics_every,
+        checkpoint_every,
+        data_dir: args.data_dir.clone().or(file.data_dir),
+    };
+    let exec = run::Exec {
+        threads: args
+            .threads
+            .or(file.threads)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        progress: !args.quiet,
+        resume: args.resume,
+        interrupt_after: args.interrupt_after,
+    };
+    Ok((spec, out, exec))
+}
+
+/// The text of `bilevel list`.
+pub fn list_text() -> String {
+    let mut s = String::from("PROBLEMS (--problem NAME, --set KEY=VALUE)\n");
+    for p in registry::PROBLEMS {
+        s += &format!("  {:<18} {}\n", p.name, p.about);
+        for q in p.params {
+            s += &format!("      {:<12} = {:<8} {}\n", q.key, q.default, q.help);
+        }
+    }
+    s += "\nSOLVERS (--solver NAME, --set KEY=VALUE; dotted keys reach nested fields)\n";
+    for sv in registry::SOLVERS {
+        s += &format!("  {:<18} {}\n", sv.name, sv.about);
+        if let Ok(d) = registry::solver_defaults(sv.name) {
+            for (k, v) in registry::flatten(&d) {
+                s += &format!("      {k:<22} = {v}\n");
+            }
+        }
+    }
+    s
+}
+
+/// Run the program on `args` (without the program name), printing to stdout. Returns the exit
+/// code: 0 on success, 130 when interrupted.
+///
+/// # Errors
+/// Any [`CliError`].
+pub fn run_cli(cli: Cli) -> Result<i32, CliError> {
+    match cli.command {
+        Command::List => {
+            print!("{}", list_text());
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let (spec, out, exec) = resolve_run(&args)?;
+            match run::run(&spec, &out, &exec)? {
+                run::Outcome::Complete => {
+                    println!(
+                        "{}",
+                        std::fs::read_to_string(out.join("summary.md")).unwrap_or_default()
+                    );
+                    println!("wrote traces, summary and plots to {}", out.display());
+                    Ok(0)
+                }
+                run::Outcome::Interrupted => {
+                    eprintln!(
+                        "stopped; checkpoints are in {}. Continue with the same command and --resume.",
+                        out.display()
+                    );
+                    Ok(130)
+                }
+            }
+        }
+        Command::Plot { dir } => {
+            for p in run::plot_dir(&dir)? {
+                println!("{}", p.display());
+            }
+            Ok(0)
+        }
+        Command::Oracles {
+            problem,
+            set,
+            data_dir,
+            reps,
+        } => {
+            let sets = set
+                .iter()
+                .map(|s| split_set(s))
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            print!(
+                "{}",
+                oracles::oracle_table(&problem, &sets, data_dir.as_deref(), reps)?
+            );
+            Ok(0)
+        }
+        Command::Reproduce(args) => reproduce::reproduce(&args),
+    }
+}
+
+/// The program's entry point: parse arguments, install the Ctrl-C handler, run.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let _ = ctrlc::set_handler(|| {
+        if run::STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the current iteration (Ctrl-C again to quit at once)...");
+    });
+    match run_cli(cli) {
+        Ok(code) => std::process::ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

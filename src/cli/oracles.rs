@@ -1,0 +1,93 @@
+//! `bilevel oracles`: the time of each oracle of a problem and its ratio to one gradient of `g`.
+
+use super::CliError;
+use super::registry::{DataCache, build_problem, problem_params, problem_spec};
+use crate::ad::Evaluator;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// A table of median oracle times over `reps` calls at the problem's starting point.
+///
+/// # Errors
+/// Unknown problem or parameters, missing data.
+pub fn oracle_table(
+    problem: &str,
+    sets: &BTreeMap<String, String>,
+    data_dir: Option<&Path>,
+    reps: usize,
+) -> Result<String, CliError> {
+    let spec = problem_spec(problem)?;
+    let params = problem_params(spec, sets)?;
+    let built = build_problem(problem, &params, 0, &mut DataCache::new(data_dir))?;
+    let p = &*built.problem;
+    let (x, y) = (p.x0(), p.y0());
+    let v = crate::linalg::Mat::from_fn(p.dim_y(), 1, |i, _| ((i % 7) as f64 - 3.0) * 0.1);
+    let u = crate::linalg::Mat::from_fn(p.dim_x(), 1, |i, _| ((i % 5) as f64 - 2.0) * 0.1);
+    let mut ev = Evaluator::new();
+    let mut time = |f: &mut dyn FnMut(&mut Evaluator)| {
+        f(&mut ev); // warm-up
+        let mut t: Vec<f64> = (0..reps.max(1))
+            .map(|_| {
+                let t0 = Instant::now();
+                f(&mut ev);
+                t0.elapsed().as_secs_f64()
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    let (xr, yr) = (x.as_ref(), y.as_ref());
+    let rows = [
+        (
+            "value g",
+            time(&mut |ev| {
+                std::hint::black_box(p.value_g(ev, xr, yr));
+            }),
+        ),
+        (
+            "grad g (Gc)",
+            time(&mut |ev| {
+                std::hint::black_box(p.grad_g(ev, xr, yr));
+            }),
+        ),
+        (
+            "grad f (Gc)",
+            time(&mut |ev| {
+                std::hint::black_box(p.grad_f(ev, xr, yr));
+            }),
+        ),
+        (
+            "hvp g (MV: Hyy v, Jxy v)",
+            time(&mut |ev| {
+                std::hint::black_box(p.hvp_g(ev, xr, yr, v.as_ref()));
+            }),
+        ),
+        (
+            "jvp_yx g (MV: Jyx u)",
+            time(&mut |ev| {
+                std::hint::black_box(p.jvp_yx_g(ev, xr, yr, u.as_ref()));
+            }),
+        ),
+        (
+            "grad h (Gc + MV)",
+            time(&mut |ev| {
+                std::hint::black_box(p.grad_h(ev, xr, yr));
+            }),
+        ),
+    ];
+    let base = rows[1].1;
+    let mut s = format!(
+        "{} (dim_x {}, dim_y {}), median of {reps} calls\n{:<26} {:>12} {:>10}\n",
+        p.name(),
+        p.dim_x(),
+        p.dim_y(),
+        "oracle",
+        "time",
+        "/ grad g"
+    );
+    for (name, t) in rows {
+        s += &format!("{name:<26} {:>10.3} ms {:>10.2}\n", t * 1e3, t / base);
+    }
+    Ok(s)
+}

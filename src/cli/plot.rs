@@ -1,0 +1,230 @@
+//! SVG line plots (median with a 20–80 % band) and the small CSV reader they draw from.
+
+use super::CliError;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One line of a plot: a median curve with an optional band.
+#[derive(Clone, Debug, Default)]
+pub struct Series {
+    /// Legend label.
+    pub name: String,
+    /// Abscissae.
+    pub x: Vec<f64>,
+    /// The curve.
+    pub y: Vec<f64>,
+    /// Lower edge of the band (same length as `y`, or empty for none).
+    pub lo: Vec<f64>,
+    /// Upper edge of the band.
+    pub hi: Vec<f64>,
+}
+
+/// A CSV file with a header, its cells parsed as numbers (`None` where empty or not numeric).
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    /// Column names.
+    pub header: Vec<String>,
+    /// Rows.
+    pub rows: Vec<Vec<Option<f64>>>,
+}
+
+impl Table {
+    /// Read `path`.
+    pub fn read(path: &Path) -> Result<Self, CliError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
+        let mut lines = text.lines();
+        let header = lines
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        let rows = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(',').map(|c| c.parse::<f64>().ok()).collect())
+            .collect();
+        Ok(Table { header, rows })
+    }
+
+    /// The index of column `name`.
+    pub fn col(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// `(x, y)` pairs of two columns where both are present and finite.
+    pub fn pairs(&self, x: &str, y: &str) -> Vec<(f64, f64)> {
+        let (Some(i), Some(j)) = (self.col(x), self.col(y)) else {
+            return Vec::new();
+        };
+        self.rows
+            .iter()
+            .filter_map(|r| Some((r.get(i).copied()??, r.get(j).copied()??)))
+            .filter(|(a, b)| a.is_finite() && b.is_finite())
+            .collect()
+    }
+
+    /// The last present value of column `name`.
+    pub fn last(&self, name: &str) -> Option<f64> {
+        let i = self.col(name)?;
+        self.rows
+            .iter()
+            .rev()
+            .find_map(|r| r.get(i).copied().flatten())
+    }
+}
+
+/// The `q`-quantile (linear interpolation) of `v` (not empty).
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let pos = q * (s.len() - 1) as f64;
+    let (i, frac) = (pos.floor() as usize, pos - pos.floor());
+    if i + 1 < s.len() {
+        s[i] * (1.0 - frac) + s[i + 1] * frac
+    } else {
+        s[i]
+    }
+}
+
+/// The median and 20–80 % band over several traces, on the abscissae of the first one.
+pub fn band(name: &str, traces: &[Vec<(f64, f64)>]) -> Series {
+    let mut s = Series {
+        name: name.to_string(),
+        ..Series::default()
+    };
+    let Some(first) = traces.first() else {
+        return s;
+    };
+    for &(x, _) in first {
+        let vals: Vec<f64> = traces
+            .iter()
+            .filter_map(|t| t.iter().find(|(tx, _)| *tx == x).map(|p| p.1))
+            .collect();
+        s.x.push(x);
+        s.y.push(quantile(&vals, 0.5));
+        s.lo.push(quantile(&vals, 0.2));
+        s.hi.push(quantile(&vals, 0.8));
+    }
+    s
+}
+
+const COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// Draw `series` into an SVG at `path` (written to a temporary name, then renamed). With
+/// `log_y`, non-positive values are dropped.
+pub fn draw(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Result<(), CliError> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp.svg",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let keep = |v: f64| v.is_finite() && (!log_y || v > 0.0);
+    let all_y: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.y.iter().chain(&s.lo).chain(&s.hi).copied())
+        .filter(|v| keep(*v))
+        .collect();
+    let all_x: Vec<f64> = series.iter().flat_map(|s| s.x.iter().copied()).collect();
+    if all_y.is_empty() || all_x.is_empty() {
+        return Ok(());
+    }
+    let (x0, x1) = min_max(&all_x);
+    let (mut y0, mut y1) = min_max(&all_y);
+    if y1 <= y0 {
+        let pad = if y0 == 0.0 { 1.0 } else { y0.abs() * 0.1 };
+        (y0, y1) = (y0 - pad, y1 + pad);
+        if log_y {
+            y0 = y0.max(y1 * 1e-3);
+        }
+    }
+    let x1 = if x1 <= x0 { x0 + 1.0 } else { x1 };
+    let result = (|| -> Result<(), Box<dyn std::error::Error>> {
+        let root = SVGBackend::new(&tmp, (800, 500)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut b = ChartBuilder::on(&root);
+        b.caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70);
+        macro_rules! body {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_desc(x_label)
+                    .y_desc(y_label)
+                    .draw()?;
+                for (i, s) in series.iter().enumerate() {
+                    let c = COLORS[i % COLORS.len()];
+                    if s.lo.len() == s.y.len() && !s.lo.is_empty() {
+                        let mut poly: Vec<(f64, f64)> =
+                            s.x.iter()
+                                .zip(&s.hi)
+                                .filter(|p| keep(*p.1))
+                                .map(|(a, b)| (*a, *b))
+                                .collect();
+                        poly.extend(
+                            s.x.iter()
+                                .zip(&s.lo)
+                                .rev()
+                                .filter(|p| keep(*p.1))
+                                .map(|(a, b)| (*a, *b)),
+                        );
+                        chart.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.2))))?;
+                    }
+                    let pts: Vec<(f64, f64)> =
+                        s.x.iter()
+                            .zip(&s.y)
+                            .filter(|p| keep(*p.1))
+                            .map(|(a, b)| (*a, *b))
+                            .collect();
+                    chart
+                        .draw_series(LineSeries::new(pts, c.stroke_width(2)))?
+                        .label(s.name.clone())
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                        });
+                }
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .draw()?;
+            }};
+        }
+        if log_y {
+            body!(b.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?);
+        } else {
+            let pad = 0.05 * (y1 - y0);
+            body!(b.build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))?);
+        }
+        root.present()?;
+        Ok(())
+    })();
+    result.map_err(|e| CliError::new(format!("drawing {}: {e}", path.display())))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| CliError::new(format!("writing {}: {e}", path.display())))
+}
+
+fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        })
+}

@@ -1,0 +1,576 @@
+//! The problems and solvers the program knows by name, their parameters and defaults, and the
+//! mapping of `--set key=value` onto them.
+
+use super::CliError;
+use crate::datasets::hyperclean::{HypercleanConfig, Preset, SplitSpec};
+use crate::datasets::mnist::{self, Dataset, DatasetKind, LoadOptions, Split};
+use crate::solvers::Problem;
+use crate::solvers::Solver;
+use crate::solvers::algorithms::*;
+use crate::solvers::problems::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One parameter of a problem: its key, default (as text) and meaning.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamSpec {
+    /// The `--set` key.
+    pub key: &'static str,
+    /// The default, as accepted by `--set`.
+    pub default: &'static str,
+    /// What it means and its allowed range.
+    pub help: &'static str,
+}
+
+const fn p(key: &'static str, default: &'static str, help: &'static str) -> ParamSpec {
+    ParamSpec { key, default, help }
+}
+
+/// A problem the program can build.
+#[derive(Clone, Copy, Debug)]
+pub struct ProblemSpec {
+    /// The name given to `--problem`.
+    pub name: &'static str,
+    /// One line.
+    pub about: &'static str,
+    /// Its parameters.
+    pub params: &'static [ParamSpec],
+}
+
+const DHC_COMMON: [ParamSpec; 7] = [
+    p(
+        "preset",
+        "pgdqp",
+        "split and corruption preset: pgdqp, galet, single-loop-itd, benchopt",
+    ),
+    p("n", "preset", "training samples (integer >= 1)"),
+    p("val", "preset", "validation samples (integer >= 1)"),
+    p("test", "preset", "test samples (integer >= 1)"),
+    p("p", "preset", "corruption rate, in [0, 1]"),
+    p("lambda", "0.001", "ridge weight on the lower level, >= 0"),
+    p("bias", "false", "append a bias column of ones (true/false)"),
+];
+
+/// Every problem.
+pub const PROBLEMS: &[ProblemSpec] = &[
+    ProblemSpec {
+        name: "quadratic",
+        about: "quadratic with condition number kappa (single-loop AID/ITD paper, §5)",
+        params: &[
+            p("kappa", "10", "condition number, >= 1"),
+            p("dim", "2", "dimension of x and y (integer >= 1)"),
+        ],
+    },
+    ProblemSpec {
+        name: "sc-sincos",
+        about: "sin/cos upper level over a strongly convex quadratic lower level (PGD-QP App. C.1.1)",
+        params: &[p("n", "20", "dimension (integer >= 1)")],
+    },
+    ProblemSpec {
+        name: "nc-cos",
+        about: "same upper level over a nonconvex cos lower level (PGD-QP App. C.1.3)",
+        params: &[p("n", "20", "dimension (integer >= 1)")],
+    },
+    ProblemSpec {
+        name: "coreset",
+        about: "coreset selection with a softmax (PGD-QP App. C.1.2)",
+        params: &[],
+    },
+    ProblemSpec {
+        name: "galet-example1",
+        about: "GALET Example 1: a PL lower level with a continuum of solutions",
+        params: &[
+            p("x0", "2", "starting x"),
+            p("y1", "2", "starting y1"),
+            p("y2", "2", "starting y2"),
+        ],
+    },
+    ProblemSpec {
+        name: "nasty-constrained",
+        about: "box-constrained example with a discontinuous hyper-objective (F²SA slides)",
+        params: &[],
+    },
+    ProblemSpec {
+        name: "lower-bound",
+        about: "f = y over g = ½(y − F(x))² with a nonconvex F (F²SA slides)",
+        params: &[p("n", "2", "dimension of x (integer >= 1)")],
+    },
+    ProblemSpec {
+        name: "dhc-linear",
+        about: "data hyper-cleaning on MNIST, softmax regression lower level",
+        params: &DHC_COMMON,
+    },
+    ProblemSpec {
+        name: "dhc-pca",
+        about: "data hyper-cleaning on PCA features of MNIST (PGD-QP §5: 82 components)",
+        params: &[
+            DHC_COMMON[0],
+            DHC_COMMON[1],
+            DHC_COMMON[2],
+            DHC_COMMON[3],
+            DHC_COMMON[4],
+            DHC_COMMON[5],
+            DHC_COMMON[6],
+            p("components", "82", "PCA components (integer >= 1)"),
+        ],
+    },
+    ProblemSpec {
+        name: "dhc-mlp",
+        about: "data hyper-cleaning on MNIST, one-hidden-layer MLP lower level",
+        params: &[
+            DHC_COMMON[0],
+            DHC_COMMON[1],
+            DHC_COMMON[2],
+            DHC_COMMON[3],
+            DHC_COMMON[4],
+            p("lambda", "0", "ridge weight on the lower level, >= 0"),
+            DHC_COMMON[6],
+            p(
+                "hidden",
+                "50",
+                "hidden width (integer >= 1; the papers use 50 and 256)",
+            ),
+            p("activation", "relu", "relu, tanh or sigmoid"),
+        ],
+    },
+];
+
+/// A solver the program can build: its name and default parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct SolverSpec {
+    /// [`Solver::name`].
+    pub name: &'static str,
+    /// One line.
+    pub about: &'static str,
+}
+
+/// Every solver.
+pub const SOLVERS: &[SolverSpec] = &[
+    SolverSpec {
+        name: "aid-single-loop",
+        about: "single-loop AID (single-loop AID/ITD paper, Alg. 1)",
+    },
+    SolverSpec {
+        name: "itd-single-loop",
+        about: "single-loop ITD (same paper, Alg. 2)",
+    },
+    SolverSpec {
+        name: "pgd-qp",
+        about: "perturbed gradient descent via a convex QP (PGD-QP paper, Alg. 1)",
+    },
+    SolverSpec {
+        name: "galet",
+        about: "generalized alternating method (GALET, Alg. 1)",
+    },
+    SolverSpec {
+        name: "rhg",
+        about: "reverse-mode ITD through T unrolled steps",
+    },
+    SolverSpec {
+        name: "aidbio",
+        about: "double-loop AID with CG or Neumann",
+    },
+    SolverSpec {
+        name: "bome",
+        about: "BOME, first order, value-function based",
+    },
+    SolverSpec {
+        name: "v-pbgd",
+        about: "V-PBGD, first-order penalty",
+    },
+    SolverSpec {
+        name: "f2sa",
+        about: "F²SA, fully first-order (increasing or fixed λ)",
+    },
+    SolverSpec {
+        name: "prox-f2sa-two-loop",
+        about: "proximal two-loop F²SA with projections",
+    },
+];
+
+/// The default parameters of `solver` as a JSON object.
+pub fn solver_defaults(solver: &str) -> Result<Value, CliError> {
+    let v = match solver {
+        "aid-single-loop" => serde_json::to_value(SingleLoopAidParams::default()),
+        "itd-single-loop" => serde_json::to_value(SingleLoopItdParams::default()),
+        "pgd-qp" => serde_json::to_value(PgdQpParams::default()),
+        "galet" => serde_json::to_value(GaletParams::default()),
+        "rhg" => serde_json::to_value(RhgParams::default()),
+        "aidbio" => serde_json::to_value(AidBioParams::default()),
+        "bome" => serde_json::to_value(BomeParams::default()),
+        "v-pbgd" => serde_json::to_value(VPbgdParams::default()),
+        "f2sa" => serde_json::to_value(F2saParams::default()),
+        "prox-f2sa-two-loop" => serde_json::to_value(ProxF2saParams::default()),
+        _ => return Err(unknown("solver", solver, SOLVERS.iter().map(|s| s.name))),
+    };
+    v.map_err(|e| CliError::new(format!("serializing defaults: {e}")))
+}
+
+/// Build `solver` from a full parameter object (the defaults with `--set` applied).
+pub fn build_solver(solver: &str, params: &Value) -> Result<Box<dyn Solver>, CliError> {
+    fn de<T: serde::de::DeserializeOwned>(v: &Value, s: &str) -> Result<T, CliError> {
+        serde_json::from_value(v.clone())
+            .map_err(|e| CliError::new(format!("solver {s}: bad parameter value: {e}")))
+    }
+    let inv = |e: crate::solvers::Error| CliError::new(e.to_string());
+    Ok(match solver {
+        "aid-single-loop" => Box::new(SingleLoopAid::new(de(params, solver)?).map_err(inv)?),
+        "itd-single-loop" => Box::new(SingleLoopItd::new(de(params, solver)?).map_err(inv)?),
+        "pgd-qp" => Box::new(PgdQp::new(de(params, solver)?).map_err(inv)?),
+        "galet" => Box::new(Galet::new(de(params, solver)?).map_err(inv)?),
+        "rhg" => Box::new(Rhg::new(de(params, solver)?).map_err(inv)?),
+        "aidbio" => Box::new(AidBio::new(de(params, solver)?).map_err(inv)?),
+        "bome" => Box::new(Bome::new(de(params, solver)?).map_err(inv)?),
+        "v-pbgd" => Box::new(VPbgd::new(de(params, solver)?).map_err(inv)?),
+        "f2sa" => Box::new(F2sa::new(de(params, solver)?).map_err(inv)?),
+        "prox-f2sa-two-loop" => Box::new(ProxF2saTwoLoop::new(de(params, solver)?).map_err(inv)?),
+        _ => return Err(unknown("solver", solver, SOLVERS.iter().map(|s| s.name))),
+    })
+}
+
+/// The leaves of a JSON object as `(dotted.key, value)` pairs, in order.
+pub fn flatten(v: &Value) -> Vec<(String, Value)> {
+    fn go(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    go(&key, v, out);
+                }
+            }
+            _ => out.push((prefix.to_string(), v.clone())),
+        }
+    }
+    let mut out = Vec::new();
+    go("", v, &mut out);
+    out
+}
+
+/// Set the dotted `key` of `params` to `text`, typed like the current value.
+pub fn set_solver_param(
+    solver: &str,
+    params: &mut Value,
+    key: &str,
+    text: &str,
+) -> Result<(), CliError> {
+    let keys: Vec<String> = flatten(params).into_iter().map(|(k, _)| k).collect();
+    let mut slot = &mut *params;
+    for part in key.split('.') {
+        slot = match slot.get_mut(part) {
+            Some(s) => s,
+            None => {
+                return Err(unknown(
+                    &format!("parameter of solver {solver}"),
+                    key,
+                    keys.iter().map(String::as_str),
+                ));
+            }
+        };
+    }
+    let bad = |what: &str| {
+        CliError::new(format!(
+            "--set {key}={text}: `{key}` of solver {solver} expects {what}"
+        ))
+    };
+    *slot = match slot {
+        Value::Bool(_) => Value::Bool(text.parse().map_err(|_| bad("true or false"))?),
+        Value::Number(n) if n.is_u64() && !text.contains(['.', 'e', 'E']) => {
+            Value::from(text.parse::<u64>().map_err(|_| bad("an integer >= 0"))?)
+        }
+        Value::Number(_) => {
+            let v: f64 = text.parse().map_err(|_| bad("a number"))?;
+            serde_json::Number::from_f64(v)
+                .map(Value::Number)
+                .ok_or_else(|| bad("a finite number"))?
+        }
+        Value::String(_) => Value::String(text.to_string()),
+        Value::Null => {
+            if text == "none" {
+                Value::Null
+            } else {
+                Value::from(
+                    text.parse::<u64>()
+                        .map_err(|_| bad("an integer >= 0 or `none`"))?,
+                )
+            }
+        }
+        Value::Object(_) | Value::Array(_) => {
+            return Err(bad("a nested key, e.g. one of the listed dotted keys"));
+        }
+    };
+    Ok(())
+}
+
+/// The problem spec named `name`.
+pub fn problem_spec(name: &str) -> Result<&'static ProblemSpec, CliError> {
+    PROBLEMS
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| unknown("problem", name, PROBLEMS.iter().map(|s| s.name)))
+}
+
+/// A built problem, with what the DHC metrics need.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The problem.
+    pub problem: Arc<dyn Problem>,
+    /// For DHC: the problem again, concretely, and the true corruption mask.
+    pub dhc: Option<(Arc<Dhc>, Vec<bool>)>,
+}
+
+/// Problem parameters after defaults: key → text.
+pub type ProblemParams = BTreeMap<String, String>;
+
+/// The full parameter map of `spec` with `sets` applied.
+pub fn problem_params(
+    spec: &ProblemSpec,
+    sets: &BTreeMap<String, String>,
+) -> Result<ProblemParams, CliError> {
+    let mut m: ProblemParams = spec
+        .params
+        .iter()
+        .map(|p| (p.key.to_string(), p.default.to_string()))
+        .collect();
+    for (k, v) in sets {
+        if !m.contains_key(k) {
+            return Err(unknown(
+                &format!("parameter of problem {}", spec.name),
+                k,
+                spec.params.iter().map(|p| p.key),
+            ));
+        }
+        m.insert(k.clone(), v.clone());
+    }
+    Ok(m)
+}
+
+fn get<T: std::str::FromStr>(
+    spec: &ProblemSpec,
+    m: &ProblemParams,
+    key: &str,
+    ok: impl Fn(&T) -> bool,
+) -> Result<T, CliError> {
+    let text = &m[key];
+    let help = spec
+        .params
+        .iter()
+        .find(|p| p.key == key)
+        .map_or("", |p| p.help);
+    text.parse::<T>().ok().filter(|v| ok(v)).ok_or_else(|| {
+        CliError::new(format!(
+            "--set {key}={text}: `{key}` of problem {} must be {help}",
+            spec.name
+        ))
+    })
+}
+
+/// MNIST splits loaded once and shared by every seed.
+#[derive(Debug, Default)]
+pub struct DataCache {
+    explicit: Option<PathBuf>,
+    loaded: [Option<Dataset>; 2],
+}
+
+impl DataCache {
+    /// A cache searching `explicit` (else `BILEVEL_DATA_DIR`, else the shipped test split).
+    pub fn new(explicit: Option<&Path>) -> Self {
+        DataCache {
+            explicit: explicit.map(Path::to_path_buf),
+            loaded: [None, None],
+        }
+    }
+
+    fn ensure(&mut self, s: Split) -> Result<(), CliError> {
+        let i = s as usize;
+        if self.loaded[i].is_none() {
+            let dir = mnist::find_dir(DatasetKind::Mnist, self.explicit.as_deref(), s).map_err(
+                |e| {
+                    CliError::new(format!(
+                        "{e}\nhint: pass --data-dir DIR or set BILEVEL_DATA_DIR to a folder with the MNIST files"
+                    ))
+                },
+            )?;
+            let d = mnist::load_split(&dir, s, &LoadOptions::new())
+                .map_err(|e| CliError::new(format!("loading MNIST from {}: {e}", dir.display())))?;
+            self.loaded[i] = Some(d);
+        }
+        Ok(())
+    }
+}
+
+/// Build problem `name` for `seed`.
+pub fn build_problem(
+    name: &str,
+    m: &ProblemParams,
+    seed: u64,
+    data: &mut DataCache,
+) -> Result<Built, CliError> {
+    let spec = problem_spec(name)?;
+    let plain = |p: Arc<dyn Problem>| Built {
+        problem: p,
+        dhc: None,
+    };
+    let pos_int = |v: &usize| *v >= 1;
+    Ok(match name {
+        "quadratic" => plain(Arc::new(QuadraticKappa::new(
+            get(spec, m, "kappa", |k: &f64| *k >= 1.0 && k.is_finite())?,
+            get(spec, m, "dim", pos_int)?,
+        ))),
+        "sc-sincos" => plain(Arc::new(ScSinCos::new(get(spec, m, "n", pos_int)?, seed))),
+        "nc-cos" => plain(Arc::new(NcCos::new(get(spec, m, "n", pos_int)?, seed))),
+        "coreset" => plain(Arc::new(Coreset::new(seed))),
+        "galet-example1" => {
+            let f = |k| get(spec, m, k, |v: &f64| v.is_finite());
+            plain(Arc::new(GaletExample1::with_start(
+                f("x0")?,
+                [f("y1")?, f("y2")?],
+            )))
+        }
+        "nasty-constrained" => plain(Arc::new(NastyConstrained)),
+        "lower-bound" => plain(Arc::new(LowerBound::new(get(spec, m, "n", pos_int)?))),
+        "dhc-linear" | "dhc-pca" | "dhc-mlp" => build_dhc(spec, m, seed, data)?,
+        _ => unreachable!("problem_spec accepted {name}"),
+    })
+}
+
+fn build_dhc(
+    spec: &ProblemSpec,
+    m: &ProblemParams,
+    seed: u64,
+    data: &mut DataCache,
+) -> Result<Built, CliError> {
+    let preset: Preset = m["preset"]
+        .parse()
+        .map_err(|e| CliError::new(format!("--set preset={}: {e}", m["preset"])))?;
+    let mut cfg = HypercleanConfig::preset(preset)
+        .with_seed(seed)
+        .with_bias(get(spec, m, "bias", |_: &bool| true)?);
+    for key in ["n", "val", "test"] {
+        if m[key] != "preset" {
+            let len = get(spec, m, key, |v: &usize| *v >= 1)?;
+            let slot = match key {
+                "n" => &mut cfg.train,
+                "val" => &mut cfg.val,
+                _ => &mut cfg.test,
+            };
+            *slot = SplitSpec::new(slot.source, len);
+        }
+    }
+    if m["p"] != "preset" {
+        cfg.corruption_rate = get(spec, m, "p", |v: &f64| (0.0..=1.0).contains(v))?;
+    }
+    let lambda = get(spec, m, "lambda", |v: &f64| *v >= 0.0 && v.is_finite())?;
+    let (model, tag) = match spec.name {
+        "dhc-linear" => (DhcModel::Linear, "linear".to_string()),
+        "dhc-pca" => {
+            cfg = cfg.with_pca(Some(get(spec, m, "components", |v: &usize| *v >= 1)?));
+            (DhcModel::Linear, "pca".to_string())
+        }
+        _ => {
+            let hidden = get(spec, m, "hidden", |v: &usize| *v >= 1)?;
+            let act = Activation::parse(&m["activation"]).ok_or_else(|| {
+                CliError::new(format!(
+                    "--set activation={}: `activation` of problem dhc-mlp must be relu, tanh or sigmoid",
+                    m["activation"]
+                ))
+            })?;
+            (
+                DhcModel::Mlp {
+                    hidden,
+                    activation: act,
+                },
+                format!("mlp{hidden}"),
+            )
+        }
+    };
+    for s in cfg.sources() {
+        data.ensure(s)?;
+    }
+    let task = cfg
+        .build(data.loaded[0].as_ref(), data.loaded[1].as_ref())
+        .map_err(|e| CliError::new(format!("building the hyper-cleaning task: {e}")))?;
+    let d = DhcData {
+        train: Arc::new(task.train.x),
+        train_labels: task.train.labels,
+        val: Arc::new(task.val.x),
+        val_labels: task.val.labels,
+        test: Arc::new(task.test.x),
+        test_labels: task.test.labels,
+        classes: task.num_classes,
+    };
+    let dhc = Arc::new(Dhc::new(Arc::new(d), model, lambda, tag, seed));
+    Ok(Built {
+        problem: dhc.clone(),
+        dhc: Some((dhc, task.corrupted)),
+    })
+}
+
+/// Levenshtein distance.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The known names closest to `name` (all within the smallest distance found, at most 3).
+pub fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut scored: Vec<(usize, &str)> = known
+        .map(|k| {
+            let d = edit_distance(name, k);
+            // A prefix or substring match counts as close.
+            let d = if k.contains(name) || name.contains(k) {
+                d.min(1)
+            } else {
+                d
+            };
+            (d, k)
+        })
+        .collect();
+    scored.sort();
+    let best = scored.first().map_or(0, |s| s.0);
+    scored
+        .into_iter()
+        .take_while(|(d, _)| *d == best)
+        .take(3)
+        .map(|(_, k)| k)
+        .collect()
+}
+
+/// "unknown <what> `name`; did you mean `a`? known: …".
+pub fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> CliError {
+    unknown_in(what, name, "", known)
+}
+
+/// "unknown <what> `name`<context>; did you mean `a`? known: …".
+pub fn unknown_in<'a>(
+    what: &str,
+    name: &str,
+    context: &str,
+    known: impl Iterator<Item = &'a str>,
+) -> CliError {
+    let known: Vec<&str> = known.collect();
+    let near = closest(name, known.iter().copied());
+    let near = near
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    CliError::new(format!(
+        "unknown {what} `{name}`{context}; did you mean {near}?\nknown: {}",
+        known.join(", ")
+    ))
+}

@@ -1,0 +1,611 @@
+//! `bilevel run`: seeds in parallel, each driven in segments with a checkpoint after each, so a
+//! stopped run leaves only complete files and `--resume` continues it bit-identically.
+
+use super::plot::{Series, Table, band, draw, quantile};
+use super::registry::{Built, DataCache, ProblemParams, build_problem, build_solver};
+use super::{CliError, write_atomic};
+use crate::solvers::observe::{CsvWriter, JsonlWriter, Observe};
+use crate::solvers::{
+    Checkpoint, Counts, Error, Metrics, Problem, Record, RunConfig, RunInfo, Runner, Status,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Set by Ctrl-C: runs stop at the next iteration, keeping their last checkpoint.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Everything that determines a run (saved as `run.json` in its folder).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// Problem name.
+    pub problem: String,
+    /// Solver name.
+    pub solver: String,
+    /// Problem parameters, all keys.
+    pub problem_params: ProblemParams,
+    /// Solver parameters, all fields.
+    pub solver_params: Value,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// Iteration cap.
+    pub iters: u64,
+    /// Wall-time budget per seed, in seconds.
+    pub time_budget_s: Option<f64>,
+    /// Metrics every this many iterations.
+    pub metrics_every: u64,
+    /// Checkpoint every this many iterations.
+    pub checkpoint_every: u64,
+    /// Data folder.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A record in a form that round-trips through JSON exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Rec {
+    iter: u64,
+    counts: Counts,
+    scalars: Vec<(String, Option<f64>)>,
+    metrics: Option<Metrics>,
+    elapsed: f64,
+}
+
+/// Data hyper-cleaning quantities at a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Extra {
+    iter: u64,
+    val_loss: f64,
+    test_acc: f64,
+    precision: f64,
+    recall: f64,
+    f1: f64,
+}
+
+/// A seed's progress: the last checkpoint and everything recorded up to it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct SeedState {
+    checkpoint: Option<Checkpoint>,
+    records: Vec<Rec>,
+    extras: Vec<Extra>,
+    elapsed: f64,
+    status: Option<Status>,
+}
+
+/// How a call to [`run`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every seed finished; traces, summary and plots are written.
+    Complete,
+    /// Stopped (Ctrl-C); checkpoints are saved, `--resume` continues.
+    Interrupted,
+}
+
+/// Options of one call that are not part of the run's identity.
+#[derive(Clone, Debug, Default)]
+pub struct Exec {
+    /// Worker threads.
+    pub threads: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Continue from the checkpoints in the folder.
+    pub resume: bool,
+    /// Testing aid: behave as if Ctrl-C came after this many segments of each seed.
+    pub interrupt_after: Option<u64>,
+}
+
+struct Watch {
+    bar: ProgressBar,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watch")
+    }
+}
+
+impl Observe for Watch {
+    fn on_record(&mut self, rec: &Record) -> io::Result<()> {
+        if rec.iter > 0 {
+            self.bar.inc(1);
+        }
+        if STOP.load(Ordering::Relaxed) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
+        }
+        Ok(())
+    }
+}
+
+fn state_path(dir: &Path, seed: u64) -> PathBuf {
+    dir.join(format!("seed{seed}.state.json"))
+}
+
+fn intern(name: &str) -> &'static str {
+    static NAMES: Mutex<Option<HashMap<String, &'static str>>> = Mutex::new(None);
+    let mut g = NAMES.lock().expect("names");
+    let m = g.get_or_insert_with(HashMap::new);
+    if let Some(s) = m.get(name) {
+        return s;
+    }
+    let s: &'static str = Box::leak(name.to_string().into_boxed_str());
+    m.insert(name.to_string(), s);
+    s
+}
+
+/// Run `spec` into `dir`.
+///
+/// # Errors
+/// Bad parameters, missing data, I/O.
+pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::new(format!("creating {}: {e}", dir.display())))?;
+    let spec_path = dir.join("run.json");
+    if exec.resume {
+        let saved: RunSpec =
+            serde_json::from_str(&std::fs::read_to_string(&spec_path).map_err(|e| {
+                CliError::new(format!(
+                    "--resume: no run to resume in {} ({e})",
+                    dir.display()
+                ))
+            })?)
+            .map_err(|e| CliError::new(format!("{}: {e}", spec_path.display())))?;
+        if &saved != spec {
+            return Err(CliError::new(format!(
+                "--resume: the run in {} was started with other settings; use the same arguments, or another --out",
+                dir.display()
+            )));
+        }
+    }
+    // Fail on bad solver parameters before loading any data.
+    build_solver(&spec.solver, &spec.solver_params)?;
+    if !exec.resume {
+        clear_outputs(dir)?;
+    }
+    write_atomic(
+        &spec_path,
+        &serde_json::to_string_pretty(spec).expect("spec serializes"),
+    )?;
+    let mut data = DataCache::new(spec.data_dir.as_deref());
+    let mut built = Vec::new();
+    for &seed in &spec.seeds {
+        built.push((
+            seed,
+            build_problem(&spec.problem, &spec.problem_params, seed, &mut data)?,
+        ));
+    }
+    let bar = if exec.progress {
+        let b = ProgressBar::new(spec.iters * spec.seeds.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} it (eta {eta})",
+            )
+            .expect("template"),
+        );
+        b.set_message(format!("{} on {}", spec.solver, spec.problem));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(exec.threads.max(1))
+        .build()
+        .map_err(|e| CliError::new(format!("thread pool: {e}")))?;
+    let results: Vec<Result<bool, CliError>> = pool.install(|| {
+        use rayon::prelude::*;
+        built
+            .par_iter()
+            .map(|(seed, b)| run_seed(spec, dir, *seed, b, exec, &bar))
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut all_done = true;
+    for r in results {
+        all_done &= r?;
+    }
+    if !all_done {
+        return Ok(Outcome::Interrupted);
+    }
+    summarize(dir)?;
+    plot_dir(dir)?;
+    Ok(Outcome::Complete)
+}
+
+/// Drive one seed; `Ok(false)` if it was stopped before finishing.
+fn run_seed(
+    spec: &RunSpec,
+    dir: &Path,
+    seed: u64,
+    b: &Built,
+    exec: &Exec,
+    bar: &ProgressBar,
+) -> Result<bool, CliError> {
+    let sp = state_path(dir, seed);
+    if exec.resume && !sp.exists() && dir.join(format!("seed{seed}.csv")).exists() {
+        // Finished before the interruption.
+        bar.inc(spec.iters);
+        return Ok(true);
+    }
+    let mut st: SeedState = if exec.resume && sp.exists() {
+        serde_json::from_str(
+            &std::fs::read_to_string(&sp)
+                .map_err(|e| CliError::new(format!("{}: {e}", sp.display())))?,
+        )
+        .map_err(|e| CliError::new(format!("{}: {e}", sp.display())))?
+    } else {
+        SeedState::default()
+    };
+    let problem: &dyn Problem = &*b.problem;
+    let every = spec.checkpoint_every.max(1);
+    let mut segments = 0u64;
+    if let Some(ck) = &st.checkpoint {
+        bar.inc(ck.iter);
+    }
+    while st.status.is_none() {
+        let k = st.checkpoint.as_ref().map_or(0, |c| c.iter);
+        let target = ((k / every + 1) * every).min(spec.iters);
+        let remaining = spec.time_budget_s.map(|t| t - st.elapsed);
+        if remaining.is_some_and(|r| r <= 0.0) || k >= spec.iters {
+            st.status = Some(if k >= spec.iters {
+                Status::MaxIter
+            } else {
+                Status::TimeBudget
+            });
+            break;
+        }
+        let cfg = RunConfig {
+            max_iter: target,
+            time_budget: remaining.map(Duration::from_secs_f64),
+            metrics_every: spec.metrics_every.max(1),
+            ..RunConfig::default()
+        };
+        let mut solver = build_solver(&spec.solver, &spec.solver_params)?;
+        let mut runner = Runner::new(cfg)
+            .map_err(|e| CliError::new(e.to_string()))?
+            .observe(Watch { bar: bar.clone() });
+        let t0 = Instant::now();
+        let res = match &st.checkpoint {
+            None => runner.run(problem, &mut *solver),
+            Some(ck) => runner.resume(problem, &mut *solver, ck),
+        };
+        let r = match res {
+            Ok(r) => r,
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
+            Err(e) => return Err(CliError::new(format!("seed {seed}: {e}"))),
+        };
+        for rec in &r.trace {
+            st.records.push(Rec {
+                iter: rec.iter,
+                counts: rec.counts,
+                scalars: rec
+                    .scalars
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.is_finite().then_some(*v)))
+                    .collect(),
+                metrics: rec.metrics.clone(),
+                elapsed: st.elapsed + rec.elapsed,
+            });
+        }
+        st.elapsed += t0.elapsed().as_secs_f64();
+        if let Some((dhc, mask)) = &b.dhc {
+            let (val_loss, _) = dhc.loss_and_accuracy(
+                &dhc.data().val,
+                &dhc.data().val_labels,
+                r.iterate.y.as_ref(),
+            );
+            let c = crate::solvers::problems::Dhc::cleaning(r.iterate.x.as_ref(), mask);
+            st.extras.push(Extra {
+                iter: r.iter,
+                val_loss,
+                test_acc: dhc.test_accuracy(r.iterate.y.as_ref()),
+                precision: c.precision,
+                recall: c.recall,
+                f1: c.f1,
+            });
+        }
+        st.checkpoint = r.checkpoint;
+        match r.status {
+            Status::MaxIter if target < spec.iters => {}
+            s => st.status = Some(s),
+        }
+        segments += 1;
+        if st.status.is_none() {
+            save_state(&sp, &st)?;
+            if STOP.load(Ordering::Relaxed) || exec.interrupt_after.is_some_and(|n| segments >= n) {
+                return Ok(false);
+            }
+        }
+    }
+    write_traces(spec, dir, seed, problem, &st)?;
+    if sp.exists() {
+        std::fs::remove_file(&sp)
+            .map_err(|e| CliError::new(format!("removing {}: {e}", sp.display())))?;
+    }
+    Ok(true)
+}
+
+/// Remove the files an earlier run left in `dir` (traces, states, summaries, plots).
+fn clear_outputs(dir: &Path) -> Result<(), CliError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| CliError::new(format!("reading {}: {e}", dir.display())))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = (name.starts_with("seed")
+            && [".csv", ".jsonl", ".json"]
+                .iter()
+                .any(|x| name.ends_with(x)))
+            || (name.starts_with("plot_") && name.ends_with(".svg"))
+            || name == "summary.csv"
+            || name == "summary.md";
+        if ours {
+            std::fs::remove_file(e.path())
+                .map_err(|err| CliError::new(format!("removing {}: {err}", e.path().display())))?;
+        }
+    }
+    Ok(())
+}
+
+fn save_state(path: &Path, st: &SeedState) -> Result<(), CliError> {
+    write_atomic(
+        path,
+        &serde_json::to_string(st).map_err(|e| CliError::new(e.to_string()))?,
+    )
+}
+
+fn write_traces(
+    spec: &RunSpec,
+    dir: &Path,
+    seed: u64,
+    problem: &dyn Problem,
+    st: &SeedState,
+) -> Result<(), CliError> {
+    let info = RunInfo {
+        problem: problem.name(),
+        solver: spec.solver.clone(),
+        dim_x: problem.dim_x(),
+        dim_y: problem.dim_y(),
+    };
+    let status = st.status.clone().unwrap_or(Status::MaxIter);
+    let io = |e: io::Error| CliError::new(format!("writing traces in {}: {e}", dir.display()));
+    let mut writers: Vec<Box<dyn Observe>> = vec![
+        Box::new(CsvWriter::new(dir.join(format!("seed{seed}.csv")), 1)),
+        Box::new(JsonlWriter::new(dir.join(format!("seed{seed}.jsonl")), 1)),
+    ];
+    for w in &mut writers {
+        w.on_start(&info).map_err(io)?;
+        for r in &st.records {
+            let rec = Record {
+                iter: r.iter,
+                counts: r.counts,
+                scalars: r
+                    .scalars
+                    .iter()
+                    .map(|(k, v)| (intern(k), v.unwrap_or(f64::NAN)))
+                    .collect(),
+                metrics: r.metrics.clone(),
+                elapsed: r.elapsed,
+            };
+            w.on_record(&rec).map_err(io)?;
+        }
+        w.on_finish(&status).map_err(io)?;
+    }
+    if !st.extras.is_empty() {
+        let mut s = String::from("iter,val_loss,test_acc,precision,recall,f1\n");
+        for e in &st.extras {
+            s += &format!(
+                "{},{:e},{:e},{:e},{:e},{:e}\n",
+                e.iter, e.val_loss, e.test_acc, e.precision, e.recall, e.f1
+            );
+        }
+        write_atomic(&dir.join(format!("seed{seed}.extras.csv")), &s)?;
+    }
+    Ok(())
+}
+
+/// The seeds with a finished trace in `dir`, in order.
+pub fn seeds_in(dir: &Path) -> Result<Vec<u64>, CliError> {
+    let mut seeds: Vec<u64> = std::fs::read_dir(dir)
+        .map_err(|e| CliError::new(format!("reading {}: {e}", dir.display())))?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("seed")?
+                .strip_suffix(".csv")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    seeds.sort_unstable();
+    Ok(seeds)
+}
+
+/// Columns summarized when present: trace columns, then hyper-cleaning columns.
+pub const SUMMARY_TRACE: [&str; 11] = [
+    "iter",
+    "gc",
+    "mv",
+    "elapsed_s",
+    "f",
+    "g",
+    "h",
+    "grad_phi_norm",
+    "kkt",
+    "vf_kkt",
+    "opt_gap",
+];
+/// Hyper-cleaning columns.
+pub const SUMMARY_EXTRA: [&str; 4] = ["val_loss", "test_acc", "precision", "f1"];
+
+/// Mean, standard deviation, median and 20/80 % quantiles.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    /// Number of values.
+    pub n: usize,
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (0 for one value).
+    pub std: f64,
+    /// Median.
+    pub median: f64,
+    /// 20 % quantile.
+    pub q20: f64,
+    /// 80 % quantile.
+    pub q80: f64,
+}
+
+impl Stats {
+    /// Statistics of `v` (`None` if empty).
+    pub fn of(v: &[f64]) -> Option<Self> {
+        if v.is_empty() {
+            return None;
+        }
+        let n = v.len();
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let var = if n > 1 {
+            v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+        } else {
+            0.0
+        };
+        Some(Stats {
+            n,
+            mean,
+            std: var.sqrt(),
+            median: quantile(v, 0.5),
+            q20: quantile(v, 0.2),
+            q80: quantile(v, 0.8),
+        })
+    }
+}
+
+/// The final value of each summarized column per seed, then statistics over seeds.
+pub fn final_stats(dir: &Path) -> Result<Vec<(String, Stats)>, CliError> {
+    let seeds = seeds_in(dir)?;
+    let mut out = Vec::new();
+    let traces: Vec<Table> = seeds
+        .iter()
+        .map(|s| Table::read(&dir.join(format!("seed{s}.csv"))))
+        .collect::<Result<_, _>>()?;
+    let extras: Vec<Table> = seeds
+        .iter()
+        .filter_map(|s| {
+            let p = dir.join(format!("seed{s}.extras.csv"));
+            p.exists().then(|| Table::read(&p))
+        })
+        .collect::<Result<_, _>>()?;
+    for (cols, tables) in [(&SUMMARY_TRACE[..], &traces), (&SUMMARY_EXTRA[..], &extras)] {
+        for c in cols {
+            let v: Vec<f64> = tables.iter().filter_map(|t| t.last(c)).collect();
+            if let Some(s) = Stats::of(&v) {
+                out.push((c.to_string(), s));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Write `summary.csv` and `summary.md` for the traces in `dir`.
+///
+/// # Errors
+/// I/O.
+pub fn summarize(dir: &Path) -> Result<(), CliError> {
+    let stats = final_stats(dir)?;
+    let mut csv = String::from("metric,n,mean,std,median,q20,q80\n");
+    let mut md = String::from(
+        "| final value | mean ± std | median [20 %, 80 %] | seeds |\n|---|---|---|---|\n",
+    );
+    for (k, s) in &stats {
+        csv += &format!(
+            "{k},{},{:e},{:e},{:e},{:e},{:e}\n",
+            s.n, s.mean, s.std, s.median, s.q20, s.q80
+        );
+        md += &format!(
+            "| {k} | {} ± {} | {} [{}, {}] | {} |\n",
+            fmt(s.mean),
+            fmt(s.std),
+            fmt(s.median),
+            fmt(s.q20),
+            fmt(s.q80),
+            s.n
+        );
+    }
+    let mut statuses = String::new();
+    for s in seeds_in(dir)? {
+        let p = dir.join(format!("seed{s}.jsonl"));
+        let last = std::fs::read_to_string(&p)
+            .ok()
+            .and_then(|t| t.lines().last().map(str::to_string))
+            .unwrap_or_default();
+        statuses += &format!("- seed {s}: {last}\n");
+    }
+    let title = std::fs::read_to_string(dir.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<RunSpec>(&t).ok())
+        .map(|s| format!("# {} on {}\n\n", s.solver, s.problem))
+        .unwrap_or_default();
+    write_atomic(&dir.join("summary.csv"), &csv)?;
+    write_atomic(
+        &dir.join("summary.md"),
+        &format!("{title}{md}\nStatus per seed:\n\n{statuses}"),
+    )
+}
+
+/// A number in 4 significant digits (integers as they are).
+pub fn fmt(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || (v.fract() == 0.0 && a < 1e9) {
+        format!("{v:.0}")
+    } else if (1e-3..1e5).contains(&a) {
+        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+/// Redraw the plots of `dir` from its traces: one SVG per metric present, median over seeds
+/// with a 20–80 % band, against iterations.
+///
+/// # Errors
+/// I/O, or no traces in `dir`.
+pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let seeds = seeds_in(dir)?;
+    if seeds.is_empty() {
+        return Err(CliError::new(format!(
+            "no traces (seed*.csv) in {}",
+            dir.display()
+        )));
+    }
+    let name = std::fs::read_to_string(dir.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<RunSpec>(&t).ok())
+        .map(|s| format!("{} on {}", s.solver, s.problem))
+        .unwrap_or_else(|| dir.display().to_string());
+    let mut written = Vec::new();
+    for (suffix, cols) in [
+        ("csv", &SUMMARY_TRACE[4..]),
+        ("extras.csv", &SUMMARY_EXTRA[..]),
+    ] {
+        let tables: Vec<Table> = seeds
+            .iter()
+            .map(|s| dir.join(format!("seed{s}.{suffix}")))
+            .filter(|p| p.exists())
+            .map(|p| Table::read(&p))
+            .collect::<Result<_, _>>()?;
+        for c in cols {
+            let traces: Vec<Vec<(f64, f64)>> = tables.iter().map(|t| t.pairs("iter", c)).collect();
+            if traces.iter().all(Vec::is_empty) {
+                continue;
+            }
+            let log = !matches!(*c, "f" | "g" | "val_loss" | "test_acc" | "precision" | "f1")
+                && traces.iter().flatten().all(|p| p.1 > 0.0);
+            let s: Series = band(&name, &traces);
+            let path = dir.join(format!("plot_{c}.svg"));
+            draw(&path, &format!("{c}: {name}"), "iteration", c, &[s], log)?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
