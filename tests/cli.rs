@@ -1,0 +1,274 @@
+//! End-to-end tests of the `bilevel` program: error messages, complete output files, resume
+//! after an interruption, and the reduced `reproduce quick`.
+
+use assert_cmd::Command;
+use bilevel::cli::{parse_duration, parse_seeds, registry};
+use std::path::Path;
+
+fn bilevel() -> Command {
+    let mut c = Command::cargo_bin("bilevel").expect("the bilevel binary is built");
+    c.env_remove("BILEVEL_DATA_DIR");
+    c
+}
+
+fn stderr_of(args: &[&str]) -> (i32, String) {
+    let out = bilevel().args(args).output().expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unknown_names_suggest_the_closest() {
+    let (code, err) = stderr_of(&[
+        "run",
+        "--problem",
+        "quadratc",
+        "--solver",
+        "aid-single-loop",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `quadratic`"), "{err}");
+    let (_, err) = stderr_of(&["run", "--problem", "quadratic", "--solver", "pgdqp"]);
+    assert!(err.contains("did you mean `pgd-qp`"), "{err}");
+    let (_, err) = stderr_of(&["reproduce", "kappa-swep"]);
+    assert!(err.contains("`kappa-sweep`"), "{err}");
+    let (_, err) = stderr_of(&[
+        "run",
+        "--problem",
+        "quadratic",
+        "--solver",
+        "aid-single-loop",
+        "--set",
+        "alpa=0.1",
+    ]);
+    assert!(
+        err.contains("`alpa`") && err.contains("did you mean `alpha`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_set_values_name_the_key_and_range() {
+    let base = [
+        "run",
+        "--problem",
+        "quadratic",
+        "--solver",
+        "aid-single-loop",
+    ];
+    let with = |kv: &str| {
+        let mut a = base.to_vec();
+        a.extend(["--set", kv]);
+        stderr_of(&a).1
+    };
+    let err = with("alpha=-1");
+    assert!(
+        err.contains("`alpha`") && err.contains("allowed: finite and > 0"),
+        "{err}"
+    );
+    let err = with("kappa=0.5");
+    assert!(err.contains("`kappa`") && err.contains(">= 1"), "{err}");
+    let err = with("beta=fast");
+    assert!(err.contains("`beta`") && err.contains("a number"), "{err}");
+    let err = with("dim=2.5");
+    assert!(err.contains("`dim`"), "{err}");
+}
+
+#[test]
+fn a_missing_data_folder_says_where_it_looked() {
+    let (_, err) = stderr_of(&[
+        "run",
+        "--problem",
+        "dhc-linear",
+        "--solver",
+        "pgd-qp",
+        "--set",
+        "preset=galet",
+        "--data-dir",
+        "/nonexistent/mnist",
+    ]);
+    assert!(err.contains("/nonexistent/mnist"), "{err}");
+    assert!(
+        err.contains("BILEVEL_DATA_DIR") && err.contains("--data-dir"),
+        "{err}"
+    );
+}
+
+fn no_temp_files(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".tmp"), "temporary file left: {name}");
+        assert!(
+            !name.ends_with(".state.json"),
+            "state left after completion: {name}"
+        );
+    }
+}
+
+#[test]
+fn run_writes_complete_traces_summary_and_plots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("run.toml");
+    std::fs::write(
+        &cfg,
+        "problem = \"quadratic\"\nsolver = \"aid-single-loop\"\nseeds = \"0..3\"\niters = 200\n[set]\nkappa = 5\nbeta = 0.5\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    bilevel()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--quiet", "--threads", "2", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    for s in 0..3 {
+        let csv = std::fs::read_to_string(out.join(format!("seed{s}.csv"))).unwrap();
+        assert_eq!(csv.lines().count(), 202, "header + iterations 0..=200");
+        assert!(csv.lines().next().unwrap().starts_with("iter,gc,mv"));
+        let jsonl = std::fs::read_to_string(out.join(format!("seed{s}.jsonl"))).unwrap();
+        assert!(jsonl.lines().last().unwrap().contains("\"status\""));
+    }
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(summary.starts_with("metric,n,mean,std,median,q20,q80"));
+    assert!(summary.contains("\ngrad_phi_norm,3,"));
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("| grad_phi_norm |"));
+    let svg = std::fs::read_to_string(out.join("plot_grad_phi_norm.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    no_temp_files(&out);
+    // `plot` redraws from the traces alone.
+    std::fs::remove_file(out.join("plot_f.svg")).unwrap();
+    bilevel().arg("plot").arg(&out).assert().success();
+    assert!(out.join("plot_f.svg").exists());
+}
+
+fn csv_without_time(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let t = header.iter().position(|h| *h == "elapsed_s").unwrap();
+    text.lines()
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|(i, _)| *i != t)
+                .map(|(_, c)| c)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn resume_continues_bit_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = |out: &Path| {
+        let mut a: Vec<String> = [
+            "run",
+            "--problem",
+            "quadratic",
+            "--solver",
+            "aid-single-loop",
+            "--set",
+            "dim=5",
+            "--set",
+            "beta=0.5",
+            "--seeds",
+            "0..2",
+            "--iters",
+            "120",
+            "--checkpoint-every",
+            "10",
+            "--metrics-every",
+            "3",
+            "--quiet",
+            "--out",
+        ]
+        .map(String::from)
+        .to_vec();
+        a.push(out.display().to_string());
+        a
+    };
+    let whole = tmp.path().join("whole");
+    bilevel().args(args(&whole)).assert().success();
+    let parts = tmp.path().join("parts");
+    let mut first = args(&parts);
+    first.extend(["--interrupt-after".into(), "4".into()]);
+    bilevel().args(&first).assert().code(130);
+    assert!(
+        !parts.join("seed0.csv").exists(),
+        "no trace before completion"
+    );
+    assert!(parts.join("seed0.state.json").exists());
+    no_temp_files_but_state(&parts);
+    let mut second = args(&parts);
+    second.push("--resume".into());
+    bilevel().args(&second).assert().success();
+    for s in 0..2 {
+        let a = csv_without_time(&whole.join(format!("seed{s}.csv")));
+        let b = csv_without_time(&parts.join(format!("seed{s}.csv")));
+        assert_eq!(a.len(), 122);
+        assert_eq!(a, b, "seed {s}: resumed trace differs");
+    }
+    no_temp_files(&parts);
+    // Resuming with other settings is refused.
+    let mut other = args(&parts);
+    other[12] = "130".into();
+    other.push("--resume".into());
+    let out = bilevel().args(&other).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("other settings"));
+}
+
+fn no_temp_files_but_state(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".tmp"), "temporary file left: {name}");
+    }
+}
+
+#[test]
+fn reproduce_quick_smoke_prints_the_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("quick");
+    let o = bilevel()
+        .args(["reproduce", "quick", "--smoke", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for method in ["| PGD-QP |", "| V-PBGD |", "| BOME |", "| AIDBiO |"] {
+        assert!(report.contains(method), "missing row {method}:\n{report}");
+    }
+    assert!(report.contains("test accuracy"));
+    for plot in ["val_loss.svg", "test_acc.svg", "f1.svg"] {
+        assert!(out.join(plot).exists(), "{plot}");
+    }
+}
+
+#[test]
+fn list_names_every_problem_and_solver() {
+    let out = bilevel().arg("list").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for p in registry::PROBLEMS {
+        assert!(text.contains(p.name));
+    }
+    for s in registry::SOLVERS {
+        assert!(text.contains(s.name));
+    }
+    assert!(text.contains("solve.Cg.max_iter"));
+}
+
+#[test]
+fn seeds_and_durations_parse() {
+    assert_eq!(parse_seeds("0..5").unwrap(), vec![0, 1, 2, 3, 4]);
+    assert_eq!(parse_seeds("3").unwrap(), vec![3]);
+    assert_eq!(parse_seeds("1,2,7").unwrap(), vec![1, 2, 7]);
+    assert!(parse_seeds("5..2").unwrap_err().0.contains("0..5"));
+    assert_eq!(parse_duration("250s").unwrap(), 250.0);
+    assert_eq!(parse_duration("4m").unwrap(), 240.0);
+    assert!(parse_duration("soon").is_err());
+    assert_eq!(registry::edit_distance("kitten", "sitting"), 3);
+}
