@@ -108,7 +108,8 @@ pub struct RunArgs {
     /// Wall-time budget per seed, e.g. `250s`, `4m`.
     #[arg(long)]
     pub time_budget: Option<String>,
-    /// Evaluate metrics every this many iterations (default: iters/100).
+    /// Evaluate metrics every this many iterations (default: iters/100); the traces keep these
+    /// iterations and the last one.
     #[arg(long)]
     pub metrics_every: Option<u64>,
     /// Checkpoint every this many iterations (default: iters/20).
@@ -326,6 +327,7 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
         progress: !args.quiet,
         resume: args.resume,
         interrupt_after: args.interrupt_after,
+        no_plots: false,
     };
     Ok((spec, out, exec))
 }

@@ -95,7 +95,8 @@ fn one(
         quiet: args.quiet,
         ..RunArgs::default()
     };
-    let (spec, dir, exec) = resolve_run(&ra)?;
+    let (spec, dir, mut exec) = resolve_run(&ra)?;
+    exec.no_plots = true;
     Ok(run(&spec, &dir, &exec)? == Outcome::Complete)
 }
 
@@ -131,19 +132,19 @@ const QUICK_METHODS: [(&str, &str, &[&str]); 4] = [
     (
         "V-PBGD",
         "v-pbgd",
-        &["alpha=0.5", "gamma=10", "inner_steps=5", "inner_step=1"],
+        &["alpha=0.2", "gamma=1", "inner_steps=5", "inner_step=0.5"],
     ),
     (
         "BOME",
         "bome",
-        &["xi=0.5", "eta=0.5", "inner_steps=5", "inner_step=1"],
+        &["xi=0.5", "eta=0.5", "inner_steps=5", "inner_step=0.5"],
     ),
     (
         "AIDBiO",
         "aidbio",
         &[
-            "alpha=1",
-            "beta=100",
+            "alpha=0.5",
+            "beta=1000",
             "inner_steps=5",
             "solve.Cg.max_iter=10",
         ],
@@ -283,7 +284,16 @@ fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliEr
             if solver == "aid-single-loop" {
                 sets.push(format!("eta={alpha}"));
             }
-            if !one(args, "quadratic", solver, &sets, "0", iters, Some(10), &dir)? {
+            if !one(
+                args,
+                "quadratic",
+                solver,
+                &sets,
+                "0",
+                iters,
+                Some(iters / 100),
+                &dir,
+            )? {
                 return Ok((String::new(), true));
             }
             let t = Table::read(&dir.join("seed0.csv"))?;

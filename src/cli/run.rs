@@ -97,6 +97,8 @@ pub struct Exec {
     pub resume: bool,
     /// Testing aid: behave as if Ctrl-C came after this many segments of each seed.
     pub interrupt_after: Option<u64>,
+    /// Skip the per-run plots (the reproductions draw their own).
+    pub no_plots: bool,
 }
 
 struct Watch {
@@ -142,8 +144,6 @@ fn intern(name: &str) -> &'static str {
 /// # Errors
 /// Bad parameters, missing data, I/O.
 pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| CliError::new(format!("creating {}: {e}", dir.display())))?;
     let spec_path = dir.join("run.json");
     if exec.resume {
         let saved: RunSpec =
@@ -163,13 +163,6 @@ pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError>
     }
     // Fail on bad solver parameters before loading any data.
     build_solver(&spec.solver, &spec.solver_params)?;
-    if !exec.resume {
-        clear_outputs(dir)?;
-    }
-    write_atomic(
-        &spec_path,
-        &serde_json::to_string_pretty(spec).expect("spec serializes"),
-    )?;
     let mut data = DataCache::new(spec.data_dir.as_deref());
     let mut built = Vec::new();
     for &seed in &spec.seeds {
@@ -178,6 +171,16 @@ pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError>
             build_problem(&spec.problem, &spec.problem_params, seed, &mut data)?,
         ));
     }
+    // Only now, with the problems built, touch the output folder.
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::new(format!("creating {}: {e}", dir.display())))?;
+    if !exec.resume {
+        clear_outputs(dir)?;
+    }
+    write_atomic(
+        &spec_path,
+        &serde_json::to_string_pretty(spec).expect("spec serializes"),
+    )?;
     let bar = if exec.progress {
         let b = ProgressBar::new(spec.iters * spec.seeds.len() as u64);
         b.set_style(
@@ -211,7 +214,9 @@ pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError>
         return Ok(Outcome::Interrupted);
     }
     summarize(dir)?;
-    plot_dir(dir)?;
+    if !exec.no_plots {
+        plot_dir(dir)?;
+    }
     Ok(Outcome::Complete)
 }
 
@@ -377,7 +382,15 @@ fn write_traces(
     ];
     for w in &mut writers {
         w.on_start(&info).map_err(io)?;
-        for r in &st.records {
+        // Keep the rows with metrics and the last one (iteration 0 always has metrics).
+        let last = st.records.len().saturating_sub(1);
+        let kept = st
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| r.metrics.is_some() || *i == last)
+            .map(|(_, r)| r);
+        for r in kept {
             let rec = Record {
                 iter: r.iter,
                 counts: r.counts,
