@@ -276,3 +276,28 @@ fn seeds_and_durations_parse() {
     assert!(parse_duration("soon").is_err());
     assert_eq!(registry::edit_distance("kitten", "sitting"), 3);
 }
+
+#[test]
+fn galet_table3_smoke_needs_the_training_split() {
+    let Some(dir) = std::env::var_os("BILEVEL_DATA_DIR").filter(|d| !d.is_empty()) else {
+        eprintln!("skipped: BILEVEL_DATA_DIR is not set (galet-table3 needs the training split)");
+        let (code, err) = stderr_of(&["reproduce", "galet-table3", "--smoke", "--quiet"]);
+        assert_eq!(code, 2);
+        assert!(err.contains("BILEVEL_DATA_DIR"), "{err}");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t3");
+    let o = bilevel()
+        .env("BILEVEL_DATA_DIR", dir)
+        .args(["reproduce", "galet-table3", "--smoke", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for method in ["| RHG |", "| BOME |", "| V-PBGD |", "| GALET |"] {
+        assert!(report.contains(method), "missing row {method}:\n{report}");
+    }
+    assert!(report.contains("GALET 90.20"));
+}
