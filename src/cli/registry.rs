@@ -550,12 +550,12 @@ pub fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<&'a 
         .collect()
 }
 
-/// "unknown <what> `name`; did you mean `a`? known: …".
+/// The error "unknown WHAT `NAME`; did you mean `A`? known: …".
 pub fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> CliError {
     unknown_in(what, name, "", known)
 }
 
-/// "unknown <what> `name`<context>; did you mean `a`? known: …".
+/// The error "unknown WHAT `NAME` CONTEXT; did you mean `A`? known: …".
 pub fn unknown_in<'a>(
     what: &str,
     name: &str,
