@@ -301,3 +301,50 @@ fn galet_table3_smoke_needs_the_training_split() {
     }
     assert!(report.contains("GALET 90.20"));
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_leaving_only_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sigint");
+    let bin = assert_cmd::cargo::cargo_bin("bilevel");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "run",
+            "--problem",
+            "quadratic",
+            "--solver",
+            "aid-single-loop",
+            "--iters",
+            "50000000",
+            "--checkpoint-every",
+            "20000",
+            "--metrics-every",
+            "20000",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = out.join("seed0.state.json");
+    let t0 = std::time::Instant::now();
+    while !state.exists() {
+        assert!(t0.elapsed().as_secs() < 20, "no checkpoint after 20 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        !out.join("seed0.csv").exists(),
+        "no trace of an unfinished run"
+    );
+    assert!(state.exists() && out.join("run.json").exists());
+    no_temp_files_but_state(&out);
+}

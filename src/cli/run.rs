@@ -282,7 +282,13 @@ fn run_seed(
             Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
             Err(e) => return Err(CliError::new(format!("seed {seed}: {e}"))),
         };
-        for rec in &r.trace {
+        // Only records with metrics (and a segment's last) are ever written; keeping the rest
+        // would make memory and every checkpoint grow with the iteration count.
+        let n = r.trace.len();
+        for (i, rec) in r.trace.iter().enumerate() {
+            if rec.metrics.is_none() && i + 1 != n {
+                continue;
+            }
             st.records.push(Rec {
                 iter: rec.iter,
                 counts: rec.counts,
