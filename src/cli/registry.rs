@@ -188,6 +188,14 @@ pub const SOLVERS: &[SolverSpec] = &[
         name: "prox-f2sa-two-loop",
         about: "proximal two-loop F²SA with projections",
     },
+    SolverSpec {
+        name: "f3sa",
+        about: "F³SA, F²SA with momentum-assisted (STORM-type) estimators",
+    },
+    SolverSpec {
+        name: "prox-f2sa-momentum",
+        about: "proximal single-loop F²SA with momentum and projections",
+    },
 ];
 
 /// The default parameters of `solver` as a JSON object.
@@ -203,6 +211,8 @@ pub fn solver_defaults(solver: &str) -> Result<Value, CliError> {
         "v-pbgd" => serde_json::to_value(VPbgdParams::default()),
         "f2sa" => serde_json::to_value(F2saParams::default()),
         "prox-f2sa-two-loop" => serde_json::to_value(ProxF2saParams::default()),
+        "f3sa" => serde_json::to_value(F3saParams::default()),
+        "prox-f2sa-momentum" => serde_json::to_value(ProxF2saMomentumParams::default()),
         _ => return Err(unknown("solver", solver, SOLVERS.iter().map(|s| s.name))),
     };
     v.map_err(|e| CliError::new(format!("serializing defaults: {e}")))
@@ -226,6 +236,8 @@ pub fn build_solver(solver: &str, params: &Value) -> Result<Box<dyn Solver>, Cli
         "v-pbgd" => Box::new(VPbgd::new(de(params, solver)?).map_err(inv)?),
         "f2sa" => Box::new(F2sa::new(de(params, solver)?).map_err(inv)?),
         "prox-f2sa-two-loop" => Box::new(ProxF2saTwoLoop::new(de(params, solver)?).map_err(inv)?),
+        "f3sa" => Box::new(F3sa::new(de(params, solver)?).map_err(inv)?),
+        "prox-f2sa-momentum" => Box::new(ProxF2saMomentum::new(de(params, solver)?).map_err(inv)?),
         _ => return Err(unknown("solver", solver, SOLVERS.iter().map(|s| s.name))),
     })
 }

@@ -1,4 +1,4 @@
-//! The synthetic problem suite: every problem of the catalog except data hyper-cleaning.
+//! The problem suite: every synthetic problem of the catalog, and data hyper-cleaning ([`dhc`]).
 //!
 //! | type | problem | known exactly |
 //! |---|---|---|
@@ -9,6 +9,7 @@
 //! | [`GaletExample1`] | a PL lower level with a continuum of solutions | `g*`, optimality gap |
 //! | [`NastyConstrained`] | a box-constrained example with a discontinuous `Φ` | `g*`, `x* = 0` |
 //! | [`LowerBound`] | `f = y`, `g = ½(y − F(x))²` with a nonconvex `F` | `y*`, `∇Φ = ∇F` |
+//! | [`dhc::Dhc`] | data hyper-cleaning: linear, PCA or MLP classifier, per-sample weights `σ(xᵢ)` | test accuracy, cleaning precision/recall/F1 |
 
 mod coreset;
 pub mod dhc;
