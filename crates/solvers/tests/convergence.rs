@@ -278,6 +278,46 @@ fn sc_sincos_every_hypergradient_method_from_the_same_start() {
     assert!((rhg - neumann).abs() <= 1e-6 * rhg, "{rhg} vs {neumann}");
 }
 
+#[test]
+fn sc_sincos_neumann_methods_reach_1e4_with_enough_terms() {
+    // The floor above is set by T alone: the error of the T-term series keeps (1 − μ/L)^T of
+    // the μ = 1 component, and the T = 10 floor ‖∇Φ‖ ≈ 0.295 is 0.99^10 ≈ 0.90 of a component
+    // of size c ≈ 0.33 (the faster components are gone by then). So ‖∇Φ‖ ≤ 1e-4 needs
+    // c·0.99^T ≤ 1e-4, T ≥ ln(3300)/0.01005 ≈ 810; T = 1000 leaves c·0.99^1000 ≈ 1.4e-5. Same start and outer step β = 0.05 as the exact methods; 1500
+    // outer iterations (larger outer steps are unstable here: β = 0.1 ends at ‖∇Φ‖ ≈ 2.4).
+    let p = ScSinCos::default();
+    let l = 100.0;
+    let t = 1000;
+    let mut solvers: Vec<Box<dyn Solver>> = vec![
+        Box::new(
+            Rhg::new(RhgParams {
+                alpha: 1.0 / l,
+                beta: 0.05,
+                inner_steps: t,
+                ..RhgParams::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            AidBio::new(AidBioParams {
+                alpha: 1.0 / l,
+                beta: 0.05,
+                inner_steps: 10,
+                solve: LinearSolve::Neumann {
+                    terms: t,
+                    eta: 1.0 / l,
+                },
+            })
+            .unwrap(),
+        ),
+    ];
+    for s in &mut solvers {
+        let g = grad_phi_sq(&p, &mut **s, 1500).sqrt();
+        eprintln!("{} T = {t}: ‖∇Φ‖ = {g:e}", s.name());
+        assert!(g < 1e-4, "{}: {g}", s.name());
+    }
+}
+
 /// The last `n` values of a step's scalar `key`.
 fn last_scalars(r: &bilevel_solvers::RunResult, key: &str, n: usize) -> Vec<f64> {
     r.trace[r.trace.len() - n..]
