@@ -318,6 +318,56 @@ fn sc_sincos_neumann_methods_reach_1e4_with_enough_terms() {
     }
 }
 
+#[test]
+fn sc_sincos_penalty_methods_stop_at_their_one_over_lambda_bias() {
+    // F²SA with fixed λ and V-PBGD with penalty γ = λ share their fixed points: the stationary
+    // points of L*_λ(x) = min_y f + λ(g − g*). On sc-sincos (g = ½‖Hy − x‖², y* = H⁻¹x,
+    // g* = 0, ∇ₓg(x, y) = −(Hy − x)) such a point has y_λ with ∇ᵧf(x, y_λ) + λHᵀ(Hy_λ − x) = 0
+    // and ∇ₓf(x, y_λ) − λ(Hy_λ − x) = 0, so eliminating λ(Hy_λ − x) = −H⁻ᵀ∇ᵧf(x, y_λ):
+    // D(x, y_λ) = 0 for D(x, y) = ∇ₓf(x, y) + H⁻ᵀ∇ᵧf(x, y), while ∇Φ(x) = D(x, y*(x)). Hence
+    // ‖∇Φ(x)‖ = ‖D(x, y*) − D(x, y_λ)‖ ≤ Lip_y(D)‖y_λ − y*‖, and y_λ − y* =
+    // −(HᵀH)⁻¹∇ᵧf(x, y_λ)/λ: the bias is O(κ‖∇ᵧf‖/λ) and, to first order, exactly C(x)/λ.
+    // Pinned: both methods have converged (doubling these runs moves ‖∇Φ‖ by < 0.5%), and
+    // λ‖∇Φ‖ is the same at two λ for each (λ = 10, 100: 2.42, 2.53; γ = 10, 20: 3.57, 3.58).
+    // The two methods end at different stationary points of the nonconvex L*_λ (one coordinate
+    // of x differs by ~0.3), hence different constants C(x).
+    let p = ScSinCos::default();
+    let l = 100.0;
+    let f2sa = |lam: f64| {
+        let mut s = F2sa::new(F2saParams::fixed_lambda(
+            lam,
+            0.5 / (l * (lam + 1.0)),
+            1.0 / l,
+            0.05,
+            10,
+        ))
+        .unwrap();
+        grad_phi_sq(&p, &mut s, 3000).sqrt()
+    };
+    // V-PBGD's joint step must stay below 2/λ_max(γ[[I, −H], [−Hᵀ, HᵀH]]) = 2/(101γ); along the
+    // valley y = H⁻¹x only f's curvature is left, so the run length grows with γ.
+    let vpbgd = |gamma: f64, iters: u64| {
+        let mut s = VPbgd::new(VPbgdParams {
+            alpha: 1.8 / (101.0 * gamma),
+            gamma,
+            inner_steps: 10,
+            inner_step: 1.0 / l,
+        })
+        .unwrap();
+        grad_phi_sq(&p, &mut s, iters).sqrt()
+    };
+    let (f10, f100) = (f2sa(10.0), f2sa(100.0));
+    let (v10, v20) = (vpbgd(10.0, 20000), vpbgd(20.0, 40000));
+    eprintln!("f2sa-fixed λ = 10, 100: {f10:e}, {f100:e}; v-pbgd γ = 10, 20: {v10:e}, {v20:e}");
+    for (name, lo, hi, lam_lo, lam_hi) in [
+        ("f2sa-fixed", f10, f100, 10.0, 100.0),
+        ("v-pbgd", v10, v20, 10.0, 20.0),
+    ] {
+        let r = (lam_hi * hi) / (lam_lo * lo);
+        assert!(lo > 0.1 && (0.9..1.1).contains(&r), "{name}: {lo} {hi}");
+    }
+}
+
 /// The last `n` values of a step's scalar `key`.
 fn last_scalars(r: &bilevel_solvers::RunResult, key: &str, n: usize) -> Vec<f64> {
     r.trace[r.trace.len() - n..]
