@@ -348,3 +348,66 @@ fn ctrl_c_stops_cleanly_leaving_only_checkpoints() {
     assert!(state.exists() && out.join("run.json").exists());
     no_temp_files_but_state(&out);
 }
+
+#[test]
+fn synthetic_quick_reports_every_problem_and_method() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("syn");
+    let o = bilevel()
+        .args(["reproduce", "synthetic", "--quick", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for section in ["## sc-sincos", "## coreset", "## nc-cos"] {
+        assert!(report.contains(section), "missing {section}:\n{report}");
+    }
+    for row in [
+        "| PGD-QP, Thm 4.2 (ρ = ‖∇h‖²), K = 30 |",
+        "| PGD-QP, Thm 4.5 (ρ = ‖∇h‖√h₀), K = 100 |",
+        "| V-PBGD (",
+        "| BOME (",
+        "| AIDBiO (",
+    ] {
+        assert!(report.contains(row), "missing row {row}:\n{report}");
+    }
+    // sc-sincos: 2 theorems × 2 horizons + 3 methods; coreset: 5; nc-cos: 3.
+    let rows = report.lines().filter(|l| l.starts_with("| PGD-QP")).count();
+    assert_eq!(rows, 8, "{report}");
+    assert_eq!(report.matches("| BOME (").count(), 3, "{report}");
+    for plot in [
+        "sc-sincos/grad_phi_norm_pgdqp_thm42_over_k.svg",
+        "sc-sincos/grad_phi_norm_methods.svg",
+        "coreset/grad_phi_norm_methods.svg",
+        "nc-cos/delta_norm_methods.svg",
+    ] {
+        assert!(out.join(plot).exists(), "{plot}");
+    }
+}
+
+#[test]
+fn itd_appendix_d_quick_needs_the_training_split() {
+    let Some(dir) = std::env::var_os("BILEVEL_DATA_DIR").filter(|d| !d.is_empty()) else {
+        eprintln!("skipped: BILEVEL_DATA_DIR is not set (itd-appendix-d needs the training split)");
+        let (code, err) = stderr_of(&["reproduce", "itd-appendix-d", "--quick", "--quiet"]);
+        assert_ne!(code, 0);
+        assert!(err.contains("BILEVEL_DATA_DIR"), "{err}");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("itd");
+    let o = bilevel()
+        .env("BILEVEL_DATA_DIR", dir)
+        .args(["reproduce", "itd-appendix-d", "--quick", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for method in ["| single-loop ITD | 40 |", "| single-loop AID | 40 |"] {
+        assert!(report.contains(method), "missing row {method}:\n{report}");
+    }
+    assert!(report.contains("0.65"));
+    assert!(out.join("val_loss.svg").exists());
+}
