@@ -169,6 +169,8 @@ pub fn draw(
                     .configure_mesh()
                     .x_desc(x_label)
                     .y_desc(y_label)
+                    .x_label_formatter(&|v| tick_label(*v))
+                    .y_label_formatter(&|v| tick_label(*v))
                     .draw()?;
                 for (i, s) in series.iter().enumerate() {
                     let c = COLORS[i % COLORS.len()];
@@ -222,9 +224,42 @@ pub fn draw(
         .map_err(|e| CliError::new(format!("writing {}: {e}", path.display())))
 }
 
+/// A short axis label: integers without a fraction, three significant digits otherwise, and
+/// scientific notation for very small or large magnitudes (log axes otherwise print the binary
+/// rounding of their tick positions, such as `0.30000000000000004`).
+fn tick_label(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".to_string()
+    } else if !(1e-2..1e5).contains(&a) {
+        format!("{v:.1e}")
+    } else if (v - v.round()).abs() < 1e-9 * a.max(1.0) {
+        format!("{}", v.round())
+    } else {
+        let s = format!("{:.*}", (2 - a.log10().floor() as i32).max(0) as usize, v);
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 fn min_max(v: &[f64]) -> (f64, f64) {
     v.iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
             (a.min(x), b.max(x))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick_label;
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(tick_label(0.30000000000000004), "0.3");
+        assert_eq!(tick_label(0.6000000000000001), "0.6");
+        assert_eq!(tick_label(20.0), "20");
+        assert_eq!(tick_label(1e-26), "1.0e-26");
+        assert_eq!(tick_label(0.125), "0.125");
+        assert_eq!(tick_label(2.5), "2.5");
+        assert_eq!(tick_label(0.0), "0");
+    }
 }
