@@ -67,7 +67,9 @@ impl Staged {
 
 /// Writes every `every`-th record as a CSV row: `iter, gc, mv, value_calls, elapsed_s`, the
 /// [`Metrics::NAMES`] columns, then the solver's scalars (named in the header from the first
-/// step record; rows before it wait in memory).
+/// step record; rows before it wait in memory). A scalar whose name is already a column (PGD-QP
+/// reports the `h` it stepped from, which is also a metric) is headed `step_<name>`, so every
+/// header name is unique.
 #[derive(Debug)]
 pub struct CsvWriter {
     path: PathBuf,
@@ -115,9 +117,19 @@ impl CsvWriter {
     /// Fix the scalar columns, write the header and the rows waiting for it.
     fn start_rows(&mut self, names: Vec<&'static str>) -> io::Result<()> {
         let f = self.file.as_mut().expect("on_start was called");
-        let mut header = vec!["iter", "gc", "mv", "value_calls", "elapsed_s"];
-        header.extend(Metrics::NAMES);
-        header.extend(names.iter());
+        let mut header: Vec<String> = ["iter", "gc", "mv", "value_calls", "elapsed_s"]
+            .iter()
+            .chain(Metrics::NAMES.iter())
+            .map(|s| (*s).to_string())
+            .collect();
+        for n in &names {
+            let name = if header.iter().any(|h| h == n) {
+                format!("step_{n}")
+            } else {
+                (*n).to_string()
+            };
+            header.push(name);
+        }
         writeln!(f.out, "{}", header.join(","))?;
         for rec in self.pending.drain(..) {
             writeln!(f.out, "{}", Self::row(&rec, &names))?;

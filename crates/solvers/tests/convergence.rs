@@ -442,6 +442,50 @@ fn floor_and_two_cycle(p: &dyn Problem, s: &mut dyn Solver, iters: u64, key: &st
 }
 
 #[test]
+fn pgd_qp_on_sc_sincos_locks_at_the_edge_of_stability() {
+    // ρ = ‖∇h‖² with constant γ on sc-sincos (h = ‖Hᵀ(Hy − x)‖², ∇²h = 2JᵀJ with
+    // J = Hᵀ[−I, H], so λ_max(∇²h) = 2 s_max²(1 + s_max²) = 20200 for s_max = 10). Near the
+    // feasible set λ = α − ⟨∇h, ∇f⟩/‖∇h‖² grows like 1/‖∇h‖, and the correction γλ∇h is a
+    // gradient step on h with step γλ. It grows until γλ·λ_max(∇²h) = 2, the stability edge of
+    // that step, and the iterates settle on a period-2 orbit across the stiffest direction of h.
+    // This is the floor of Theorem 4.2 (its bound keeps 2α²L_hC_f², vacuous here since
+    // L_h ≈ 2e4): ‖∇Φ‖ ∝ γ and h ∝ γ². With the largest step Theorem 4.2 allows,
+    // γ = 1/(L_f + αL_h), a smaller α means a larger γ and so a higher floor.
+    let p = ScSinCos::default();
+    let lambda_max = 2.0 * 100.0 * 101.0;
+    let run = |gamma: f64, iters: u64| {
+        let cfg = RunConfig {
+            metrics_every: iters,
+            ..RunConfig::iters(iters)
+        };
+        let mut s = PgdQp::new(PgdQpParams::theorem_4_2(gamma, 0.1)).unwrap();
+        let r = Runner::new(cfg).unwrap().run(&p, &mut s).unwrap();
+        assert_eq!(r.status, Status::MaxIter);
+        let lam = last_scalars(&r, "lambda", 1)[0];
+        let h = last_scalars(&r, "h", 3);
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(b.abs());
+        let cycle = close(h[0], h[2]) && !close(h[0], h[1]);
+        let m = r.last_metrics().unwrap();
+        (
+            gamma * lam * lambda_max,
+            cycle,
+            m.grad_phi_norm.unwrap(),
+            m.h.unwrap(),
+        )
+    };
+    let (edge1, cycle1, g1, h1) = run(4e-4, 100_000);
+    let (edge2, cycle2, g2, h2) = run(1e-4, 300_000);
+    eprintln!("pgd-qp sc-sincos: γλλmax {edge1} {edge2}; ‖∇Φ‖ {g1:e} {g2:e}; h {h1:e} {h2:e}");
+    for edge in [edge1, edge2] {
+        assert!((1.95..2.05).contains(&edge), "γλλ_max = {edge}");
+    }
+    assert!(cycle1 && cycle2);
+    // γ / 4: ‖∇Φ‖ falls about 4× (measured 3.7×) and h about 16× (measured 17.6×).
+    assert!((3.0..5.0).contains(&(g1 / g2)) && g2 > 0.5, "{g1} {g2}");
+    assert!((10.0..25.0).contains(&(h1 / h2)), "{h1} {h2}");
+}
+
+#[test]
 fn pgd_qp_on_quadratic_kappa() {
     // ρ = ‖∇h‖² (Theorem 4.2) with constant γ, α: the bound on the average ‖Δ‖² keeps a term
     // 2α²L_hC_f² that does not vanish with K. What happens: near h = 0 the multiplier

@@ -355,6 +355,32 @@ fn huge_step_diverges_and_files_hold_no_nan() {
     );
 }
 
+#[test]
+fn csv_header_names_are_unique_when_a_scalar_shares_a_metric_name() {
+    // PGD-QP reports the `h` it stepped from; `h` is also a metric column.
+    let dir = std::env::temp_dir().join(format!("bilevel-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("trace.csv");
+    let p = QuadraticKappa::new(2.0, 2);
+    let mut s = PgdQp::new(PgdQpParams::theorem_4_2(0.1, 0.1)).unwrap();
+    Runner::new(RunConfig::iters(5))
+        .unwrap()
+        .observe(CsvWriter::new(&csv, 1))
+        .run(&p, &mut s)
+        .unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let mut sorted = header.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), header.len(), "{header:?}");
+    assert!(
+        header.contains(&"h") && header.contains(&"step_h"),
+        "{header:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn same(a: &[Record], b: &[Record]) {
     assert_eq!(a.len(), b.len());
     for (ra, rb) in a.iter().zip(b) {

@@ -111,6 +111,16 @@ struct State {
 /// [`Rho`]. `init` runs gradient descent on `g(x₀, ·)` until `h(x₀, y₀) ≤ α²C₀` (line 2; the
 /// warm start of Theorem 4.5). Cost: 2 Gc and 1 MV per step. The multiplier estimate
 /// `ν = λ∇ᵧg` (Corollary 4.3) feeds the ε-KKT metric of Definition 2.4.
+///
+/// **Floor with a constant step.** Theorem 4.2 bounds the average `‖Δ‖²` by a term that falls as
+/// `1/(γK)` plus `2α²L_hC_f²`, which does not. What the iterates do: near the feasible set
+/// `λ = α − ⟨∇h, ∇f⟩/‖∇h‖²` grows like `1/‖∇h‖`, and `γλ∇h` is a gradient step on `h` with step
+/// `γλ`. `λ` grows until `γλ·λ_max(∇²h) = 2`, the edge of stability of that step, and the iterates
+/// settle on a period-2 orbit across the stiffest direction of `h`, at a distance from
+/// `y = y*(x)` proportional to `γ`: `‖∇Φ‖ ∝ γ`, `h ∝ γ²`. On sc-sincos (`λ_max(∇²h) = 20200`)
+/// `γ = 4e-4` stops at `‖∇Φ‖ ≈ 2.7` and `γ = 1e-4` at `0.75`; with Theorem 4.2's largest step
+/// `γ = 1/(L_f + αL_h)`, a smaller `α` allows a larger `γ` and so stops higher. The tests
+/// `pgd_qp_on_quadratic_kappa` and `pgd_qp_on_sc_sincos_locks_at_the_edge_of_stability` pin this.
 #[derive(Clone, Debug)]
 pub struct PgdQp {
     params: PgdQpParams,
