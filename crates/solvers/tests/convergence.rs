@@ -578,8 +578,8 @@ fn galet_example1_reaches_optimal_set_from_two_starts() {
     }
 }
 
-/// Runs `iters` iterations on the nasty example; asserts feasibility and returns the final `x`
-/// and the largest `|x|` over the last 200 iterations.
+/// Runs `iters` iterations on the nasty example; asserts that every iterate is feasible and
+/// returns the final `x` and the largest `|x|` over the last 200 iterations.
 fn nasty_run(s: &mut dyn Solver, iters: u64) -> (f64, f64) {
     let p = NastyConstrained;
     let r = Runner::new(RunConfig::iters(iters))
@@ -593,6 +593,17 @@ fn nasty_run(s: &mut dyn Solver, iters: u64) -> (f64, f64) {
         "{}",
         s.name()
     );
+    // Every iterate: the metrics give |x| (the optimality gap) and f = x² + y².
+    for rec in &r.trace {
+        let m = rec.metrics.as_ref().unwrap();
+        let (ax, f) = (m.opt_gap.unwrap(), m.f.unwrap());
+        assert!(
+            ax <= 1.0 && f - ax * ax <= 1.0 + 1e-12,
+            "{} at {}: |x| = {ax}, f = {f}",
+            s.name(),
+            rec.iter
+        );
+    }
     let band = r.trace[r.trace.len() - 200..]
         .iter()
         .map(|rec| rec.metrics.as_ref().unwrap().opt_gap.unwrap())
@@ -610,19 +621,16 @@ fn nasty_constrained_projected_methods_stay_feasible_and_reach_zero() {
     // polynomial is s³ + 4α s² + A(γ − A + 4A/λ²) s + 2Aαγ. Routh–Hurwitz (a₂a₁ > a₀):
     // 4αA(γ − A + 4A/λ²) > 2Aαγ, i.e. γ > 2A(1 − 4/λ²) ≈ 2αλ. x = 0 is stable only when z
     // moves faster than y; otherwise (x, z) is the bilinear pair of min_x max_z −λxz, which
-    // gradient steps orbit: the defaults' γ₀ = 0.1 = α₀λ₀ are below the threshold 2α₀λ₀ = 0.2,
-    // hence the cycle through the box. The slides ask only γ_k ≤ 1/l_{g,1}, and l_{g,1} = 1 for
-    // g = xy (∇²ᵧᵧg = 0: any γ is a descent step on z), so γ = 1 is the slides' own choice here
-    // (a fixed-λ run with γ = 0.18 still cycles, γ = 0.22 converges). With increasing λ
-    // (a = 1/3, c = 0) α_kλ_k = 0.1 stays constant, so the threshold does too, but the damping
-    // 4α_k decays: x ends at |x| ≈ 0.02 after 2000 iterations, 1e-3 after 8000.
+    // gradient steps orbit: γ₀ = 0.1 = α₀λ₀ (the former default) is below the threshold
+    // 2α₀λ₀ = 0.2, hence the cycle through the box. The default γ₀ = 1 is 1/l_{g,1} for g = xy
+    // (l_{g,1} = 1; ∇²ᵧᵧg = 0, so any γ is a descent step on z), far above it (a fixed-λ run with
+    // γ = 0.18 still cycles, γ = 0.22 converges). With increasing λ (a = 1/3, c = 0)
+    // α_kλ_k = 0.1 stays constant, so the threshold does too, but the damping 4α_k decays: x
+    // ends at |x| ≈ 0.02 after 2000 iterations, 1e-3 after 8000.
     let f2sa = |p: F2saParams| Box::new(F2sa::new(p).unwrap()) as Box<dyn Solver>;
     let mut solvers: Vec<Box<dyn Solver>> = vec![
         Box::new(VPbgd::new(VPbgdParams::default()).unwrap()),
-        f2sa(F2saParams {
-            gamma0: 1.0,
-            ..F2saParams::default()
-        }),
+        f2sa(F2saParams::default()),
         f2sa(F2saParams::fixed_lambda(10.0, 0.01, 1.0, 0.01, 1)),
     ];
     for s in &mut solvers {
@@ -633,9 +641,12 @@ fn nasty_constrained_projected_methods_stay_feasible_and_reach_zero() {
             s.name()
         );
     }
-    // The defaults (γ₀ = 0.1 < 2α₀λ₀) do not settle: pinned.
+    // γ₀ = 0.1 < 2α₀λ₀ does not settle: pinned.
     for p in [
-        F2saParams::default(),
+        F2saParams {
+            gamma0: 0.1,
+            ..F2saParams::default()
+        },
         F2saParams::fixed_lambda(10.0, 0.01, 0.1, 0.01, 1),
     ] {
         let (_, band) = nasty_run(&mut *f2sa(p), 2000);
@@ -697,30 +708,27 @@ fn prox_f2sa_on_nasty_constrained_settles_only_above_the_sigma_threshold() {
 }
 
 #[test]
-fn momentum_methods_on_nasty_constrained_stay_feasible_and_band_around_zero() {
-    // With the slides' exact-gradient defaults neither method settles at x = 0. F³SA with
-    // η = 1 is F²SA with T = 1 (see `f3sa_without_momentum_is_f2sa_with_one_inner_step`), and
-    // its defaults γ₀ = 0.1 = α₀λ₀ are below the stability threshold γ > 2αλ derived in
-    // `nasty_constrained_projected_methods_stay_feasible_and_reach_zero`: x orbits 0. Pinned:
-    // feasible, and |x| ≤ 0.25 over the last 200 of 2000 iterations (from 0.5); with γ₀ = 1 it
-    // ends near 0 like F²SA (checked below). The proximal method stays feasible (every step ends
-    // in a projection or a convex combination of feasible points) but goes round a cycle through
-    // the whole box: its σ_k falls below the threshold σ² > γ/(4(α + γ)) derived in
-    // `prox_f2sa_on_nasty_constrained_settles_only_above_the_sigma_threshold` after ~40
-    // iterations, so x = 0 is unstable. Pinned as feasible only.
-    let (_, band) = nasty_run(&mut F3sa::new(F3saParams::default()).unwrap(), 2000);
-    assert!(band <= 0.25, "f3sa: {band}");
+fn f3sa_on_nasty_constrained_ends_near_zero_with_its_default_gamma() {
+    // F³SA with η = 1 is F²SA with T = 1 (see `f3sa_without_momentum_is_f2sa_with_one_inner_step`),
+    // so the stability threshold γ > 2αλ derived in
+    // `nasty_constrained_projected_methods_stay_feasible_and_reach_zero` applies: the default
+    // γ₀ = 1 = 1/l_{g,1} ends near 0 like F²SA. γ₀ = 0.1 = α₀λ₀ (the former default) is below
+    // it and x orbits 0: pinned as |x| in (0.1, 0.25] over the last 200 of 2000 iterations.
+    let (x, band) = nasty_run(&mut F3sa::new(F3saParams::default()).unwrap(), 2000);
+    assert!(x.abs() < 0.05 && band < 0.05, "f3sa: {x} {band}");
+    let mut s = F3sa::new(F3saParams {
+        gamma0: 0.1,
+        ..F3saParams::default()
+    })
+    .unwrap();
+    let (_, band) = nasty_run(&mut s, 2000);
+    assert!(band > 0.1 && band <= 0.25, "f3sa γ₀ = 0.1: {band}");
+    // The proximal method stays feasible but cycles: see
+    // `prox_f2sa_on_nasty_constrained_settles_only_above_the_sigma_threshold`.
     nasty_run(
         &mut ProxF2saMomentum::new(ProxF2saMomentumParams::default()).unwrap(),
         2000,
     );
-    let mut s = F3sa::new(F3saParams {
-        gamma0: 1.0,
-        ..F3saParams::default()
-    })
-    .unwrap();
-    let (x, band) = nasty_run(&mut s, 2000);
-    assert!(x.abs() < 0.05 && band < 0.05, "f3sa γ₀ = 1: {x} {band}");
 }
 
 #[test]

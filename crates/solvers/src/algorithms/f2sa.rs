@@ -37,11 +37,18 @@ pub struct F2saParams {
 
 impl Default for F2saParams {
     /// The exact-gradient schedule `a = 1/3`, `c = 0`, `ξ = 1`, `T = 1`, with `α₀ = 0.01`,
-    /// `γ₀ = 0.1`, `λ₀ = 10`, `k₀ = 1`.
+    /// `γ₀ = 1`, `λ₀ = 10`, `k₀ = 1`: steps for a lower level with `l_{g,1} = 1` (divide `α₀`
+    /// and `γ₀` by `l_{g,1}` otherwise).
+    ///
+    /// The slides' theorem bounds `γ_k` by problem constants and keeps it constant for exact
+    /// gradients (`c = 0`); for gradient steps on the `l_{g,1}`-smooth `g(x, ·)` that constant is
+    /// `γ = 1/l_{g,1}`. A smaller `γ` can cycle: near a point where `∇²ᵧᵧg = 0`, as at `x = 0` of
+    /// the nasty-constrained example, `x = 0` is stable only when `z` moves faster than `y`,
+    /// `γ > 2α_kλ_k` (0.2 here, `α_kλ_k = α₀λ₀` for `c = 0`), and `γ₀ = 0.1` cycled there.
     fn default() -> Self {
         F2saParams {
             alpha0: 0.01,
-            gamma0: 0.1,
+            gamma0: 1.0,
             xi: 1.0,
             lambda0: 10.0,
             k0: 1.0,

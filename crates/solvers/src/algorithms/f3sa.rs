@@ -94,11 +94,12 @@ pub struct F3saParams {
 impl Default for F3saParams {
     /// The exact-gradient schedule of the slides, `a = 1/3`, `c = 0` (so `η_k = 1`: no momentum,
     /// which "gives no improvement in the exact-gradient case"), `ξ = 1`, with F²SA's
-    /// `α₀ = 0.01`, `γ₀ = 0.1`, `λ₀ = 10`, `k₀ = 1`.
+    /// `α₀ = 0.01`, `γ₀ = 1` (`1/l_{g,1}` for `l_{g,1} = 1`, see [`F2saParams`](super::F2saParams)'s
+    /// default), `λ₀ = 10`, `k₀ = 1`.
     fn default() -> Self {
         F3saParams {
             alpha0: 0.01,
-            gamma0: 0.1,
+            gamma0: 1.0,
             xi: 1.0,
             lambda0: 10.0,
             k0: 1.0,
