@@ -141,9 +141,10 @@ fn solvers(l: f64) -> Vec<Box<dyn Solver>> {
             .unwrap(),
         ),
         Box::new(
+            // The default z_ratio = 3 puts z's prox parameter and step at 1/l and 0.5/l.
             ProxF2saTwoLoop::new(ProxF2saParams {
-                gamma: 0.5 / l,
-                rho: 1.0 / l,
+                gamma: 0.5 / (3.0 * l),
+                rho: 1.0 / (3.0 * l),
                 ..ProxF2saParams::default()
             })
             .unwrap(),
@@ -160,8 +161,8 @@ fn solvers(l: f64) -> Vec<Box<dyn Solver>> {
         ),
         Box::new(
             ProxF2saMomentum::new(ProxF2saMomentumParams {
-                gamma0: 0.5 / l,
-                rho: 1.0 / l,
+                gamma0: 0.5 / (3.0 * l),
+                rho: 1.0 / (3.0 * l),
                 n: 0.5,
                 ..ProxF2saMomentumParams::default()
             })

@@ -113,9 +113,10 @@ fn all_solvers(l: f64) -> Vec<Box<dyn Solver>> {
             .unwrap(),
         ),
         Box::new(
+            // The default z_ratio = 3 puts z's prox parameter and step at 1/l and 0.5/l.
             ProxF2saTwoLoop::new(ProxF2saParams {
-                gamma: 0.5 / l,
-                rho: 1.0 / l,
+                gamma: 0.5 / (3.0 * l),
+                rho: 1.0 / (3.0 * l),
                 ..ProxF2saParams::default()
             })
             .unwrap(),
@@ -132,9 +133,10 @@ fn all_solvers(l: f64) -> Vec<Box<dyn Solver>> {
             .unwrap(),
         ),
         Box::new(
+            // As for the two-loop method: z gets 1/l and 0.5/l.
             ProxF2saMomentum::new(ProxF2saMomentumParams {
-                gamma0: 0.5 / l,
-                rho: 1.0 / l,
+                gamma0: 0.5 / (3.0 * l),
+                rho: 1.0 / (3.0 * l),
                 n: 0.5,
                 ..ProxF2saMomentumParams::default()
             })
@@ -487,6 +489,32 @@ fn invalid_parameters_name_the_parameter_and_range() {
     })
     .unwrap_err();
     assert!(e.to_string().contains("truncate"), "{e}");
+    for z_ratio in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let e = ProxF2saTwoLoop::new(ProxF2saParams {
+            z_ratio,
+            ..ProxF2saParams::default()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidParameter {
+                    name: "z_ratio",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = ProxF2saMomentum::new(ProxF2saMomentumParams {
+            z_ratio,
+            ..ProxF2saMomentumParams::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("`z_ratio`") && e.to_string().contains("> 0"),
+            "{e}"
+        );
+    }
     assert!(
         Runner::new(RunConfig {
             metrics_every: 0,

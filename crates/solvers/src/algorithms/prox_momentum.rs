@@ -30,13 +30,19 @@ pub struct ProxF2saMomentumParams {
     pub s: f64,
     /// `n ≥ 0`: decay of the momentum weight `η` (`n = 0`: `η = 1`, no momentum).
     pub n: f64,
+    /// `r > 0`: the `w_z` update's prox parameter and step relative to `w_y`'s, `ρ_z = rρ`,
+    /// `γ_{z,k} = rγ_k`. The slides use one `ρ` and `γ_k` for both, `r = 1`; the default `r = 3`
+    /// lets `z` track `y*(x)` faster than `y` tracks `y*_σ(x)`, without which the iteration can
+    /// cycle once `σ_k` is small (see [`ProxF2saMomentum`]). Keep `rγ_k`, `rρ ≪ 1/L_g`.
+    pub z_ratio: f64,
     /// Minibatch oracles; `None`: exact gradients.
     pub batch: Option<Minibatch>,
 }
 
 impl Default for ProxF2saMomentumParams {
     /// The slides' exact-gradient exponents `a = 0`, `s = 1/3`, `n = 0` with the two-loop
-    /// method's constants `α₀ = ρ = 0.1`, `γ₀ = 0.05`, `β₀ = 1`, `σ₀ = 1`, `k₀ = 1`.
+    /// method's constants `α₀ = ρ = 0.1`, `γ₀ = 0.05`, `β₀ = 1`, `σ₀ = 1`, `k₀ = 1`,
+    /// `z_ratio = 3`.
     fn default() -> Self {
         ProxF2saMomentumParams {
             alpha0: 0.1,
@@ -48,6 +54,7 @@ impl Default for ProxF2saMomentumParams {
             a: 0.0,
             s: 1.0 / 3.0,
             n: 0.0,
+            z_ratio: 3.0,
             batch: None,
         }
     }
@@ -89,7 +96,7 @@ impl ProxF2saMomentumParams {
         for (name, v) in [("a", self.a), ("s", self.s), ("n", self.n)] {
             check(NAME, name, v, v.is_finite() && v >= 0.0, "finite and >= 0")?;
         }
-        Ok(())
+        check_pos(NAME, "z_ratio", self.z_ratio)
     }
 
     /// `(α_k, β_k, γ_k, σ_k, η_k)` at iteration `k`.
@@ -142,7 +149,7 @@ struct State {
 /// Momentum"), for lower levels that are not strongly convex and may be constrained.
 ///
 /// Per iteration `k`, with STORM-type estimators (see [`F3sa`](super::F3sa)):
-/// `w_z ← P_Y(w_z − γ_k(g̃_wz + ρ⁻¹(w_z − z)))`,
+/// `w_z ← P_Y(w_z − γ_{z,k}(g̃_wz + ρ_z⁻¹(w_z − z)))` (`ρ_z = rρ`, `γ_{z,k} = rγ_k`, see below),
 /// `w_y ← P_Y(w_y − γ_k(σ_k f̃_wy + g̃_wy + ρ⁻¹(w_y − y)))`,
 /// `y ← (1 − β_k)y + β_k w_y`, `z ← (1 − β_k)z + β_k w_z`,
 /// `x ← P_X(x − α_k(σ_k f̃_x + g̃_xy − g̃_xz))`, the `x` estimators taken at the new `y, z` as in
@@ -150,6 +157,18 @@ struct State {
 /// `η_k < 1`, one more at the previous point on the same samples: `6` Gc per iteration, `12` with
 /// momentum. The slides' exact-gradient schedule (`n = 0`) has `η_k = 1`: no momentum. `init`
 /// projects the start onto `X × Y` (the slides' `x₀ ∈ X`, `y₀, z₀ ∈ Y`).
+///
+/// # Deviation from the slides: `z_ratio`
+///
+/// The `w_z` update uses `ρ_z = rρ` and `γ_{z,k} = rγ_k` (`r` =
+/// [`ProxF2saMomentumParams::z_ratio`]) where the slides use `ρ` and `γ_k` (`r = 1`), for the
+/// reason derived for the two-loop method ([`ProxF2saTwoLoop`](super::ProxF2saTwoLoop)): with
+/// `z` no faster than `y`, `x = 0` of the nasty-constrained example is stable only while `σ_k`
+/// is large. With `β = 1` each step starts from `w_y = y`, `w_z = z`, so the prox terms vanish
+/// and the steps are `y' = y − γ(2σy + x)`, `z' = z − rγx`, `x' = x − α(2σx + y' − z')`: the
+/// two-loop system with `ρ` replaced by `γ`, stable for every `σ` only when `r > 1 + γ/α`
+/// (1.5 at the defaults); with `r = 1` it needs `σ² > γ/(4(α + γ))`, `σ > 0.289`, which
+/// `σ_k ~ (k + k₀)^{−1/3}` crosses after about 40 iterations.
 #[derive(Clone, Debug)]
 pub struct ProxF2saMomentum {
     params: ProxF2saMomentumParams,
@@ -205,6 +224,7 @@ impl Solver for ProxF2saMomentum {
         let p = self.params;
         let (alpha, beta, gamma, sigma, eta) = p.schedule(k);
         let inv_rho = 1.0 / p.rho;
+        let (gamma_z, inv_rho_z) = (p.z_ratio * gamma, 1.0 / (p.z_ratio * p.rho));
         let src = p.batch.as_ref().map_or(Source::Full, Source::Batch);
         let st = &mut self.state;
         let first = k == 0 || st.px.nrows() == 0;
@@ -221,8 +241,13 @@ impl Solver for ProxF2saMomentum {
         st.gwy.update(o, Fun::G, (&it.x, &st.wy), prev_wy, eta, &dg);
         st.pwz = st.wz.clone();
         st.pwy = st.wy.clone();
-        let dwz = lincomb(1.0, &st.gwz.y, inv_rho, &lincomb(1.0, &st.wz, -1.0, &st.z));
-        axpy(&mut st.wz, -gamma, &dwz);
+        let dwz = lincomb(
+            1.0,
+            &st.gwz.y,
+            inv_rho_z,
+            &lincomb(1.0, &st.wz, -1.0, &st.z),
+        );
+        axpy(&mut st.wz, -gamma_z, &dwz);
         o.project_y(&mut st.wz);
         let dwy = lincomb(sigma, &st.fwy.y, 1.0, &st.gwy.y);
         let dwy = lincomb(1.0, &dwy, inv_rho, &lincomb(1.0, &st.wy, -1.0, &it.y));
