@@ -109,7 +109,7 @@ pub fn band(name: &str, traces: &[Vec<(f64, f64)>]) -> Series {
     s
 }
 
-const COLORS: [RGBColor; 8] = [
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -118,10 +118,15 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
+/// Where [`draw_at`] puts the legend.
+pub use plotters::prelude::SeriesLabelPosition as LegendAt;
+
 /// Draw `series` into an SVG at `path` (written to a temporary name, then renamed). With
-/// `log_y`, non-positive values are dropped.
+/// `log_y`, non-positive values are dropped. The legend sits at the right, half way up.
 pub fn draw(
     path: &Path,
     title: &str,
@@ -129,6 +134,27 @@ pub fn draw(
     y_label: &str,
     series: &[Series],
     log_y: bool,
+) -> Result<(), CliError> {
+    draw_at(
+        path,
+        title,
+        x_label,
+        y_label,
+        series,
+        log_y,
+        LegendAt::MiddleRight,
+    )
+}
+
+/// [`draw`] with the legend at `legend`.
+pub fn draw_at(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+    legend: LegendAt,
 ) -> Result<(), CliError> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp.svg",
@@ -205,6 +231,7 @@ pub fn draw(
                 }
                 chart
                     .configure_series_labels()
+                    .position(legend.clone())
                     .background_style(WHITE.mix(0.8))
                     .border_style(BLACK)
                     .draw()?;
