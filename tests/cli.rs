@@ -411,3 +411,74 @@ fn itd_appendix_d_quick_needs_the_training_split() {
     assert!(report.contains("0.65"));
     assert!(out.join("val_loss.svg").exists());
 }
+
+#[test]
+fn galet_sensitivity_smoke_covers_the_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sens");
+    let o = bilevel()
+        .args([
+            "reproduce",
+            "galet-sensitivity",
+            "--smoke",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let rows: Vec<Vec<&str>> = report
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| panel"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    // α: 5; T × γ: 6; N × β: 8; T × γ with w from 0: 6.
+    assert_eq!(rows.len(), 25, "{report}");
+    let gap = |r: &[&str]| r[4].parse::<f64>().unwrap();
+    // The paper's default, in each of the three panels that contain it, ends near the
+    // optimal set: with K = 10 from (2, 2, 2) its gap falls from 4.78 to about 0.067.
+    let defaults: Vec<&Vec<&str>> = rows.iter().filter(|r| r[2].contains("(default)")).collect();
+    assert_eq!(defaults.len(), 3, "{report}");
+    for r in defaults {
+        assert!(
+            gap(r) < 0.1,
+            "default setting did not approach the optimal set: {r:?}"
+        );
+        assert_eq!(r[3], "ran K iterations");
+    }
+    // β = 3 is the setting the paper reports diverging.
+    for r in rows.iter().filter(|r| r[2].contains("β = 3")) {
+        assert!(r[3].starts_with("diverged"), "{r:?}");
+    }
+    // The iterates come from a run stopped and resumed after every iteration; they must end
+    // where the uninterrupted run's trace ends.
+    let traj = std::fs::read_to_string(out.join("ul/alpha0.3/trajectory.csv")).unwrap();
+    assert_eq!(traj.lines().count(), 12, "header + k = 0..=10");
+    let last_traj: f64 = traj
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(4)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let trace = std::fs::read_to_string(out.join("ul/alpha0.3/seed0.csv")).unwrap();
+    let header: Vec<&str> = trace.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "opt_gap").unwrap();
+    let last_trace: f64 = trace
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(col)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(last_traj, last_trace);
+    for plot in ["path_ul.svg", "gap_ll.svg", "path_lm-w0.svg"] {
+        assert!(out.join(plot).exists(), "{plot}");
+    }
+}

@@ -83,7 +83,8 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
-    /// Reproduce an experiment of the papers (`quick`, `kappa-sweep`, `galet-example1`).
+    /// Reproduce an experiment of the papers (`quick`, `kappa-sweep`, `galet-example1`,
+    /// `galet-sensitivity`, `galet-table3`, `synthetic`, `itd-appendix-d`).
     Reproduce(reproduce::ReproduceArgs),
 }
 
