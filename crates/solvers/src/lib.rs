@@ -42,7 +42,7 @@ pub mod vecops;
 pub use error::Error;
 pub use metrics::{MetricEvaluator, Metrics};
 pub use oracle::{Counts, Oracle};
-pub use problem::{Bounds, DataSum, Problem};
+pub use problem::{Bounds, DataSum, Problem, Smoothness};
 pub use runner::{
     Checkpoint, Divergence, Job, JobResult, Measure, Record, RunConfig, RunInfo, RunResult, Runner,
     Status, Tolerance, run_many,

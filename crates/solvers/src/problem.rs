@@ -69,6 +69,41 @@ impl Bounds {
     }
 }
 
+/// Smoothness constants a problem knows about itself: global bounds, valid at every `(x, y)`,
+/// that the papers' step-size rules are written in. Each field is the tightest bound the
+/// problem can state; `None` where it has none (for instance a Hessian that is not bounded).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Smoothness {
+    /// `L_g`: a bound on `‖∇²ᵧᵧg‖`, the Lipschitz constant of `∇ᵧg` in `y` (the papers'
+    /// `ℓ_{g,1}` or `L` restricted to the lower-level block, which is what a gradient step on
+    /// `g(x, ·)` needs).
+    pub l_g: f64,
+    /// `μ_g`: the strong-convexity modulus of `g(x, ·)`, if it is strongly convex.
+    pub mu_g: Option<f64>,
+    /// `L_f`: the Lipschitz constant of `∇f` in `(x, y)`.
+    pub l_f: Option<f64>,
+    /// `L_h`: the Lipschitz constant of `∇h` in `(x, y)`, `h = ‖∇ᵧg‖²`.
+    pub l_h: Option<f64>,
+    /// `L_Φ`: the Lipschitz constant of `∇Φ`, `Φ(x) = f(x, y*(x))`.
+    pub l_phi: Option<f64>,
+}
+
+impl Smoothness {
+    /// Constants valid for both `self` and `other` (the larger Lipschitz constants, the
+    /// smaller modulus; `None` unless both know it): what one parameter choice for several
+    /// instances, such as seeds, must respect.
+    pub fn worst(self, other: Smoothness) -> Smoothness {
+        let both = |a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64| Some(f(a?, b?));
+        Smoothness {
+            l_g: self.l_g.max(other.l_g),
+            mu_g: both(self.mu_g, other.mu_g, f64::min),
+            l_f: both(self.l_f, other.l_f, f64::max),
+            l_h: both(self.l_h, other.l_h, f64::max),
+            l_phi: both(self.l_phi, other.l_phi, f64::max),
+        }
+    }
+}
+
 /// A bilevel problem `min_x f(x, y)` subject to `y ∈ argmin_y g(x, y)`, `x ∈ Rⁿ`, `y ∈ Rᵐ`.
 ///
 /// Implementors write [`Problem::f`] and [`Problem::g`] on the tape; every oracle below has a
@@ -183,6 +218,12 @@ pub trait Problem: Send + Sync + std::fmt::Debug {
     /// A problem-specific distance to the known optimal set (metrics only): its definition is
     /// documented on each problem.
     fn optimality_gap(&self, _x: MatRef<'_, f64>, _y: MatRef<'_, f64>) -> Option<f64> {
+        None
+    }
+
+    /// The smoothness constants the problem can state (for step-size rules; solvers never
+    /// read them). `None` by default.
+    fn smoothness(&self) -> Option<Smoothness> {
         None
     }
 

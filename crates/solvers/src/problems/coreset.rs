@@ -1,5 +1,5 @@
 use super::{Normal, small_matmul};
-use crate::problem::Problem;
+use crate::problem::{Problem, Smoothness};
 use bilevel_ad::{Tape, Var};
 use bilevel_linalg::{Mat, MatRef};
 
@@ -36,6 +36,17 @@ impl Coreset {
 }
 
 impl Problem for Coreset {
+    /// `∇²ᵧᵧg = 2I` and `∇²f = 2I` on the `y` block: `L_g = μ_g = L_f = 2`. `∇h` and `∇Φ`
+    /// involve the softmax and get no stated bound.
+    fn smoothness(&self) -> Option<Smoothness> {
+        Some(Smoothness {
+            l_g: 2.0,
+            mu_g: Some(2.0),
+            l_f: Some(2.0),
+            l_h: None,
+            l_phi: None,
+        })
+    }
     fn name(&self) -> String {
         format!("coreset-s{}", self.seed)
     }

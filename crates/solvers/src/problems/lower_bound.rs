@@ -1,4 +1,4 @@
-use crate::problem::Problem;
+use crate::problem::{Problem, Smoothness};
 use bilevel_ad::{Tape, Var};
 use bilevel_linalg::{Mat, MatRef};
 
@@ -33,6 +33,17 @@ impl LowerBound {
 }
 
 impl Problem for LowerBound {
+    /// `∇²ᵧᵧg = 1`, `f = y` is linear (`L_f = 0`), and `Φ = F` with
+    /// `∇²F = diag(0.2 − cos xᵢ)`, so `L_Φ = 1.2`.
+    fn smoothness(&self) -> Option<Smoothness> {
+        Some(Smoothness {
+            l_g: 1.0,
+            mu_g: Some(1.0),
+            l_f: Some(0.0),
+            l_h: None,
+            l_phi: Some(1.2),
+        })
+    }
     fn name(&self) -> String {
         format!("lower-bound-n{}", self.n)
     }

@@ -1,4 +1,4 @@
-use crate::problem::Problem;
+use crate::problem::{Problem, Smoothness};
 use bilevel_ad::{Tape, Var};
 use bilevel_linalg::{Mat, MatRef};
 
@@ -114,6 +114,18 @@ impl crate::problem::DataSum for QuadraticKappa {
 }
 
 impl Problem for QuadraticKappa {
+    /// `L_g = L_f = L_Φ = L` (`∇Φ(x) = Zx + const`), `μ_g = μ`, and `L_h = 2‖[−LI, Z]‖² = 4L²`
+    /// for the affine `∇ᵧg = Zy − Lx + 1`.
+    fn smoothness(&self) -> Option<Smoothness> {
+        let l = self.l();
+        Some(Smoothness {
+            l_g: l,
+            mu_g: Some(self.mu),
+            l_f: Some(l),
+            l_h: Some(4.0 * l * l),
+            l_phi: Some(l),
+        })
+    }
     fn data_sum(&self) -> Option<&dyn crate::problem::DataSum> {
         Some(self)
     }

@@ -1,5 +1,5 @@
 use super::{Normal, random_orthogonal, small_matmul};
-use crate::problem::Problem;
+use crate::problem::{Problem, Smoothness};
 use bilevel_ad::{Evaluator, Tape, Var};
 use bilevel_linalg::{Mat, MatRef};
 use std::sync::Arc;
@@ -15,6 +15,9 @@ struct SinCosData {
     h: Arc<Mat<f64>>,
     h_inv: Mat<f64>,
     x0: Mat<f64>,
+    /// The smallest and largest singular values of `H`.
+    s_min: f64,
+    s_max: f64,
 }
 
 impl SinCosData {
@@ -37,6 +40,8 @@ impl SinCosData {
         let vs = Mat::from_fn(n, n, |i, j| v[(i, j)] / s[j]);
         let h_inv = small_matmul(&vs, &u.transpose().to_owned());
         let x0 = rng.column(n);
+        let s_min = s.iter().copied().fold(f64::INFINITY, f64::min);
+        let s_max = s.iter().copied().fold(0.0, f64::max);
         SinCosData {
             n,
             seed,
@@ -45,6 +50,8 @@ impl SinCosData {
             h: Arc::new(h),
             h_inv,
             x0,
+            s_min,
+            s_max,
         }
     }
 
@@ -71,6 +78,13 @@ impl SinCosData {
 
     fn y_star(&self, x: MatRef<'_, f64>) -> Mat<f64> {
         small_matmul(&self.h_inv, &x.to_owned())
+    }
+
+    /// `L_f ≤ ‖c‖² + ‖d‖² + 4`: the sine term's Hessian is `−sin(·)ppᵀ` with `p = (c, d)`, and
+    /// `∇²log(1 + ‖u‖²)` has norm at most 2, doubled by `u = x + y`.
+    fn l_f(&self) -> f64 {
+        let sq = |m: &Mat<f64>| m.col_as_slice(0).iter().map(|v| v * v).sum::<f64>();
+        sq(&self.c) + sq(&self.d) + 4.0
     }
 }
 
@@ -103,6 +117,28 @@ impl Default for ScSinCos {
 }
 
 impl Problem for ScSinCos {
+    /// `∇²ᵧᵧg = HᵀH`: `L_g = σ_max(H)²` (100), `μ_g = σ_min(H)²` (1). `∇ᵧg = Hᵀ(Hy − x)` is
+    /// linear with `‖[−Hᵀ, HᵀH]‖² = σ_max² + σ_max⁴`, so `L_h = 2(σ_max² + σ_max⁴)` (20,200).
+    /// `L_f = ‖c‖² + ‖d‖² + 4`, and `Φ(x) = f(x, H⁻¹x)` has
+    /// `∇²Φ = −sin(·)qqᵀ + (I + H⁻¹)ᵀ∇²log(1 + ‖u‖²)(I + H⁻¹)` with `q = c + H⁻ᵀd`, so
+    /// `L_Φ = ‖q‖² + 2(1 + 1/σ_min)²`. `L_f` and `L_Φ` depend on the seed.
+    fn smoothness(&self) -> Option<Smoothness> {
+        let d = &self.data;
+        let q = crate::vecops::lincomb(
+            1.0,
+            &d.c,
+            1.0,
+            &small_matmul(&d.h_inv.transpose().to_owned(), &d.d),
+        );
+        let (lo, hi) = (d.s_min, d.s_max);
+        Some(Smoothness {
+            l_g: hi * hi,
+            mu_g: Some(lo * lo),
+            l_f: Some(d.l_f()),
+            l_h: Some(2.0 * (hi * hi + hi.powi(4))),
+            l_phi: Some(crate::vecops::norm_sq(&q) + 2.0 * (1.0 + 1.0 / lo).powi(2)),
+        })
+    }
     fn name(&self) -> String {
         format!("sc-sincos-n{}-s{}", self.data.n, self.data.seed)
     }
