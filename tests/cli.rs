@@ -263,6 +263,12 @@ fn list_names_every_problem_and_solver() {
         assert!(text.contains(s.name));
     }
     assert!(text.contains("solve.Cg.max_iter"));
+    // Problems state their constants, and solvers say which defaults follow them.
+    assert!(
+        text.contains("constants (seed 0): L_g = 100, μ_g = 1"),
+        "{text}"
+    );
+    assert!(text.contains("from the problem: 1/L_g (single-loop AID/ITD paper, Theorem 1"));
 }
 
 #[test]
@@ -481,4 +487,107 @@ fn galet_sensitivity_smoke_covers_the_grid() {
     for plot in ["path_ul.svg", "gap_ll.svg", "path_lm-w0.svg"] {
         assert!(out.join(plot).exists(), "{plot}");
     }
+}
+
+/// The first and last values of column `col` of a trace.
+fn first_last(path: &Path, col: &str) -> (f64, f64) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let i = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|h| h == col)
+        .unwrap_or_else(|| panic!("no column {col} in {}", path.display()));
+    let vals: Vec<f64> = lines
+        .filter_map(|l| l.split(',').nth(i)?.parse().ok())
+        .collect();
+    (vals[0], *vals.last().unwrap())
+}
+
+fn run_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+}
+
+fn run_sc_sincos(out: &Path, solver: &str, extra: &[&str]) {
+    let o = bilevel()
+        .args(["run", "--problem", "sc-sincos", "--solver", solver])
+        .args(["--iters", "1000", "--quiet"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn run_derives_step_sizes_from_the_problem_smoothness() {
+    let tmp = tempfile::tempdir().unwrap();
+    // sc-sincos has L_g = 100: the solvers' fixed defaults (steps of order 1) diverge.
+    let lib = tmp.path().join("library");
+    run_sc_sincos(&lib, "aid-single-loop", &["--library-defaults"]);
+    let last = std::fs::read_to_string(lib.join("seed0.jsonl")).unwrap();
+    assert!(last.contains("Diverged"), "{last}");
+    assert!(run_json(&lib).get("derived").is_none());
+    for solver in ["pgd-qp", "aid-single-loop"] {
+        let out = tmp.path().join(solver);
+        run_sc_sincos(&out, solver, &[]);
+        let last = std::fs::read_to_string(out.join("seed0.jsonl")).unwrap();
+        let status = last.lines().last().unwrap();
+        assert_eq!(status, r#"{"status":"MaxIter"}"#, "{solver}");
+        let (g0, g) = first_last(&out.join("seed0.csv"), "grad_phi_norm");
+        assert!(g < 0.25 * g0, "{solver}: ‖∇Φ‖ {g0} -> {g}");
+        let spec = run_json(&out);
+        let derived: Vec<&str> = spec["derived"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["key"].as_str().unwrap())
+            .collect();
+        let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+        assert!(summary.contains("Defaults from the problem's smoothness constants"));
+        match solver {
+            "pgd-qp" => {
+                assert_eq!(derived, ["alpha", "gamma", "warm_start_step"]);
+                // Theorem 4.2 for K = 1000: α = K^(−1/3) = 0.1, γ = 1/(L_f + αL_h) < 1/2020.
+                let p = &spec["solver_params"];
+                assert!((p["alpha"].as_f64().unwrap() - 0.1).abs() < 1e-12);
+                assert!(p["gamma"].as_f64().unwrap() < 1.0 / 2020.0);
+                assert_eq!(p["warm_start_step"].as_f64(), Some(0.01));
+            }
+            _ => {
+                assert_eq!(derived, ["alpha", "eta", "beta"]);
+                assert_eq!(spec["solver_params"]["alpha"].as_f64(), Some(0.01));
+            }
+        }
+    }
+    // An explicit value wins, and PGD-QP's α is then not derived either (γ ≤ α is chosen as a
+    // pair by Theorem 4.2).
+    let out = tmp.path().join("set");
+    run_sc_sincos(&out, "aid-single-loop", &["--set", "beta=0.002"]);
+    let spec = run_json(&out);
+    assert_eq!(spec["solver_params"]["beta"].as_f64(), Some(0.002));
+    assert_eq!(spec["solver_params"]["eta"].as_f64(), Some(0.01));
+    assert!(
+        !spec["derived"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["key"] == "beta")
+    );
+    let out = tmp.path().join("set-pgd");
+    run_sc_sincos(&out, "pgd-qp", &["--set", "gamma=0.0001"]);
+    let p = &run_json(&out)["solver_params"];
+    assert_eq!(
+        (p["gamma"].as_f64(), p["alpha"].as_f64()),
+        (Some(0.0001), Some(1.0))
+    );
+    // The override changes the run: a smaller outer step moves x less in the same iterations.
+    let (_, g_set) = first_last(&tmp.path().join("set/seed0.csv"), "grad_phi_norm");
+    let (_, g_def) = first_last(
+        &tmp.path().join("aid-single-loop/seed0.csv"),
+        "grad_phi_norm",
+    );
+    assert_ne!(g_set, g_def);
 }

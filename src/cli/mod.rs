@@ -3,6 +3,7 @@
 //!
 //! Every function the program calls is public here, so tests can drive it without a process.
 
+pub mod defaults;
 pub mod oracles;
 pub mod plot;
 pub mod registry;
@@ -134,6 +135,10 @@ pub struct RunArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Keep the solver's fixed defaults: do not derive step sizes from the problem's
+    /// smoothness constants (see `bilevel list`).
+    #[arg(long)]
+    pub library_defaults: bool,
     /// Testing aid: stop as if interrupted after this many checkpoints of each seed.
     #[arg(long, hide = true)]
     pub interrupt_after: Option<u64>,
@@ -153,6 +158,7 @@ pub struct RunFile {
     out: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     threads: Option<usize>,
+    library_defaults: Option<bool>,
     #[serde(default)]
     set: BTreeMap<String, toml::Value>,
 }
@@ -257,11 +263,13 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
         .into_iter()
         .map(|(k, _)| k)
         .collect();
+    let mut explicit = Vec::new();
     for (k, v) in sets {
         if pspec.params.iter().any(|p| p.key == k) {
             problem_sets.insert(k, v);
         } else if solver_keys.contains(&k) {
             registry::set_solver_param(&solver, &mut solver_params, &k, &v)?;
+            explicit.push(k);
         } else {
             let all = pspec
                 .params
@@ -277,8 +285,6 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
         }
     }
     let problem_params = registry::problem_params(pspec, &problem_sets)?;
-    // Validate the solver's ranges now, naming the key.
-    registry::build_solver(&solver, &solver_params)?;
     let seeds = parse_seeds(
         args.seeds
             .as_deref()
@@ -289,6 +295,17 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
     if iters == 0 {
         return Err(CliError::new("--iters must be >= 1"));
     }
+    // Step sizes from the problem's smoothness constants, where the user set none.
+    let derived = if args.library_defaults || file.library_defaults == Some(true) {
+        Vec::new()
+    } else {
+        match registry::problem_smoothness(&problem, &problem_params, &seeds)? {
+            Some(c) => defaults::derive(&solver, &mut solver_params, &explicit, &c, iters)?,
+            None => Vec::new(),
+        }
+    };
+    // Validate the solver's ranges now, naming the key.
+    registry::build_solver(&solver, &solver_params)?;
     let time_budget_s = args
         .time_budget
         .as_deref()
@@ -313,6 +330,7 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
         solver,
         problem_params,
         solver_params,
+        derived,
         seeds,
         iters,
         time_budget_s,
@@ -335,19 +353,37 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
 
 /// The text of `bilevel list`.
 pub fn list_text() -> String {
-    let mut s = String::from("PROBLEMS (--problem NAME, --set KEY=VALUE)\n");
+    let mut s = String::from(
+        "PROBLEMS (--problem NAME, --set KEY=VALUE; `constants` are the smoothness bounds a \
+         problem states)\n",
+    );
     for p in registry::PROBLEMS {
         s += &format!("  {:<18} {}\n", p.name, p.about);
         for q in p.params {
             s += &format!("      {:<12} = {:<8} {}\n", q.key, q.default, q.help);
         }
+        let c = registry::problem_params(p, &BTreeMap::new())
+            .and_then(|m| registry::problem_smoothness(p.name, &m, &[0]));
+        if let Ok(Some(c)) = c {
+            s += &format!(
+                "      constants (seed 0): {}\n",
+                defaults::constants_text(&c)
+            );
+        }
     }
-    s += "\nSOLVERS (--solver NAME, --set KEY=VALUE; dotted keys reach nested fields)\n";
+    s += "\nSOLVERS (--solver NAME, --set KEY=VALUE; dotted keys reach nested fields)\n\
+          A key marked `from the problem` takes the value of its rule instead of the number \
+          shown when the problem states the constants the rule needs and the key is not set; \
+          --library-defaults keeps the numbers shown.\n";
     for sv in registry::SOLVERS {
         s += &format!("  {:<18} {}\n", sv.name, sv.about);
         if let Ok(d) = registry::solver_defaults(sv.name) {
+            let rules = defaults::rules(sv.name);
             for (k, v) in registry::flatten(&d) {
                 s += &format!("      {k:<22} = {v}\n");
+                if let Some(r) = rules.iter().find(|r| r.key == k) {
+                    s += &format!("          from the problem: {}\n", r.text);
+                }
             }
         }
     }

@@ -451,6 +451,31 @@ pub fn build_problem(
     })
 }
 
+/// The smoothness constants problem `name` states, the worst case over `seeds` (one parameter
+/// choice serves every seed); `None` when it states none. The data hyper-cleaning problems
+/// (`dhc-*`) state none and are not built, so this never loads data.
+pub fn problem_smoothness(
+    name: &str,
+    m: &ProblemParams,
+    seeds: &[u64],
+) -> Result<Option<crate::solvers::Smoothness>, CliError> {
+    if name.starts_with("dhc") {
+        return Ok(None);
+    }
+    let mut data = DataCache::new(None);
+    let mut worst: Option<crate::solvers::Smoothness> = None;
+    for &seed in seeds {
+        let Some(c) = build_problem(name, m, seed, &mut data)?
+            .problem
+            .smoothness()
+        else {
+            return Ok(None);
+        };
+        worst = Some(worst.map_or(c, |w| w.worst(c)));
+    }
+    Ok(worst)
+}
+
 fn build_dhc(
     spec: &ProblemSpec,
     m: &ProblemParams,

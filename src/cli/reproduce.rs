@@ -128,6 +128,9 @@ fn one(
         data_dir: args.data_dir.clone(),
         threads: args.threads,
         quiet: args.quiet,
+        // The experiments state every parameter they depend on; problem-aware defaults would
+        // change the committed results of those that rely on a solver's fixed defaults.
+        library_defaults: true,
         ..RunArgs::default()
     };
     let (spec, dir, mut exec) = resolve_run(&ra)?;

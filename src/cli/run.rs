@@ -32,6 +32,9 @@ pub struct RunSpec {
     pub problem_params: ProblemParams,
     /// Solver parameters, all fields.
     pub solver_params: Value,
+    /// The parameters among them whose defaults came from the problem's smoothness constants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<super::defaults::Derived>,
     /// Seeds.
     pub seeds: Vec<u64>,
     /// Iteration cap.
@@ -559,15 +562,29 @@ pub fn summarize(dir: &Path) -> Result<(), CliError> {
             .unwrap_or_default();
         statuses += &format!("- seed {s}: {last}\n");
     }
-    let title = std::fs::read_to_string(dir.join("run.json"))
+    let spec = std::fs::read_to_string(dir.join("run.json"))
         .ok()
-        .and_then(|t| serde_json::from_str::<RunSpec>(&t).ok())
+        .and_then(|t| serde_json::from_str::<RunSpec>(&t).ok());
+    let title = spec
+        .as_ref()
         .map(|s| format!("# {} on {}\n\n", s.solver, s.problem))
+        .unwrap_or_default();
+    let derived = spec
+        .as_ref()
+        .filter(|s| !s.derived.is_empty())
+        .map(|s| {
+            let mut t =
+                String::from("\nDefaults from the problem's smoothness constants (not --set):\n\n");
+            for d in &s.derived {
+                t += &format!("- {} = {}: {}\n", d.key, fmt(d.value), d.rule);
+            }
+            t
+        })
         .unwrap_or_default();
     write_atomic(&dir.join("summary.csv"), &csv)?;
     write_atomic(
         &dir.join("summary.md"),
-        &format!("{title}{md}\nStatus per seed:\n\n{statuses}"),
+        &format!("{title}{md}\nStatus per seed:\n\n{statuses}{derived}"),
     )
 }
 
