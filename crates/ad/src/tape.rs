@@ -79,6 +79,7 @@ pub struct Tape {
     adj: Vec<f64>,
     adjt: Vec<f64>,
     aux: Vec<f64>,
+    /// Integer data of operations: class labels of cross-entropies, row indices of gathers.
     labels: Vec<u32>,
     shared: Vec<Arc<Mat<f64>>>,
     scratch: Vec<f64>,
@@ -869,6 +870,40 @@ impl Tape {
         })
     }
 
+    /// The rows `rows` of `a`, in that order: `out[i, ·] = a[rows[i], ·]` (an index may repeat;
+    /// its adjoints then add up).
+    ///
+    /// On a constant, such as a [`Tape::shared`] data matrix, the result is a constant holding
+    /// only the chosen rows, copied into the tape's arena (whose capacity is kept across
+    /// recordings): this is how a loss is recorded on a minibatch of samples without copying
+    /// the whole data matrix, and a product with it reads only those rows.
+    ///
+    /// # Panics
+    /// If `rows` is empty or an index is not below the number of rows of `a`.
+    #[track_caller]
+    pub fn gather_rows(&mut self, a: Var, rows: &[usize]) -> Var {
+        let (ar, ac) = self.shape(a);
+        assert!(
+            !rows.is_empty(),
+            "gather_rows: no rows selected from {ar}x{ac}"
+        );
+        if let Some((i, &r)) = rows.iter().enumerate().find(|(_, r)| **r >= ar) {
+            panic!("gather_rows: index {r} (position {i}) is out of range for {ar}x{ac}");
+        }
+        assert!(
+            u32::try_from(ar).is_ok(),
+            "gather_rows: {ar} rows is too many to index"
+        );
+        let (lo, r) = (self.labels.len(), rows.len());
+        if lo + r > self.labels.capacity() {
+            self.growths += 1;
+        }
+        self.labels.extend(rows.iter().map(|&i| i as u32));
+        self.record(Op::GatherRows { rows: lo }, a, None, (r, ac), 0, |x| {
+            shape::gather_rows(x.a, ar, &x.labels[lo..lo + r], x.out)
+        })
+    }
+
     /// The same entries in column-major order with a new shape (`rows · cols` must match).
     #[track_caller]
     pub fn reshape(&mut self, a: Var, rows: usize, cols: usize) -> Var {
@@ -1049,6 +1084,9 @@ impl Tape {
             }
             Op::Slice { r0, c0 } => shape::slice(da.unwrap(), na.rows, r0, c0, n.rows, dy),
             Op::ConcatRows => shape::concat_rows(da, na.rows, db, nb.rows, dy),
+            Op::GatherRows { rows: lo } => {
+                shape::gather_rows(da.unwrap(), na.rows, &labels[lo..lo + n.rows], dy)
+            }
         }
     }
 
@@ -1408,6 +1446,9 @@ impl Rules<'_> {
             Op::ConcatRows => {
                 shape::concat_rows_adjoint(src, na.rows, nb.rows, side == Side::A, dst)
             }
+            Op::GatherRows { rows: lo } => {
+                shape::gather_rows_adjoint(src, na.rows, &self.labels[lo..lo + n.rows], dst)
+            }
             _ => unreachable!("not a linear operation: {:?}", n.op),
         }
     }
@@ -1427,6 +1468,7 @@ impl Rules<'_> {
                 | Op::AddRow
                 | Op::Slice { .. }
                 | Op::ConcatRows
+                | Op::GatherRows { .. }
         )
     }
 

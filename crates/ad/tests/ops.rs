@@ -424,6 +424,34 @@ fn shape_ops() {
     check("reshape", (6, 2), Dom::Any, S, Dom::Any, &|t, a, _| {
         t.reshape(a, 3, 4)
     });
+    check("gather_rows", (6, 3), Dom::Any, S, Dom::Any, &|t, a, _| {
+        t.gather_rows(a, &[4, 0, 5, 2])
+    });
+    check(
+        "gather_rows repeated",
+        (5, 1),
+        Dom::Any,
+        S,
+        Dom::Any,
+        &|t, a, _| t.gather_rows(a, &[3, 1, 3, 3]),
+    );
+    check(
+        "gather_rows of a constant times an input",
+        (3, 2),
+        Dom::Any,
+        (4, 1),
+        Dom::Any,
+        &|t, w, x| {
+            let c = Mat::from_fn(7, 3, |i, j| (i as f64 - 2.0 * j as f64) / 5.0);
+            let c = t.constant(c.as_ref());
+            let cb = t.gather_rows(c, &[6, 1, 4, 2]);
+            let z = t.matmul(cb, w);
+            let z = t.tanh(z);
+            let xb = t.gather_rows(x, &[3, 0]);
+            let s = t.sum_sq(xb);
+            t.scalar_mul(s, z)
+        },
+    );
     check(
         "concat with constant",
         (3, 1),

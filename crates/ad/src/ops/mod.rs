@@ -64,4 +64,9 @@ pub(crate) enum Op {
     },
     ConcatRows,
     Reshape,
+    /// Rows of `a` picked by index; `rows` is the offset of the indices in the tape's integer
+    /// arena.
+    GatherRows {
+        rows: usize,
+    },
 }

@@ -1,6 +1,7 @@
-//! Shape operations: a rectangular slice, vertical concatenation and reshape.
+//! Shape operations: a rectangular slice, vertical concatenation, reshape and a gather of rows
+//! by index.
 //!
-//! All three only move entries, so they are linear: JVP = the same move on tangents, VJP = the
+//! All four only move entries, so they are linear: JVP = the same move on tangents, VJP = the
 //! reverse move accumulated into the input adjoint, VJP tangent = the VJP applied to `ȳ̇`.
 //! Reshape keeps the column-major order of the entries, as `numpy.reshape(order='F')` does.
 
@@ -56,6 +57,25 @@ pub(crate) fn concat_rows_adjoint(ybar: &[f64], ra: usize, rb: usize, top: bool,
     for (yc, xc) in ybar.chunks_exact(ra + rb).zip(xbar.chunks_exact_mut(len)) {
         for (o, &y) in xc.iter_mut().zip(&yc[start..start + len]) {
             *o += y;
+        }
+    }
+}
+
+/// `out[i, ·] = a[rows[i], ·]` for a column-major `ar`-row tensor `a`.
+pub(crate) fn gather_rows(a: &[f64], ar: usize, rows: &[u32], out: &mut [f64]) {
+    for (ac, oc) in a.chunks_exact(ar).zip(out.chunks_exact_mut(rows.len())) {
+        for (o, &i) in oc.iter_mut().zip(rows) {
+            *o = ac[i as usize];
+        }
+    }
+}
+
+/// Adjoint of [`gather_rows`]: add row `i` of `ȳ` into row `rows[i]` of `ā` (a repeated index
+/// accumulates).
+pub(crate) fn gather_rows_adjoint(ybar: &[f64], ar: usize, rows: &[u32], abar: &mut [f64]) {
+    for (yc, ac) in ybar.chunks_exact(rows.len()).zip(abar.chunks_exact_mut(ar)) {
+        for (&y, &i) in yc.iter().zip(rows) {
+            ac[i as usize] += y;
         }
     }
 }
