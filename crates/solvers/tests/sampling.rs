@@ -1,12 +1,19 @@
-//! Minibatch oracles: the full batch is the full oracle, and a seed fixes the sample sequence.
+//! Minibatch oracles: the full batch is the full oracle, batches are unbiased, and a seed fixes
+//! the sample sequence; on the quadratic problem and on data hyper-cleaning.
 
+use bilevel_ad::Evaluator;
+use bilevel_linalg::Mat;
 use bilevel_solvers::algorithms::{
     F2sa, F2saParams, F3sa, F3saParams, ProxF2saMomentum, ProxF2saMomentumParams,
 };
-use bilevel_solvers::problems::{QuadraticKappa, ScSinCos};
+use bilevel_solvers::problem::Grad;
+use bilevel_solvers::problems::{Activation, Dhc, DhcData, DhcModel, QuadraticKappa, ScSinCos};
 use bilevel_solvers::sampling::{Minibatch, SampleStream};
 use bilevel_solvers::vecops::{lincomb, norm};
-use bilevel_solvers::{Error, Oracle, Problem, RunConfig, Runner, Solver};
+use bilevel_solvers::{Error, Oracle, Problem, RunConfig, Runner, Solver, Status};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::sync::Arc;
 
 #[test]
 fn full_batch_equals_full_oracle() {
@@ -166,5 +173,284 @@ fn stochastic_runs_resume_bit_identically_from_a_checkpoint() {
             .unwrap();
         assert_eq!(full.iterate, rest.iterate, "{}", a.name());
         assert_eq!(full.counts, rest.counts, "{}", a.name());
+    }
+}
+
+// ----- data hyper-cleaning as a data sum --------------------------------------------------------
+
+/// A small hyper-cleaning task: `k` clusters in `d` dimensions, a quarter of the training
+/// labels replaced by another class, clean validation and test sets.
+fn dhc_task(n_tr: usize, n_val: usize, model: DhcModel, lambda: f64) -> Dhc {
+    let (d, k) = (6, 3);
+    let mut rng = StdRng::seed_from_u64(17);
+    let centers = Mat::from_fn(k, d, |_, _| rng.random_range(-1.5..1.5));
+    let mut set = |n: usize, corrupt: bool| {
+        let labels: Vec<u32> = (0..n).map(|i| (i % k) as u32).collect();
+        let a = Mat::from_fn(n, d, |i, j| {
+            centers[(labels[i] as usize, j)] + rng.random_range(-1.0..1.0)
+        });
+        let labels = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                if corrupt && i % 4 == 1 {
+                    (c + 1) % k as u32
+                } else {
+                    c
+                }
+            })
+            .collect();
+        (Arc::new(a), labels)
+    };
+    let (train, train_labels) = set(n_tr, true);
+    let (val, val_labels) = set(n_val, false);
+    let (test, test_labels) = set(30, false);
+    let data = DhcData {
+        train,
+        train_labels,
+        val,
+        val_labels,
+        test,
+        test_labels,
+        classes: k,
+    };
+    Dhc::new(Arc::new(data), model, lambda, "synthetic", 5)
+}
+
+/// Every DHC variant: softmax regression (as on raw or PCA features), and MLPs.
+fn dhc_variants(n_tr: usize, n_val: usize) -> Vec<Dhc> {
+    vec![
+        dhc_task(n_tr, n_val, DhcModel::Linear, 1e-3),
+        dhc_task(
+            n_tr,
+            n_val,
+            DhcModel::Mlp {
+                hidden: 4,
+                activation: Activation::Tanh,
+            },
+            1e-3,
+        ),
+        dhc_task(
+            n_tr,
+            n_val,
+            DhcModel::Mlp {
+                hidden: 5,
+                activation: Activation::Relu,
+            },
+            0.0,
+        ),
+    ]
+}
+
+/// A point away from the start, so every derivative is generic.
+fn dhc_point(p: &Dhc) -> (Mat<f64>, Mat<f64>) {
+    let y0 = p.y0();
+    let x = Mat::from_fn(p.dim_x(), 1, |i, _| 0.4 * ((i * 5 % 7) as f64 - 3.0));
+    let y = Mat::from_fn(p.dim_y(), 1, |i, _| {
+        y0[(i, 0)] + 0.1 * ((i * 3 % 11) as f64 - 5.0)
+    });
+    (x, y)
+}
+
+fn rel_diff(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
+    norm(&lincomb(1.0, a, -1.0, b)) / norm(a).max(1e-300)
+}
+
+fn assert_grads_close(what: &str, a: &Grad, b: &Grad, tol: f64) {
+    assert!(
+        (a.value - b.value).abs() <= tol * a.value.abs().max(1.0),
+        "{what}: value {} vs {}",
+        a.value,
+        b.value
+    );
+    // f does not depend on x: both x-gradients are zero.
+    let dx = norm(&lincomb(1.0, &a.x, -1.0, &b.x)) / norm(&a.x).max(1.0);
+    assert!(dx <= tol, "{what}: ∇ₓ differs by {dx:e}");
+    let dy = rel_diff(&a.y, &b.y);
+    assert!(dy <= tol, "{what}: ∇ᵧ differs by {dy:e}");
+}
+
+/// A fixed permutation of `0..n`.
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let mut rng = StdRng::seed_from_u64(seed);
+    for i in (1..n).rev() {
+        v.swap(i, rng.random_range(0..=i));
+    }
+    v
+}
+
+#[test]
+fn dhc_full_size_batch_equals_the_full_oracle() {
+    for p in dhc_variants(12, 9) {
+        let d = p.data_sum().expect("DHC is a data sum");
+        assert_eq!((d.samples_f(), d.samples_g()), (9, 12));
+        let (x, y) = dhc_point(&p);
+        let mut o = Oracle::new(&p);
+        let (ff, fg) = (o.grad_f(&x, &y), o.grad_g(&x, &y));
+        // In order: the full recording itself, bit for bit.
+        let all_f: Vec<usize> = (0..9).collect();
+        let all_g: Vec<usize> = (0..12).collect();
+        let (bf, bg) = (
+            o.grad_f_batch(&x, &y, &all_f),
+            o.grad_g_batch(&x, &y, &all_g),
+        );
+        assert_eq!((ff.value, &ff.y), (bf.value, &bf.y), "{}", p.name());
+        assert_eq!((fg.value, &fg.x, &fg.y), (bg.value, &bg.x, &bg.y));
+        // Shuffled: every row gathered, the same sums in another order.
+        let bf = o.grad_f_batch(&x, &y, &shuffled(9, 1));
+        let bg = o.grad_g_batch(&x, &y, &shuffled(12, 2));
+        assert_grads_close(&format!("{} f", p.name()), &ff, &bf, 1e-12);
+        assert_grads_close(&format!("{} g", p.name()), &fg, &bg, 1e-12);
+        assert_eq!(o.counts().gc, 6);
+    }
+}
+
+#[test]
+fn dhc_batch_oracles_are_unbiased() {
+    // The mean over the batches of a partition into equal sizes is the full oracle, for
+    // gradients and for the Hessian-vector products of g on the same batches.
+    for p in dhc_variants(12, 9) {
+        let d = p.data_sum().unwrap();
+        let (x, y) = dhc_point(&p);
+        let v = Mat::from_fn(p.dim_y(), 1, |i, _| ((i % 5) as f64 - 2.0) * 0.3);
+        let mut o = Oracle::new(&p);
+        let mut ev = Evaluator::new();
+        let (ff, fg) = (o.grad_f(&x, &y), o.grad_g(&x, &y));
+        let fh = p.hvp_g(&mut ev, x.as_ref(), y.as_ref(), v.as_ref());
+        let mean = |gs: Vec<Grad>| {
+            let w = 1.0 / gs.len() as f64;
+            let mut m = Grad {
+                value: 0.0,
+                x: Mat::zeros(gs[0].x.nrows(), 1),
+                y: Mat::zeros(gs[0].y.nrows(), 1),
+            };
+            for g in gs {
+                m.value += w * g.value;
+                m.x = lincomb(1.0, &m.x, w, &g.x);
+                m.y = lincomb(1.0, &m.y, w, &g.y);
+            }
+            m
+        };
+        let perm = shuffled(9, 3);
+        let bf = mean(perm.chunks(3).map(|b| o.grad_f_batch(&x, &y, b)).collect());
+        assert_grads_close(&format!("{} f", p.name()), &ff, &bf, 1e-12);
+        let perm = shuffled(12, 4);
+        let batches: Vec<&[usize]> = perm.chunks(4).collect();
+        let bg = mean(batches.iter().map(|b| o.grad_g_batch(&x, &y, b)).collect());
+        assert_grads_close(&format!("{} g", p.name()), &fg, &bg, 1e-12);
+        let (mut hyy, mut hxy) = (Mat::zeros(p.dim_y(), 1), Mat::zeros(p.dim_x(), 1));
+        for b in &batches {
+            let r = ev.hvp2(
+                |t, x, y| d.g_batch(t, x, y, b),
+                x.as_ref(),
+                y.as_ref(),
+                None,
+                Some(v.as_ref()),
+            );
+            hyy = lincomb(1.0, &hyy, 1.0 / 3.0, &r.hv_y);
+            hxy = lincomb(1.0, &hxy, 1.0 / 3.0, &r.hv_x);
+        }
+        assert!(rel_diff(&fh.yy, &hyy) <= 1e-12, "{}: Hyy v", p.name());
+        assert!(rel_diff(&fh.xy, &hxy) <= 1e-12, "{}: Hxy v", p.name());
+    }
+    // The exact expectation over the sampling law: every set of 2 of 6 rows, equally likely.
+    let p = dhc_task(6, 4, DhcModel::Linear, 1e-2);
+    let (x, y) = dhc_point(&p);
+    let mut o = Oracle::new(&p);
+    let full = o.grad_g(&x, &y);
+    let pairs: Vec<[usize; 2]> = (0..6)
+        .flat_map(|i| (i + 1..6).map(move |j| [i, j]))
+        .collect();
+    let w = 1.0 / pairs.len() as f64;
+    let (mut value, mut gx, mut gy) = (0.0, Mat::zeros(6, 1), Mat::zeros(p.dim_y(), 1));
+    for b in &pairs {
+        let g = o.grad_g_batch(&x, &y, b);
+        value += w * g.value;
+        gx = lincomb(1.0, &gx, w, &g.x);
+        gy = lincomb(1.0, &gy, w, &g.y);
+    }
+    let e = Grad {
+        value,
+        x: gx,
+        y: gy,
+    };
+    assert_grads_close("expectation over all pairs", &full, &e, 1e-12);
+}
+
+fn dhc_f2sa(p: &Dhc, seed: u64, iters: u64) -> (Vec<u64>, Mat<f64>, u64) {
+    let batch = Minibatch {
+        batch_f: 16,
+        batch_g: 16,
+        seed,
+    };
+    let mut s = F2sa::new(F2saParams {
+        alpha0: 0.05,
+        gamma0: 0.5,
+        lambda0: 10.0,
+        batch: Some(batch),
+        ..F2saParams::default()
+    })
+    .unwrap();
+    let r = Runner::new(RunConfig::iters(iters))
+        .unwrap()
+        .run(p, &mut s)
+        .unwrap();
+    let bits = r
+        .iterate
+        .x
+        .col_as_slice(0)
+        .iter()
+        .chain(r.iterate.y.col_as_slice(0))
+        .map(|v| v.to_bits())
+        .collect();
+    (bits, r.iterate.y, r.counts.gc)
+}
+
+#[test]
+fn stochastic_f2sa_on_dhc_is_reproducible_and_lowers_the_validation_loss() {
+    let p = dhc_task(150, 60, DhcModel::Linear, 1e-3);
+    let (a, ya, gc) = dhc_f2sa(&p, 1, 300);
+    let (b, _, _) = dhc_f2sa(&p, 1, 300);
+    let (c, yc, _) = dhc_f2sa(&p, 2, 300);
+    assert_eq!(a, b, "same seed, same trace bit for bit");
+    assert_ne!(a, c, "another seed draws other batches");
+    assert_eq!(gc, 300 * 6);
+    let l0 = p.val_loss(p.y0().as_ref());
+    let (la, lc) = (p.val_loss(ya.as_ref()), p.val_loss(yc.as_ref()));
+    eprintln!(
+        "stochastic F²SA on DHC: validation loss {l0:.4} → {la:.4} (seed 1), {lc:.4} (seed 2)"
+    );
+    assert!(la < 0.7 * l0 && lc < 0.7 * l0, "{l0} → {la}, {lc}");
+}
+
+#[test]
+fn every_stochastic_method_runs_minibatch_on_dhc() {
+    let batch = Minibatch {
+        batch_f: 8,
+        batch_g: 8,
+        seed: 4,
+    };
+    for p in dhc_variants(40, 20) {
+        let solvers: Vec<Box<dyn Solver>> = vec![
+            Box::new(
+                F2sa::new(F2saParams {
+                    batch: Some(batch),
+                    ..F2saParams::default()
+                })
+                .unwrap(),
+            ),
+            Box::new(F3sa::new(F3saParams::stochastic(batch)).unwrap()),
+            Box::new(ProxF2saMomentum::new(ProxF2saMomentumParams::stochastic(batch)).unwrap()),
+        ];
+        for mut s in solvers {
+            let r = Runner::new(RunConfig::iters(40))
+                .unwrap()
+                .run(&p, &mut *s)
+                .unwrap();
+            assert_eq!(r.status, Status::MaxIter, "{} on {}", s.name(), p.name());
+            let l = p.val_loss(r.iterate.y.as_ref());
+            assert!(l.is_finite() && l < p.val_loss(p.y0().as_ref()) + 1e-9);
+        }
     }
 }

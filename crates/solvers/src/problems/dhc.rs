@@ -14,8 +14,12 @@
 //! (softmax regression, `y` the `d × k` weights in column-major order; a bias is a column of ones
 //! in the features) or an MLP `d-h-k` with biases. The data come in as matrices and labels, so
 //! this crate stays independent of any dataset reader.
+//!
+//! Both objectives are averages over rows, so [`Dhc`] is a [`DataSum`]: a minibatch of training
+//! (or validation) rows gives an exact, unbiased stochastic `g` (or `f`), recorded on those rows
+//! only.
 
-use crate::problem::Problem;
+use crate::problem::{DataSum, Problem};
 use bilevel_ad::{Tape, Var};
 use bilevel_linalg::{Accum, Mat, MatRef, Par};
 use rand::rngs::StdRng;
@@ -390,22 +394,97 @@ impl Problem for Dhc {
     }
 
     fn f(&self, t: &mut Tape, _x: Var, y: Var) -> Var {
-        let a = t.shared(&self.data.val);
-        let z = self.logits(t, y, a);
-        t.cross_entropy(z, &self.data.val_labels, None)
+        self.upper(t, y, None)
     }
 
     fn g(&self, t: &mut Tape, x: Var, y: Var) -> Var {
+        self.lower(t, x, y, None)
+    }
+
+    fn data_sum(&self) -> Option<&dyn DataSum> {
+        Some(self)
+    }
+}
+
+/// Whether `idx` is `0..n` in order: a batch that is the whole set.
+fn is_everything(idx: &[usize], n: usize) -> bool {
+    idx.len() == n && idx.iter().enumerate().all(|(i, &j)| i == j)
+}
+
+impl Dhc {
+    /// The mean validation cross-entropy over the rows `idx` (every row for `None`).
+    fn upper(&self, t: &mut Tape, y: Var, idx: Option<&[usize]>) -> Var {
+        let a = t.shared(&self.data.val);
+        match idx {
+            None => {
+                let z = self.logits(t, y, a);
+                t.cross_entropy(z, &self.data.val_labels, None)
+            }
+            Some(idx) => {
+                let a = t.gather_rows(a, idx);
+                let z = self.logits(t, y, a);
+                let labels: Vec<u32> = idx.iter().map(|&i| self.data.val_labels[i]).collect();
+                t.cross_entropy(z, &labels, None)
+            }
+        }
+    }
+
+    /// The mean `σ(xⱼ)`-weighted training cross-entropy over the rows `idx` (every row for
+    /// `None`), plus the whole ridge term `λ‖y‖²`.
+    fn lower(&self, t: &mut Tape, x: Var, y: Var, idx: Option<&[usize]>) -> Var {
         let a = t.shared(&self.data.train);
-        let z = self.logits(t, y, a);
-        let s = t.sigmoid(x);
-        let l = t.cross_entropy(z, &self.data.train_labels, Some(s));
+        let l = match idx {
+            None => {
+                let z = self.logits(t, y, a);
+                let s = t.sigmoid(x);
+                t.cross_entropy(z, &self.data.train_labels, Some(s))
+            }
+            Some(idx) => {
+                let a = t.gather_rows(a, idx);
+                let z = self.logits(t, y, a);
+                let xb = t.gather_rows(x, idx);
+                let s = t.sigmoid(xb);
+                let labels: Vec<u32> = idx.iter().map(|&i| self.data.train_labels[i]).collect();
+                t.cross_entropy(z, &labels, Some(s))
+            }
+        };
         if self.lambda == 0.0 {
             return l;
         }
         let r = t.sum_sq(y);
         let r = t.scale(r, self.lambda);
         t.add(l, r)
+    }
+}
+
+/// DHC as a data sum: sample `i` of `f` is validation row `i`, `fᵢ = CE(h_y(aᵢ), bᵢ)`, and
+/// sample `j` of `g` is training row `j`, `gⱼ = σ(xⱼ) CE(h_y(aⱼ), bⱼ) + λ‖y‖²`, so that
+/// `f = (1/N_val) Σᵢ fᵢ` and `g = (1/N_tr) Σⱼ gⱼ` are exactly [`Problem::f`] and [`Problem::g`].
+/// The ridge term is in every sample, hence whole (unscaled) in every batch.
+///
+/// A batch `B` is recorded on its rows only: [`Tape::gather_rows`] copies the `|B|` selected
+/// feature rows into the tape's arena (no copy of the data matrix) and picks `x_B` out of `x`,
+/// so the batch objective `(1/|B|) Σ_{j∈B} σ(xⱼ) CEⱼ + λ‖y‖²` and all its derivatives are exact,
+/// and a stochastic gradient costs `|B|/N` of the data pass of a full one. `∇ₓ` of a `g` batch is
+/// zero off `B`. The estimate is unbiased: for `B` uniform among the sets of `b` distinct
+/// indices (what [`SampleStream::draw`](crate::sampling::SampleStream::draw) gives), each row
+/// is in `B` with probability `b/N`, so `E[(1/b) Σ_{j∈B} gⱼ] = (1/N) Σⱼ gⱼ`; likewise the mean of
+/// the batch objectives over a partition into batches of equal size is the full objective. A
+/// batch holding every index in order is the full recording itself.
+impl DataSum for Dhc {
+    fn samples_f(&self) -> usize {
+        self.data.val.nrows()
+    }
+    fn samples_g(&self) -> usize {
+        self.data.train.nrows()
+    }
+    fn f_batch(&self, t: &mut Tape, _x: Var, y: Var, idx: &[usize]) -> Var {
+        let full = is_everything(idx, self.samples_f());
+        self.upper(t, y, (!full).then_some(idx))
+    }
+    fn g_batch(&self, t: &mut Tape, x: Var, y: Var, idx: &[usize]) -> Var {
+        let full = is_everything(idx, self.samples_g());
+        self.lower(t, x, y, (!full).then_some(idx))
     }
 }
 

@@ -10,6 +10,10 @@
 //! | [`NastyConstrained`] | a box-constrained example with a discontinuous `Φ` | `g*`, `x* = 0` |
 //! | [`LowerBound`] | `f = y`, `g = ½(y − F(x))²` with a nonconvex `F` | `y*`, `∇Φ = ∇F` |
 //! | [`dhc::Dhc`] | data hyper-cleaning: linear, PCA or MLP classifier, per-sample weights `σ(xᵢ)` | test accuracy, cleaning precision/recall/F1 |
+//!
+//! [`QuadraticKappa`] (coordinate `i` is sample `i`) and [`dhc::Dhc`] (a sample is a training or
+//! validation row) are data sums ([`DataSum`](crate::DataSum)): the stochastic methods run on
+//! them with minibatch oracles.
 
 mod coreset;
 pub mod dhc;
