@@ -385,6 +385,32 @@ impl Tape {
         self.push(Op::Shared(k), 0, 0, m.nrows(), m.ncols(), 0, false)
     }
 
+    /// Record the rows `rows` of a shared data matrix, in that order, as a constant: only those
+    /// rows are copied, into the tape's arena (whose capacity is kept across recordings), read
+    /// through the matrix's strides. This is how a loss is recorded on a minibatch of samples:
+    /// the same value as [`Tape::gather_rows`] on [`Tape::shared`]`(m)`, without ever copying
+    /// the whole matrix (which `shared` must do for a matrix whose columns are padded, as
+    /// faer pads them when the row count is not a multiple of the SIMD width).
+    ///
+    /// # Panics
+    /// If `rows` is empty or an index is not below `m.nrows()`.
+    #[track_caller]
+    pub fn shared_rows(&mut self, m: &Arc<Mat<f64>>, rows: &[usize]) -> Var {
+        let (ar, ac) = (m.nrows(), m.ncols());
+        check_rows("shared_rows", rows, ar, ac);
+        let r = rows.len();
+        let v = self.push(Op::Const, 0, 0, r, ac, 0, false);
+        let off = self.nodes[v.id as usize].off;
+        let out = &mut self.vals[off..off + r * ac];
+        for (j, oc) in out.chunks_exact_mut(r).enumerate() {
+            let col = m.col(j);
+            for (o, &i) in oc.iter_mut().zip(rows) {
+                *o = col[i];
+            }
+        }
+        v
+    }
+
     // ----- recording helpers --------------------------------------------------------------
 
     /// Push a node computed from `a` (and `b`), then fill its value with `f`.
@@ -871,25 +897,15 @@ impl Tape {
     }
 
     /// The rows `rows` of `a`, in that order: `out[i, ·] = a[rows[i], ·]` (an index may repeat;
-    /// its adjoints then add up).
-    ///
-    /// On a constant, such as a [`Tape::shared`] data matrix, the result is a constant holding
-    /// only the chosen rows, copied into the tape's arena (whose capacity is kept across
-    /// recordings): this is how a loss is recorded on a minibatch of samples without copying
-    /// the whole data matrix, and a product with it reads only those rows.
+    /// its adjoints then add up). On a constant the result is a constant; the rows of a data
+    /// matrix are better taken with [`Tape::shared_rows`], which never copies the whole matrix.
     ///
     /// # Panics
     /// If `rows` is empty or an index is not below the number of rows of `a`.
     #[track_caller]
     pub fn gather_rows(&mut self, a: Var, rows: &[usize]) -> Var {
         let (ar, ac) = self.shape(a);
-        assert!(
-            !rows.is_empty(),
-            "gather_rows: no rows selected from {ar}x{ac}"
-        );
-        if let Some((i, &r)) = rows.iter().enumerate().find(|(_, r)| **r >= ar) {
-            panic!("gather_rows: index {r} (position {i}) is out of range for {ar}x{ac}");
-        }
+        check_rows("gather_rows", rows, ar, ac);
         assert!(
             u32::try_from(ar).is_ok(),
             "gather_rows: {ar} rows is too many to index"
@@ -915,6 +931,15 @@ impl Tape {
         self.record(Op::Reshape, a, None, (rows, cols), 0, |x| {
             x.out.copy_from_slice(x.a)
         })
+    }
+}
+
+/// Panics unless `rows` is a nonempty list of row indices of an `ar × ac` matrix.
+#[track_caller]
+fn check_rows(what: &str, rows: &[usize], ar: usize, ac: usize) {
+    assert!(!rows.is_empty(), "{what}: no rows selected from {ar}x{ac}");
+    if let Some((i, &r)) = rows.iter().enumerate().find(|(_, r)| **r >= ar) {
+        panic!("{what}: index {r} (position {i}) is out of range for {ar}x{ac}");
     }
 }
 

@@ -414,14 +414,14 @@ fn is_everything(idx: &[usize], n: usize) -> bool {
 impl Dhc {
     /// The mean validation cross-entropy over the rows `idx` (every row for `None`).
     fn upper(&self, t: &mut Tape, y: Var, idx: Option<&[usize]>) -> Var {
-        let a = t.shared(&self.data.val);
         match idx {
             None => {
+                let a = t.shared(&self.data.val);
                 let z = self.logits(t, y, a);
                 t.cross_entropy(z, &self.data.val_labels, None)
             }
             Some(idx) => {
-                let a = t.gather_rows(a, idx);
+                let a = t.shared_rows(&self.data.val, idx);
                 let z = self.logits(t, y, a);
                 let labels: Vec<u32> = idx.iter().map(|&i| self.data.val_labels[i]).collect();
                 t.cross_entropy(z, &labels, None)
@@ -432,15 +432,15 @@ impl Dhc {
     /// The mean `σ(xⱼ)`-weighted training cross-entropy over the rows `idx` (every row for
     /// `None`), plus the whole ridge term `λ‖y‖²`.
     fn lower(&self, t: &mut Tape, x: Var, y: Var, idx: Option<&[usize]>) -> Var {
-        let a = t.shared(&self.data.train);
         let l = match idx {
             None => {
+                let a = t.shared(&self.data.train);
                 let z = self.logits(t, y, a);
                 let s = t.sigmoid(x);
                 t.cross_entropy(z, &self.data.train_labels, Some(s))
             }
             Some(idx) => {
-                let a = t.gather_rows(a, idx);
+                let a = t.shared_rows(&self.data.train, idx);
                 let z = self.logits(t, y, a);
                 let xb = t.gather_rows(x, idx);
                 let s = t.sigmoid(xb);
@@ -462,8 +462,9 @@ impl Dhc {
 /// `f = (1/N_val) Σᵢ fᵢ` and `g = (1/N_tr) Σⱼ gⱼ` are exactly [`Problem::f`] and [`Problem::g`].
 /// The ridge term is in every sample, hence whole (unscaled) in every batch.
 ///
-/// A batch `B` is recorded on its rows only: [`Tape::gather_rows`] copies the `|B|` selected
-/// feature rows into the tape's arena (no copy of the data matrix) and picks `x_B` out of `x`,
+/// A batch `B` is recorded on its rows only: [`Tape::shared_rows`] copies the `|B|` selected
+/// feature rows into the tape's arena (never the whole data matrix) and [`Tape::gather_rows`]
+/// picks `x_B` out of `x`,
 /// so the batch objective `(1/|B|) Σ_{j∈B} σ(xⱼ) CEⱼ + λ‖y‖²` and all its derivatives are exact,
 /// and a stochastic gradient costs `|B|/N` of the data pass of a full one. `∇ₓ` of a `g` batch is
 /// zero off `B`. The estimate is unbiased: for `B` uniform among the sets of `b` distinct
