@@ -25,13 +25,22 @@ pub struct Minibatch {
 }
 
 impl Minibatch {
-    /// Checks the batch sizes are at least one and that `o`'s problem is a data sum.
+    /// Checks the batch sizes are at least one (part of the parameter validation of every
+    /// method that takes a batch, so a bad size is refused before any run).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `solver` and the parameter.
+    pub fn validate(&self, solver: &'static str) -> Result<(), Error> {
+        crate::error::check_count(solver, "batch.batch_f", self.batch_f, 1, ">= 1")?;
+        crate::error::check_count(solver, "batch.batch_g", self.batch_g, 1, ">= 1")
+    }
+
+    /// Checks the batch sizes and that `o`'s problem is a data sum.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming `solver` and the parameter.
     pub(crate) fn check(&self, solver: &'static str, o: &Oracle<'_>) -> Result<(), Error> {
-        crate::error::check_count(solver, "batch.batch_f", self.batch_f, 1, ">= 1")?;
-        crate::error::check_count(solver, "batch.batch_g", self.batch_g, 1, ">= 1")?;
+        self.validate(solver)?;
         if o.problem().data_sum().is_none() {
             return Err(Error::InvalidParameter {
                 solver,

@@ -132,7 +132,31 @@ fn stochastic_f2sa_runs_on_minibatches_and_rejects_other_problems() {
     assert!(
         matches!(e, Error::InvalidParameter { name: "batch", .. }),
         "{e}"
-    );
+    ); // A batch size of zero is refused with the parameters, before any run.
+    let zero = Minibatch {
+        batch_g: 0,
+        ..batch
+    };
+    for e in [
+        F2sa::new(F2saParams {
+            batch: Some(zero),
+            ..F2saParams::default()
+        })
+        .err(),
+        F3sa::new(F3saParams::stochastic(zero)).err(),
+        ProxF2saMomentum::new(ProxF2saMomentumParams::stochastic(zero)).err(),
+    ] {
+        assert!(
+            matches!(
+                e,
+                Some(Error::InvalidParameter {
+                    name: "batch.batch_g",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+    }
 }
 
 #[test]

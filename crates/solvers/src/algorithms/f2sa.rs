@@ -106,7 +106,8 @@ impl F2saParams {
             self.c >= 0.0 && self.c <= self.a,
             "[0, a]",
         )?;
-        check_count(NAME, "inner_steps", self.inner_steps, 1, ">= 1")
+        check_count(NAME, "inner_steps", self.inner_steps, 1, ">= 1")?;
+        self.batch.map_or(Ok(()), |b| b.validate(NAME))
     }
 
     /// `(α_k, γ_k, λ_k)` at outer iteration `k`.

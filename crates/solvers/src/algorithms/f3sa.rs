@@ -142,7 +142,8 @@ impl F3saParams {
             self.c,
             self.c >= 0.0 && self.c <= self.a,
             "[0, a]",
-        )
+        )?;
+        self.batch.map_or(Ok(()), |b| b.validate(NAME))
     }
 
     /// `(α_k, γ_k, λ_k, η_k)` at iteration `k`.

@@ -96,7 +96,8 @@ impl ProxF2saMomentumParams {
         for (name, v) in [("a", self.a), ("s", self.s), ("n", self.n)] {
             check(NAME, name, v, v.is_finite() && v >= 0.0, "finite and >= 0")?;
         }
-        check_pos(NAME, "z_ratio", self.z_ratio)
+        check_pos(NAME, "z_ratio", self.z_ratio)?;
+        self.batch.map_or(Ok(()), |b| b.validate(NAME))
     }
 
     /// `(α_k, β_k, γ_k, σ_k, η_k)` at iteration `k`.
