@@ -83,6 +83,9 @@ pub enum Command {
         /// Repetitions per oracle.
         #[arg(long, default_value_t = 5)]
         reps: usize,
+        /// Also time the minibatch gradients on this many samples (data-sum problems).
+        #[arg(long)]
+        batch: Option<usize>,
     },
     /// Reproduce an experiment of the papers (`quick`, `kappa-sweep`, `galet-example1`,
     /// `galet-sensitivity`, `galet-table3`, `synthetic`, `itd-appendix-d`).
@@ -259,10 +262,7 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
         sets.push(split_set(s)?);
     }
     let mut problem_sets = BTreeMap::new();
-    let solver_keys: Vec<String> = registry::flatten(&solver_params)
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    let solver_keys = registry::solver_keys(&solver_params);
     let mut explicit = Vec::new();
     for (k, v) in sets {
         if pspec.params.iter().any(|p| p.key == k) {
@@ -380,6 +380,13 @@ pub fn list_text() -> String {
         if let Ok(d) = registry::solver_defaults(sv.name) {
             let rules = defaults::rules(sv.name);
             for (k, v) in registry::flatten(&d) {
+                if k == "batch" && v.is_null() {
+                    for (bk, help) in registry::BATCH_KEYS {
+                        let def = if bk == "batch" { "none" } else { "" };
+                        s += &format!("      {bk:<22} = {def:<6} {help}\n");
+                    }
+                    continue;
+                }
                 s += &format!("      {k:<22} = {v}\n");
                 if let Some(r) = rules.iter().find(|r| r.key == k) {
                     s += &format!("          from the problem: {}\n", r.text);
@@ -432,6 +439,7 @@ pub fn run_cli(cli: Cli) -> Result<i32, CliError> {
             set,
             data_dir,
             reps,
+            batch,
         } => {
             let sets = set
                 .iter()
@@ -439,7 +447,7 @@ pub fn run_cli(cli: Cli) -> Result<i32, CliError> {
                 .collect::<Result<BTreeMap<_, _>, _>>()?;
             print!(
                 "{}",
-                oracles::oracle_table(&problem, &sets, data_dir.as_deref(), reps)?
+                oracles::oracle_table(&problem, &sets, data_dir.as_deref(), reps, batch)?
             );
             Ok(0)
         }

@@ -3,19 +3,23 @@
 use super::CliError;
 use super::registry::{DataCache, build_problem, problem_params, problem_spec};
 use crate::ad::Evaluator;
+use crate::solvers::sampling::SampleStream;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-/// A table of median oracle times over `reps` calls at the problem's starting point.
+/// A table of median oracle times over `reps` calls at the problem's starting point; with
+/// `batch`, also the minibatch gradients of a data-sum problem on `batch` samples (the first
+/// draw of the stream of seed 0).
 ///
 /// # Errors
-/// Unknown problem or parameters, missing data.
+/// Unknown problem or parameters, missing data, a batch on a problem that is not a data sum.
 pub fn oracle_table(
     problem: &str,
     sets: &BTreeMap<String, String>,
     data_dir: Option<&Path>,
     reps: usize,
+    batch: Option<usize>,
 ) -> Result<String, CliError> {
     let spec = problem_spec(problem)?;
     let params = problem_params(spec, sets)?;
@@ -38,44 +42,64 @@ pub fn oracle_table(
         t[t.len() / 2]
     };
     let (xr, yr) = (x.as_ref(), y.as_ref());
-    let rows = [
+    let mut rows: Vec<(String, f64)> = vec![
         (
-            "value g",
+            "value g".into(),
             time(&mut |ev| {
                 std::hint::black_box(p.value_g(ev, xr, yr));
             }),
         ),
         (
-            "grad g (Gc)",
+            "grad g (Gc)".into(),
             time(&mut |ev| {
                 std::hint::black_box(p.grad_g(ev, xr, yr));
             }),
         ),
         (
-            "grad f (Gc)",
+            "grad f (Gc)".into(),
             time(&mut |ev| {
                 std::hint::black_box(p.grad_f(ev, xr, yr));
             }),
         ),
         (
-            "hvp g (MV: Hyy v, Jxy v)",
+            "hvp g (MV: Hyy v, Jxy v)".into(),
             time(&mut |ev| {
                 std::hint::black_box(p.hvp_g(ev, xr, yr, v.as_ref()));
             }),
         ),
         (
-            "jvp_yx g (MV: Jyx u)",
+            "jvp_yx g (MV: Jyx u)".into(),
             time(&mut |ev| {
                 std::hint::black_box(p.jvp_yx_g(ev, xr, yr, u.as_ref()));
             }),
         ),
         (
-            "grad h (Gc + MV)",
+            "grad h (Gc + MV)".into(),
             time(&mut |ev| {
                 std::hint::black_box(p.grad_h(ev, xr, yr));
             }),
         ),
     ];
+    if let Some(b) = batch {
+        let d = p.data_sum().ok_or_else(|| {
+            CliError::new(format!(
+                "--batch: problem {problem} is not a data sum, it has no minibatch oracles"
+            ))
+        })?;
+        if b == 0 {
+            return Err(CliError::new("--batch must be >= 1"));
+        }
+        let mut s = SampleStream::new(0);
+        let (idx_g, idx_f) = (s.draw(d.samples_g(), b), s.draw(d.samples_f(), b));
+        let tg = time(&mut |ev| {
+            std::hint::black_box(ev.value_and_grad2(|t, x, y| d.g_batch(t, x, y, &idx_g), xr, yr));
+        });
+        let tf = time(&mut |ev| {
+            std::hint::black_box(ev.value_and_grad2(|t, x, y| d.f_batch(t, x, y, &idx_f), xr, yr));
+        });
+        rows.push((format!("grad g, batch {} (Gc)", idx_g.len()), tg));
+        rows.push((format!("grad f, batch {} (Gc)", idx_f.len()), tf));
+    }
     let base = rows[1].1;
     let mut s = format!(
         "{} (dim_x {}, dim_y {}), median of {reps} calls\n{:<26} {:>12} {:>10}\n",

@@ -264,14 +264,86 @@ pub fn flatten(v: &Value) -> Vec<(String, Value)> {
     out
 }
 
+/// The minibatch keys of the stochastic solvers (whose `batch` is `none` by default: exact
+/// gradients), with their meaning, for `bilevel list`.
+pub const BATCH_KEYS: [(&str, &str); 4] = [
+    (
+        "batch",
+        "`none` (exact gradients) or B: minibatches of B samples of f and of g",
+    ),
+    ("batch.batch_f", "samples of f per stochastic gradient"),
+    ("batch.batch_g", "samples of g per stochastic gradient"),
+    (
+        "batch.seed",
+        "index stream seed (run seed s draws from batch.seed + s); default 0",
+    ),
+];
+
+/// Whether `params` has an optional minibatch (`batch`, a [`Minibatch`] or `null`).
+fn has_batch(params: &Value) -> bool {
+    params
+        .get("batch")
+        .is_some_and(|b| b.is_null() || b.is_object())
+}
+
+/// Every `--set` key of a solver: the leaves of its parameters, and the dotted minibatch keys
+/// while its `batch` is still `none`.
+pub fn solver_keys(params: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = flatten(params).into_iter().map(|(k, _)| k).collect();
+    if params.get("batch").is_some_and(Value::is_null) {
+        keys.extend(BATCH_KEYS[1..].iter().map(|(k, _)| k.to_string()));
+    }
+    keys
+}
+
+/// The solver parameters for run seed `seed`: a minibatch stream seeded by `batch.seed + seed`,
+/// so that the seeds of a run draw different samples (other parameters unchanged).
+pub fn seeded_solver_params(params: &Value, seed: u64) -> Value {
+    let mut p = params.clone();
+    if let Some(s) = p.pointer_mut("/batch/seed") {
+        if let Some(v) = s.as_u64() {
+            *s = Value::from(v.wrapping_add(seed));
+        }
+    }
+    p
+}
+
 /// Set the dotted `key` of `params` to `text`, typed like the current value.
+///
+/// The optional minibatch of the stochastic solvers takes `batch=B` (both sizes `B`, stream
+/// seed kept or 0) or `batch=none`; a dotted `batch.…` key on a `none` batch first makes one
+/// with sizes 0 (which validation refuses until both are set) and seed 0.
 pub fn set_solver_param(
     solver: &str,
     params: &mut Value,
     key: &str,
     text: &str,
 ) -> Result<(), CliError> {
-    let keys: Vec<String> = flatten(params).into_iter().map(|(k, _)| k).collect();
+    let keys = solver_keys(params);
+    if has_batch(params) && (key == "batch" || key.starts_with("batch.")) {
+        let batch = &mut params["batch"];
+        if key == "batch" {
+            if text == "none" {
+                *batch = Value::Null;
+                return Ok(());
+            }
+            let b: u64 = text.parse().ok().filter(|b| *b >= 1).ok_or_else(|| {
+                CliError::new(format!(
+                    "--set batch={text}: `batch` of solver {solver} expects `none` or an integer >= 1"
+                ))
+            })?;
+            if batch.is_null() {
+                *batch = serde_json::json!({ "batch_f": b, "batch_g": b, "seed": 0 });
+            } else {
+                batch["batch_f"] = Value::from(b);
+                batch["batch_g"] = Value::from(b);
+            }
+            return Ok(());
+        }
+        if batch.is_null() {
+            *batch = serde_json::json!({ "batch_f": 0, "batch_g": 0, "seed": 0 });
+        }
+    }
     let mut slot = &mut *params;
     for part in key.split('.') {
         slot = match slot.get_mut(part) {

@@ -2,7 +2,9 @@
 //! stopped run leaves only complete files and `--resume` continues it bit-identically.
 
 use super::plot::{Series, Table, band, draw, quantile};
-use super::registry::{Built, DataCache, ProblemParams, build_problem, build_solver};
+use super::registry::{
+    Built, DataCache, ProblemParams, build_problem, build_solver, seeded_solver_params,
+};
 use super::{CliError, write_atomic};
 use crate::solvers::observe::{CsvWriter, JsonlWriter, Observe};
 use crate::solvers::{
@@ -271,7 +273,10 @@ fn run_seed(
             metrics_every: spec.metrics_every.max(1),
             ..RunConfig::default()
         };
-        let mut solver = build_solver(&spec.solver, &spec.solver_params)?;
+        let mut solver = build_solver(
+            &spec.solver,
+            &seeded_solver_params(&spec.solver_params, seed),
+        )?;
         let mut runner = Runner::new(cfg)
             .map_err(|e| CliError::new(e.to_string()))?
             .observe(Watch { bar: bar.clone() });
