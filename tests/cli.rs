@@ -250,6 +250,104 @@ fn reproduce_quick_smoke_prints_the_table() {
     for plot in ["val_loss.svg", "test_acc.svg", "f1.svg"] {
         assert!(out.join(plot).exists(), "{plot}");
     }
+    // --redraw reuses the finished runs: same table, traces untouched.
+    let trace = out.join("pgd-qp/seed0.csv");
+    let modified = std::fs::metadata(&trace).unwrap().modified().unwrap();
+    let o = bilevel()
+        .args([
+            "reproduce",
+            "quick",
+            "--smoke",
+            "--quiet",
+            "--redraw",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let table = |r: &str| {
+        r.lines()
+            .filter(|l| l.starts_with('|'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(table(&report), table(&again));
+    assert_eq!(
+        std::fs::metadata(&trace).unwrap().modified().unwrap(),
+        modified
+    );
+    assert!(again.contains("reusing the finished runs"), "{again}");
+    // A folder whose settings differ from the experiment's is run again, not reused.
+    let spec = out.join("pgd-qp/run.json");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, text.replace("\"gamma\": 0.5", "\"gamma\": 0.25")).unwrap();
+    let bome = out.join("bome/seed0.csv");
+    let bome_modified = std::fs::metadata(&bome).unwrap().modified().unwrap();
+    let o = bilevel()
+        .args([
+            "reproduce",
+            "quick",
+            "--smoke",
+            "--quiet",
+            "--redraw",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .contains("\"gamma\": 0.5")
+    );
+    assert_ne!(
+        std::fs::metadata(&trace).unwrap().modified().unwrap(),
+        modified
+    );
+    assert_eq!(
+        std::fs::metadata(&bome).unwrap().modified().unwrap(),
+        bome_modified
+    );
+}
+
+#[test]
+fn reproduce_pgdqp_dhc_smoke_runs_every_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pgdqp");
+    let o = bilevel()
+        .args(["reproduce", "pgdqp-dhc", "--smoke", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let sections: Vec<&str> = report.split("\n## ").skip(1).collect();
+    assert_eq!(sections.len(), 5, "{report}");
+    // Rows per setting: PCA and its time budget have AIDBiO; the network has no Thm 4.5 row.
+    for (sec, rows) in sections.iter().zip([5, 4, 3, 5, 3]) {
+        let n = sec
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| method"))
+            .count();
+        assert_eq!(n, rows, "{sec}");
+    }
+    assert!(sections[0].contains("| AIDBiO |") && sections[1].contains("| PGD-QP (Thm 4.5) |"));
+    // The budget runs stop on time, not on the iteration cap, and plot against wall time.
+    for sec in &sections[3..] {
+        assert!(sec.contains("per seed"), "{sec}");
+        for row in sec.lines().filter(|l| l.starts_with("| PGD-QP")) {
+            let iters: u64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
+            assert!(iters > 0 && iters < 10_000_000, "{row}");
+        }
+    }
+    for dir in ["pca", "linear", "mlp", "budget-pca", "budget-mlp"] {
+        assert!(out.join(dir).join("test_acc.svg").exists(), "{dir}");
+    }
+    let svg = std::fs::read_to_string(out.join("budget-pca/val_loss.svg")).unwrap();
+    assert!(svg.contains("wall time"));
 }
 
 #[test]
@@ -307,6 +405,42 @@ fn galet_table3_smoke_needs_the_training_split() {
         assert!(report.contains(method), "missing row {method}:\n{report}");
     }
     assert!(report.contains("GALET 90.20"));
+}
+
+#[test]
+fn galet_table3_mlp_smoke_runs_the_four_methods() {
+    let Some(dir) = std::env::var_os("BILEVEL_DATA_DIR").filter(|d| !d.is_empty()) else {
+        eprintln!(
+            "skipped: BILEVEL_DATA_DIR is not set (galet-table3-mlp needs the training split)"
+        );
+        let (code, err) = stderr_of(&["reproduce", "galet-table3-mlp", "--smoke", "--quiet"]);
+        assert_eq!(code, 2);
+        assert!(err.contains("BILEVEL_DATA_DIR"), "{err}");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t3mlp");
+    let o = bilevel()
+        .env("BILEVEL_DATA_DIR", dir)
+        .args([
+            "reproduce",
+            "galet-table3-mlp",
+            "--smoke",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for method in ["| RHG |", "| BOME |", "| V-PBGD |", "| GALET |"] {
+        assert!(report.contains(method), "missing row {method}:\n{report}");
+    }
+    assert!(report.contains("GALET 91.48") && report.contains("50 hidden units"));
+    // The network has no ridge term: the runs record lambda = 0.
+    let run = std::fs::read_to_string(out.join("galet/run.json")).unwrap();
+    assert!(run.contains("\"lambda\": \"0\""), "{run}");
 }
 
 #[cfg(unix)]

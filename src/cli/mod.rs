@@ -88,7 +88,8 @@ pub enum Command {
         batch: Option<usize>,
     },
     /// Reproduce an experiment of the papers (`quick`, `kappa-sweep`, `galet-example1`,
-    /// `galet-sensitivity`, `galet-table3`, `synthetic`, `itd-appendix-d`).
+    /// `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`,
+    /// `pgdqp-dhc`).
     Reproduce(reproduce::ReproduceArgs),
 }
 

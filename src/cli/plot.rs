@@ -195,8 +195,8 @@ pub fn draw_at(
                     .configure_mesh()
                     .x_desc(x_label)
                     .y_desc(y_label)
-                    .x_label_formatter(&|v| tick_label(*v))
-                    .y_label_formatter(&|v| tick_label(*v))
+                    .x_label_formatter(&|v| tick_label_in(*v, x1 - x0))
+                    .y_label_formatter(&|v| tick_label_in(*v, y1 - y0))
                     .draw()?;
                 for (i, s) in series.iter().enumerate() {
                     let c = COLORS[i % COLORS.len()];
@@ -254,6 +254,31 @@ pub fn draw_at(
 /// A short axis label: integers without a fraction, three significant digits otherwise, and
 /// scientific notation for very small or large magnitudes (log axes otherwise print the binary
 /// rounding of their tick positions, such as `0.30000000000000004`).
+/// [`tick_label`] with enough decimals to tell apart ticks on an axis spanning `span`
+/// (ticks are about a tenth of the span apart).
+fn tick_label_in(v: f64, span: f64) -> String {
+    let a = v.abs();
+    let need = if span > 0.0 && span.is_finite() {
+        (1 - span.log10().floor() as i32).clamp(0, 12) as usize
+    } else {
+        0
+    };
+    let plain = tick_label(v);
+    if v == 0.0 || !(1e-2..1e5).contains(&a) || need == 0 {
+        return plain;
+    }
+    let decimals = plain.split('.').nth(1).map_or(0, str::len);
+    if decimals >= need {
+        return plain;
+    }
+    let s = format!("{v:.need$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 fn tick_label(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {
@@ -264,7 +289,11 @@ fn tick_label(v: f64) -> String {
         format!("{}", v.round())
     } else {
         let s = format!("{:.*}", (2 - a.log10().floor() as i32).max(0) as usize, v);
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     }
 }
 
@@ -277,7 +306,7 @@ fn min_max(v: &[f64]) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::tick_label;
+    use super::{tick_label, tick_label_in};
 
     #[test]
     fn tick_labels_are_short() {
@@ -288,5 +317,12 @@ mod tests {
         assert_eq!(tick_label(0.125), "0.125");
         assert_eq!(tick_label(2.5), "2.5");
         assert_eq!(tick_label(0.0), "0");
+        // A narrow axis far from 0 still tells its ticks apart.
+        assert_eq!(tick_label_in(1.0002, 0.001), "1.0002");
+        assert_eq!(tick_label_in(1.0, 0.001), "1");
+        assert_eq!(tick_label_in(0.35, 0.7), "0.35");
+        assert_eq!(tick_label_in(1500.0, 3000.0), "1500");
+        assert_eq!(tick_label_in(250.0, 500.0), "250");
+        assert_eq!(tick_label(100.4), "100");
     }
 }

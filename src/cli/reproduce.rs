@@ -13,13 +13,13 @@ use std::time::Instant;
 #[derive(Debug, Clone, Default, Args)]
 pub struct ReproduceArgs {
     /// Experiment: `quick`, `kappa-sweep`, `galet-example1`, `galet-sensitivity`,
-    /// `galet-table3`, `synthetic` or `itd-appendix-d`.
+    /// `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d` or `pgdqp-dhc`.
     pub id: String,
     /// A reduced mode that runs in seconds (for tests).
     #[arg(long)]
     pub smoke: bool,
-    /// Reduced seeds and iterations (`galet-table3`); a reduced mode that runs in seconds
-    /// (`synthetic`, `itd-appendix-d`, `galet-sensitivity`).
+    /// Reduced seeds and iterations (`galet-table3`, `galet-table3-mlp`, `pgdqp-dhc`); a reduced
+    /// mode that runs in seconds (`synthetic`, `itd-appendix-d`, `galet-sensitivity`).
     #[arg(long)]
     pub quick: bool,
     /// Output folder (default `results/<ID>`).
@@ -34,17 +34,23 @@ pub struct ReproduceArgs {
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Reuse the finished runs already in the output folder and only redraw the plots and the
+    /// report; runs that are missing or unfinished are run as usual.
+    #[arg(long)]
+    pub redraw: bool,
 }
 
 /// The experiments `reproduce` knows.
-pub const IDS: [&str; 7] = [
+pub const IDS: [&str; 9] = [
     "quick",
     "kappa-sweep",
     "galet-example1",
     "galet-sensitivity",
     "galet-table3",
+    "galet-table3-mlp",
     "synthetic",
     "itd-appendix-d",
+    "pgdqp-dhc",
 ];
 
 /// Run experiment `args.id`; returns the exit code.
@@ -63,8 +69,10 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
         "galet-example1" => galet_example1(args, &out)?,
         "galet-sensitivity" => galet_sensitivity(args, &out)?,
         "galet-table3" => galet_table3(args, &out)?,
+        "galet-table3-mlp" => galet_table3_mlp(args, &out)?,
         "itd-appendix-d" => itd_appendix_d(args, &out)?,
         "synthetic" => synthetic(args, &out)?,
+        "pgdqp-dhc" => pgdqp_dhc(args, &out)?,
         other => {
             return Err(super::registry::unknown(
                 "experiment",
@@ -77,9 +85,18 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
         eprintln!("stopped; rerun the same command to start again");
         return Ok(130);
     }
-    let text = format!(
-        "{text}\nTotal wall time: {:.1} s. Command: `bilevel reproduce {}{}`\n",
+    let total = format!(
+        "Total wall time: {:.1} s{}.",
         t0.elapsed().as_secs_f64(),
+        if args.redraw {
+            ", reusing the finished runs in this folder (`--redraw`); each method's own wall \
+             time is in its table"
+        } else {
+            ""
+        }
+    );
+    let text = format!(
+        "{text}\n{total} Command: `bilevel reproduce {}{}`\n",
         args.id,
         if args.smoke {
             " --smoke"
@@ -102,6 +119,8 @@ struct Plan<'a> {
     seeds: &'a str,
     iters: u64,
     metrics_every: Option<u64>,
+    /// Wall-time budget per seed (`250s`), on top of the iteration cap.
+    time_budget: Option<&'a str>,
 }
 
 fn one(
@@ -116,6 +135,7 @@ fn one(
         seeds,
         iters,
         metrics_every,
+        time_budget,
     } = plan;
     let ra = RunArgs {
         problem: Some(problem.into()),
@@ -124,6 +144,10 @@ fn one(
         seeds: Some(seeds.into()),
         iters: Some(iters),
         metrics_every,
+        time_budget: time_budget.map(String::from),
+        // Hyper-cleaning metrics are taken at checkpoints; under a time budget the default (a
+        // twentieth of the iteration cap) would leave only the last one.
+        checkpoint_every: time_budget.and(metrics_every),
         out: Some(dir.to_path_buf()),
         data_dir: args.data_dir.clone(),
         threads: args.threads,
@@ -134,8 +158,39 @@ fn one(
         ..RunArgs::default()
     };
     let (spec, dir, mut exec) = resolve_run(&ra)?;
+    if args.redraw && finished(&dir, &spec)? {
+        return Ok(true);
+    }
     exec.no_plots = true;
     Ok(run(&spec, &dir, &exec)? == Outcome::Complete)
+}
+
+/// Whether `dir` holds a finished run of `spec`: its `run.json` has the same settings (the data
+/// folder aside) and every seed's JSON Lines trace ends with its status line.
+fn finished(dir: &Path, spec: &super::run::RunSpec) -> Result<bool, CliError> {
+    let Ok(text) = std::fs::read_to_string(dir.join("run.json")) else {
+        return Ok(false);
+    };
+    let Ok(mut saved) = serde_json::from_str::<super::run::RunSpec>(&text) else {
+        return Ok(false);
+    };
+    saved.data_dir.clone_from(&spec.data_dir);
+    if &saved != spec {
+        return Ok(false);
+    }
+    for s in &spec.seeds {
+        let Ok(text) = std::fs::read_to_string(dir.join(format!("seed{s}.jsonl"))) else {
+            return Ok(false);
+        };
+        if !text
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("{\"status\""))
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn stat(stats: &[(String, super::run::Stats)], k: &str) -> Option<super::run::Stats> {
@@ -156,6 +211,46 @@ fn curves(dirs: &[(String, PathBuf)], suffix: &str, col: &str) -> Result<Vec<Ser
         if !traces.is_empty() {
             out.push(band(name, &traces));
         }
+    }
+    Ok(out)
+}
+
+/// Median curves over seeds of hyper-cleaning column `col` against wall time: the band over
+/// seeds at each recorded iteration, placed at the median over seeds of the time it was reached.
+fn curves_vs_time(dirs: &[(String, PathBuf)], col: &str) -> Result<Vec<Series>, CliError> {
+    let mut out = Vec::new();
+    for (name, dir) in dirs {
+        let mut traces = Vec::new();
+        let mut times = Vec::new();
+        for s in super::run::seeds_in(dir)? {
+            let p = dir.join(format!("seed{s}.extras.csv"));
+            if p.exists() {
+                traces.push(Table::read(&p)?.pairs("iter", col));
+                times.push(
+                    Table::read(&dir.join(format!("seed{s}.csv")))?.pairs("iter", "elapsed_s"),
+                );
+            }
+        }
+        if traces.is_empty() {
+            continue;
+        }
+        let mut s = band(name, &traces);
+        let when = band(name, &times);
+        // Keep the iterations every seed reached, placed at their median time.
+        let mut keep = Series {
+            name: s.name.clone(),
+            ..Series::default()
+        };
+        for i in 0..s.x.len() {
+            if let Some(j) = when.x.iter().position(|&it| it == s.x[i]) {
+                keep.x.push(when.y[j]);
+                keep.y.push(s.y[i]);
+                keep.lo.push(s.lo[i]);
+                keep.hi.push(s.hi[i]);
+            }
+        }
+        s = keep;
+        out.push(s);
     }
     Ok(out)
 }
@@ -191,6 +286,10 @@ const QUICK_METHODS: [(&str, &str, &[&str]); 4] = [
 
 /// A comparison of methods on one data hyper-cleaning setting.
 struct DhcCompare<'a> {
+    /// Plot title prefix, e.g. `DHC-linear (MNIST)`.
+    title: &'a str,
+    /// Plot against wall time instead of iterations (the fixed-time-budget comparisons).
+    vs_time: bool,
     problem: &'a str,
     sets: Vec<String>,
     methods: &'a [(&'a str, &'a str, &'a [&'a str])],
@@ -245,12 +344,16 @@ fn dhc_compare(
         ("test_acc", "test accuracy"),
         ("f1", "cleaning F1"),
     ] {
-        let s = curves(&dirs, "extras.csv", col)?;
+        let (s, x_label) = if c.vs_time {
+            (curves_vs_time(&dirs, col)?, "wall time, s")
+        } else {
+            (curves(&dirs, "extras.csv", col)?, "iteration")
+        };
         let p = out.join(format!("{col}.svg"));
         draw(
             &p,
-            &format!("DHC-linear (MNIST): {title}, median over seeds"),
-            "iteration",
+            &format!("{}: {title}, median over seeds", c.title),
+            x_label,
             title,
             &s,
             false,
@@ -277,6 +380,8 @@ fn quick(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
     let mut sets: Vec<String> = size.iter().map(|s| s.to_string()).collect();
     sets.push("preset=pgdqp".into());
     let c = DhcCompare {
+        title: "DHC-linear (MNIST)",
+        vs_time: false,
         problem: "dhc-linear",
         sets,
         methods: &QUICK_METHODS,
@@ -284,6 +389,7 @@ fn quick(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
             seeds,
             iters,
             metrics_every: Some(10),
+            time_budget: None,
         },
     };
     let (rows, plots, stopped) = dhc_compare(args, out, &c)?;
@@ -309,28 +415,31 @@ fn quick(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
     Ok((text, false))
 }
 
-/// Our step sizes for Table 3 of the GALET paper (one trial each at 60 iterations, seed 0).
+/// Our step sizes for Table 3 of the GALET paper: for each method, the setting with the lowest
+/// validation loss after 150 iterations on seed 0 among those tried (RESULTS.md lists them).
+/// GALET's best, `ρ = 0.5`, made `w` or `x` diverge within 20 iterations on 4 of the 10 seeds;
+/// `ρ = 0.25` does not.
 const TABLE3_METHODS: [(&str, &str, &[&str]); 4] = [
-    ("RHG", "rhg", &["alpha=0.5", "beta=1000", "inner_steps=5"]),
+    ("RHG", "rhg", &["alpha=0.5", "beta=10000", "inner_steps=5"]),
     (
         "BOME",
         "bome",
-        &["xi=0.5", "eta=0.5", "inner_steps=5", "inner_step=0.5"],
+        &["xi=1.5", "eta=0.5", "inner_steps=5", "inner_step=0.5"],
     ),
     (
         "V-PBGD",
         "v-pbgd",
-        &["alpha=0.2", "gamma=1", "inner_steps=5", "inner_step=0.5"],
+        &["alpha=0.5", "gamma=1", "inner_steps=5", "inner_step=0.5"],
     ),
     (
         "GALET",
         "galet",
         &[
-            "alpha=1000",
-            "beta=0.5",
-            "n_inner=5",
-            "rho=0.1",
-            "t_inner=1",
+            "alpha=3000",
+            "beta=1",
+            "n_inner=10",
+            "rho=0.25",
+            "t_inner=5",
         ],
     ),
 ];
@@ -346,11 +455,14 @@ fn galet_table3(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliE
     } else if args.quick {
         ("0..2", 150, &[], "reduced: 2 seeds, 150 iterations")
     } else {
-        ("0..10", 1000, &[], "10 seeds, 1000 iterations")
+        ("0..10", 300, &[], "10 seeds, 300 iterations")
     };
     let mut sets: Vec<String> = size.iter().map(|s| s.to_string()).collect();
-    sets.push("preset=galet".into());
+    // "y [is] the model weight and bias" (Appendix G).
+    sets.extend(["preset=galet".into(), "bias=true".into()]);
     let c = DhcCompare {
+        title: "DHC-linear (MNIST)",
+        vs_time: false,
         problem: "dhc-linear",
         sets,
         methods: &TABLE3_METHODS,
@@ -358,6 +470,7 @@ fn galet_table3(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliE
             seeds,
             iters,
             metrics_every: Some((iters / 15).max(1)),
+            time_budget: None,
         },
     };
     let (rows, plots, stopped) = dhc_compare(args, out, &c)?;
@@ -368,13 +481,298 @@ fn galet_table3(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliE
         "# reproduce galet-table3: data hyper-cleaning, linear classifier\n\n\
          Appendix G of \"A Generalized Alternating Method for Bilevel Optimization under the \
          Polyak-Łojasiewicz Condition\": MNIST, 5000 training images (half the labels replaced \
-         by a random class), 5000 validation, the 10,000 test images; λ = 0.001 (our choice: \
-         the paper states no regularizer for the linear model); {label}; seeds {seeds}. Step \
-         sizes are ours. Mean ± std over seeds of the final values.\n\n{rows}\n\
+         by a random class), 5000 validation, the 10,000 test images; weights and a bias (\"y \
+         [is] the model weight and bias\"); λ = 0.001 (our choice: the paper states no \
+         regularizer for the linear model); {label}; seeds {seeds}. Step sizes are ours: for \
+         each method the setting with the lowest validation loss after 150 iterations on seed 0 \
+         among 2 to 6 tried. Mean ± std over seeds of the final values.\n\n{rows}\n\
          Published test accuracy % (Table 3, linear, 10 seeds): RHG 87.83, BOME 88.76, \
          IAPTT-GM 90.13, V-PBGD 90.24, GALET 90.20.\n\nPlots: {}\n",
         list_paths(&plots)
     );
+    Ok((text, false))
+}
+
+/// Our step sizes for the MLP half of Table 3 of the GALET paper: as for the linear half, the
+/// setting with the lowest validation loss, here after 60 iterations on seed 0, among 2 to 4
+/// tried (GALET's `ρ = 0.5` of the linear half made `w` diverge).
+const TABLE3_MLP_METHODS: [(&str, &str, &[&str]); 4] = [
+    ("RHG", "rhg", &["alpha=0.5", "beta=10000", "inner_steps=5"]),
+    (
+        "BOME",
+        "bome",
+        &["xi=0.5", "eta=0.5", "inner_steps=5", "inner_step=0.5"],
+    ),
+    (
+        "V-PBGD",
+        "v-pbgd",
+        &["alpha=0.5", "gamma=1", "inner_steps=5", "inner_step=0.5"],
+    ),
+    (
+        "GALET",
+        "galet",
+        &[
+            "alpha=3000",
+            "beta=0.5",
+            "n_inner=5",
+            "rho=0.05",
+            "t_inner=5",
+        ],
+    ),
+];
+
+/// The MLP half of Table 3 of the GALET paper: a 784-50-10 ReLU network without regularization.
+fn galet_table3_mlp(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
+    let (seeds, iters, size, label): (&str, u64, &[&str], &str) = if args.smoke {
+        (
+            "0",
+            5,
+            &["n=200", "val=200", "test=400"],
+            "smoke size 200/200/400",
+        )
+    } else if args.quick {
+        ("0..2", 60, &[], "reduced: 2 seeds, 60 iterations")
+    } else {
+        ("0..10", 200, &[], "10 seeds, 200 iterations")
+    };
+    let mut sets: Vec<String> = size.iter().map(|s| s.to_string()).collect();
+    // "two layer MLP without any regularization", hidden width 50 (Appendix G).
+    sets.extend(["preset=galet", "hidden=50", "activation=relu", "lambda=0"].map(String::from));
+    let c = DhcCompare {
+        title: "DHC-MLP 784-50-10 (MNIST)",
+        vs_time: false,
+        problem: "dhc-mlp",
+        sets,
+        methods: &TABLE3_MLP_METHODS,
+        plan: Plan {
+            seeds,
+            iters,
+            metrics_every: Some((iters / 15).max(1)),
+            time_budget: None,
+        },
+    };
+    let (rows, plots, stopped) = dhc_compare(args, out, &c)?;
+    if stopped {
+        return Ok((String::new(), true));
+    }
+    let text = format!(
+        "# reproduce galet-table3-mlp: data hyper-cleaning, MLP 784-50-10\n\n\
+         Appendix G of \"A Generalized Alternating Method for Bilevel Optimization under the \
+         Polyak-Łojasiewicz Condition\": MNIST, 5000 training images (half the labels replaced \
+         by a random class), 5000 validation, the 10,000 test images; a \"two layer MLP without \
+         any regularization\" with 50 hidden units (ReLU: our choice, the paper does not name the \
+         activation); {label}; seeds {seeds}. Step sizes are ours: for each method the setting \
+         with the lowest validation loss after 60 iterations on seed 0 among 2 to 4 tried. Mean ± std \
+         over seeds of the final values.\n\n{rows}\n\
+         Published test accuracy % (Table 3, MLP, 10 seeds): RHG 87.95, BOME 90.01, IAPTT-GM \
+         90.86, V-PBGD 92.16, GALET 91.48.\n\nPlots: {}\n",
+        list_paths(&plots)
+    );
+    Ok((text, false))
+}
+
+/// PGD-QP with `ρ = ‖∇h‖²` (Theorem 4.2) at our step sizes for the hyper-cleaning problems.
+const PGDQP_42: (&str, &str, &[&str]) = (
+    "PGD-QP (Thm 4.2)",
+    "pgd-qp",
+    &["gamma=0.5", "alpha=1", "warm_start_step=1"],
+);
+/// PGD-QP with `ρ = ‖∇h‖√h₀` (Theorem 4.5), warm-started to `h(x₀, y₀) ≤ α²C₀`.
+const PGDQP_45: (&str, &str, &[&str]) = (
+    "PGD-QP (Thm 4.5)",
+    "pgd-qp",
+    &[
+        "gamma=0.5",
+        "alpha=1",
+        "rho=GradNormSqrtH0",
+        "warm_start_step=1",
+    ],
+);
+
+/// PGD-QP (Theorem 4.2) on PCA features: of `(γ, α) = (0.5, 1)` and `(2, 2)` we kept
+/// `(2, 2)`, for the lower validation loss after 150 iterations (seed 0: 0.31 against 0.50).
+const PGDQP_42_PCA: (&str, &str, &[&str]) = (
+    "PGD-QP (Thm 4.2)",
+    "pgd-qp",
+    &["gamma=2", "alpha=2", "warm_start_step=1"],
+);
+/// PGD-QP (Theorem 4.5) on PCA features, at the same `γ, α`.
+const PGDQP_45_PCA: (&str, &str, &[&str]) = (
+    "PGD-QP (Thm 4.5)",
+    "pgd-qp",
+    &[
+        "gamma=2",
+        "alpha=2",
+        "rho=GradNormSqrtH0",
+        "warm_start_step=1",
+    ],
+);
+/// PGD-QP (Theorem 4.2) on the network: `γ = 0.5` ends at validation loss 0.59 and test accuracy
+/// 78 % after 150 iterations (seed 0), `γ = 0.1` at 0.39 and 88 %.
+const PGDQP_42_MLP: (&str, &str, &[&str]) = (
+    "PGD-QP (Thm 4.2)",
+    "pgd-qp",
+    &["gamma=0.1", "alpha=1", "warm_start_step=0.5"],
+);
+
+/// One setting of `pgdqp-dhc`: folder, problem, problem parameters, methods, iteration cap and
+/// time budget (full, reduced).
+struct PgdqpSetting {
+    name: &'static str,
+    title: &'static str,
+    problem: &'static str,
+    sets: &'static [&'static str],
+    methods: &'static [(&'static str, &'static str, &'static [&'static str])],
+    iters: (u64, u64),
+    budget: Option<(&'static str, &'static str)>,
+}
+
+/// The settings of §5 (Figures 2 and 3) and Appendix C.2 of the PGD-QP paper.
+const PGDQP_SETTINGS: [PgdqpSetting; 5] = [
+    PgdqpSetting {
+        name: "pca",
+        title: "DHC-PCA (82 components)",
+        problem: "dhc-pca",
+        sets: &["components=82"],
+        methods: &[
+            PGDQP_42_PCA,
+            PGDQP_45_PCA,
+            QUICK_METHODS[1],
+            QUICK_METHODS[2],
+            QUICK_METHODS[3],
+        ],
+        iters: (1000, 150),
+        budget: None,
+    },
+    PgdqpSetting {
+        name: "linear",
+        title: "DHC-linear (784)",
+        problem: "dhc-linear",
+        sets: &[],
+        methods: &[PGDQP_42, PGDQP_45, QUICK_METHODS[1], QUICK_METHODS[2]],
+        iters: (1000, 150),
+        budget: None,
+    },
+    PgdqpSetting {
+        name: "mlp",
+        title: "DHC-MLP (784-50-10, ReLU)",
+        problem: "dhc-mlp",
+        sets: &["hidden=50", "activation=relu", "lambda=0.001"],
+        methods: &[PGDQP_42_MLP, QUICK_METHODS[1], QUICK_METHODS[2]],
+        iters: (1000, 150),
+        budget: None,
+    },
+    PgdqpSetting {
+        name: "budget-pca",
+        title: "DHC-PCA (82), fixed time",
+        problem: "dhc-pca",
+        sets: &["components=82"],
+        methods: &[
+            PGDQP_42_PCA,
+            PGDQP_45_PCA,
+            QUICK_METHODS[1],
+            QUICK_METHODS[2],
+            QUICK_METHODS[3],
+        ],
+        iters: (10_000_000, 10_000_000),
+        budget: Some(("250s", "20s")),
+    },
+    PgdqpSetting {
+        name: "budget-mlp",
+        title: "DHC-MLP (784-50-10), fixed time",
+        problem: "dhc-mlp",
+        sets: &["hidden=50", "activation=relu", "lambda=0.001"],
+        methods: &[PGDQP_42_MLP, QUICK_METHODS[1], QUICK_METHODS[2]],
+        iters: (10_000_000, 10_000_000),
+        budget: Some(("1000s", "60s")),
+    },
+];
+
+/// §5 (Figures 2 and 3) and Appendix C.2 of the PGD-QP paper: data hyper-cleaning with PCA
+/// features, the full 784 pixels and a one-hidden-layer network, by iterations and under a fixed
+/// time budget.
+fn pgdqp_dhc(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
+    let reduced = args.quick || args.smoke;
+    let seeds = if args.smoke {
+        "0"
+    } else if reduced {
+        "0..2"
+    } else {
+        "0..5"
+    };
+    let mut text = format!(
+        "# reproduce pgdqp-dhc: data hyper-cleaning (PGD-QP paper, §5 and Appendix C.2)\n\n\
+         \"Perturbed Gradient Descent via Convex Quadratic Approximation for Nonconvex Bilevel \
+         Optimization\", §5: 10,000 MNIST images (the test split, as shipped) split 5000 training \
+         / 2500 validation / 2500 test, corruption p = 0.25, λ = 0.001; seeds {seeds}{}. Step \
+         sizes are ours (the paper does not print its values). Mean ± std over seeds of the \
+         final values.\n",
+        if args.smoke {
+            "; smoke size 300/150/150, 10 iterations, budgets 0.3 s and 0.5 s"
+        } else if reduced {
+            " (reduced with --quick: 150 iterations, budgets 20 s and 60 s)"
+        } else {
+            ""
+        }
+    );
+    for st in &PGDQP_SETTINGS {
+        let mut sets: Vec<String> = st.sets.iter().map(|s| s.to_string()).collect();
+        if args.smoke {
+            sets.extend(["n=300", "val=150", "test=150"].map(String::from));
+            if st.problem == "dhc-pca" {
+                sets.retain(|s| !s.starts_with("components="));
+                sets.push("components=20".into());
+            }
+        }
+        sets.push("preset=pgdqp".into());
+        let iters = match (args.smoke, st.budget) {
+            (true, None) => 10,
+            _ if reduced => st.iters.1,
+            _ => st.iters.0,
+        };
+        let budget = st.budget.map(|(full, quick)| match (args.smoke, reduced) {
+            (true, _) if st.problem == "dhc-mlp" => "0.5s",
+            (true, _) => "0.3s",
+            (false, true) => quick,
+            (false, false) => full,
+        });
+        let c = DhcCompare {
+            title: st.title,
+            vs_time: budget.is_some(),
+            problem: st.problem,
+            sets,
+            methods: st.methods,
+            plan: Plan {
+                seeds,
+                iters,
+                // Under a budget the iteration count is not known ahead: record every 5
+                // iterations of the network, every 50 of the faster PCA problem.
+                metrics_every: Some(match (budget, st.problem) {
+                    (Some(_), "dhc-mlp") => 5,
+                    (Some(_), _) => 50,
+                    (None, _) => (iters / 50).max(1),
+                }),
+                time_budget: budget,
+            },
+        };
+        let dir = out.join(st.name);
+        let (rows, plots, stopped) = dhc_compare(args, &dir, &c)?;
+        if stopped {
+            return Ok((String::new(), true));
+        }
+        text += &format!(
+            "\n## {}{}\n\n{rows}\nPlots: {}\n",
+            st.title,
+            budget.map_or(String::new(), |b| format!(", {b} per seed")),
+            list_paths(&plots)
+        );
+    }
+    text += "\nPublished (figures only, no numbers): with PCA, PGD-QP reaches higher test accuracy \
+             sooner than V-PBGD, BOME and AIDBiO; on the 784-dimensional problem it converges \
+             markedly faster than V-PBGD and BOME; with the network it beats BOME and V-PBGD in \
+             validation loss and test accuracy (Figures 2 and 3). Under a fixed time budget all \
+             methods complete about the same number of iterations on PCA, and PGD-QP is only \
+             slightly slower per iteration with the network (Figure 6).\n";
     Ok((text, false))
 }
 
@@ -428,6 +826,7 @@ fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliEr
                     seeds: "0",
                     iters,
                     metrics_every: Some(iters / 100),
+                    time_budget: None,
                 },
                 &dir,
             )? {
@@ -532,6 +931,7 @@ fn galet_example1(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
                 seeds: "0",
                 iters,
                 metrics_every: Some(1),
+                time_budget: None,
             },
             &dir,
         )? {
@@ -750,6 +1150,7 @@ fn galet_sensitivity(args: &ReproduceArgs, out: &Path) -> Result<(String, bool),
             seeds: "0",
             iters,
             metrics_every: Some(1),
+            time_budget: None,
         };
         if !one(args, "galet-example1", "galet", &sets, plan, &dir)? {
             return Ok((String::new(), true));
@@ -932,6 +1333,7 @@ fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
         seeds: "0",
         iters,
         metrics_every: Some((iters / 100).max(1)),
+        time_budget: None,
     };
     // The two methods run side by side, one thread each.
     let mut child = args.clone();
@@ -1213,6 +1615,7 @@ fn synthetic(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliErro
                 seeds,
                 iters: *k,
                 metrics_every: Some((*k / 100).max(1)),
+                time_budget: None,
             };
             if !one(args, case.problem, solver, sets, plan, &dir)? {
                 return Ok((String::new(), true));
