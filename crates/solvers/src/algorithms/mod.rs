@@ -15,6 +15,10 @@
 //! | [`F3sa`] | 1st | single | F³SA: F²SA with momentum-assisted (STORM-type) estimators |
 //! | [`ProxF2saTwoLoop`] | 1st | T inner | proximal two-loop F²SA with projections |
 //! | [`ProxF2saMomentum`] | 1st | single | proximal single-loop F²SA with momentum, projections |
+//!
+//! Not implemented: IAPTT-GM, HJFBiO and MGBiO, which the papers compare against but do not
+//! define (GALET's Table 3 lists IAPTT-GM's published accuracy; our comparisons leave its row
+//! empty).
 
 mod aid;
 mod aidbio;
