@@ -314,37 +314,52 @@ fn reproduce_quick_smoke_prints_the_table() {
 }
 
 #[test]
-fn reproduce_pgdqp_dhc_smoke_runs_every_setting() {
+fn reproduce_pgdqp_dhc_and_time_smoke_run_every_setting() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("pgdqp");
-    let o = bilevel()
-        .args(["reproduce", "pgdqp-dhc", "--smoke", "--quiet", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    let sections: Vec<&str> = report.split("\n## ").skip(1).collect();
-    assert_eq!(sections.len(), 5, "{report}");
-    // Rows per setting: PCA and its time budget have AIDBiO; the network has no Thm 4.5 row.
-    for (sec, rows) in sections.iter().zip([5, 4, 3, 5, 3]) {
-        let n = sec
-            .lines()
+    let run = |id: &str| {
+        let out = tmp.path().join(id);
+        let o = bilevel()
+            .args(["reproduce", id, "--smoke", "--quiet", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+        (out, report)
+    };
+    let sections =
+        |r: &str| -> Vec<String> { r.split("\n## ").skip(1).map(String::from).collect() };
+    let rows = |sec: &str| {
+        sec.lines()
             .filter(|l| l.starts_with("| ") && !l.starts_with("| method"))
-            .count();
-        assert_eq!(n, rows, "{sec}");
+            .count()
+    };
+    // By iterations: PCA has AIDBiO, the network no Thm 4.5 row.
+    let (out, report) = run("pgdqp-dhc");
+    let secs = sections(&report);
+    assert_eq!(secs.len(), 3, "{report}");
+    for (sec, n) in secs.iter().zip([5, 4, 3]) {
+        assert_eq!(rows(sec), n, "{sec}");
     }
-    assert!(sections[0].contains("| AIDBiO |") && sections[1].contains("| PGD-QP (Thm 4.5) |"));
-    // The budget runs stop on time, not on the iteration cap, and plot against wall time.
-    for sec in &sections[3..] {
+    assert!(secs[0].contains("| AIDBiO |") && secs[1].contains("| PGD-QP (Thm 4.5) |"));
+    for dir in ["pca", "linear", "mlp"] {
+        assert!(out.join(dir).join("test_acc.svg").exists(), "{dir}");
+    }
+    // The two PGD-QP variants run the same solver with different ρ, each in its own folder.
+    let spec = |m: &str| std::fs::read_to_string(out.join("pca").join(m).join("run.json")).unwrap();
+    assert!(spec("pgd-qp-thm-4-2").contains("\"GradNormSq\""));
+    assert!(spec("pgd-qp-thm-4-5").contains("\"GradNormSqrtH0\""));
+    // Under a time budget: runs stop on time, not on the iteration cap, and plot against time.
+    let (out, report) = run("pgdqp-time");
+    let secs = sections(&report);
+    assert_eq!(secs.len(), 2, "{report}");
+    for (sec, n) in secs.iter().zip([5, 3]) {
+        assert_eq!(rows(sec), n, "{sec}");
         assert!(sec.contains("per seed"), "{sec}");
         for row in sec.lines().filter(|l| l.starts_with("| PGD-QP")) {
             let iters: u64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
             assert!(iters > 0 && iters < 10_000_000, "{row}");
         }
-    }
-    for dir in ["pca", "linear", "mlp", "budget-pca", "budget-mlp"] {
-        assert!(out.join(dir).join("test_acc.svg").exists(), "{dir}");
     }
     let svg = std::fs::read_to_string(out.join("budget-pca/val_loss.svg")).unwrap();
     assert!(svg.contains("wall time"));

@@ -89,7 +89,7 @@ pub enum Command {
     },
     /// Reproduce an experiment of the papers (`quick`, `kappa-sweep`, `galet-example1`,
     /// `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`,
-    /// `pgdqp-dhc`).
+    /// `pgdqp-dhc`, `pgdqp-time`).
     Reproduce(reproduce::ReproduceArgs),
 }
 
