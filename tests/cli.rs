@@ -740,6 +740,23 @@ fn run_derives_step_sizes_from_the_problem_smoothness() {
         "grad_phi_norm",
     );
     assert_ne!(g_set, g_def);
+    // V-PBGD's step follows the smoothness of f + γ(g − g*), which grows like κ: on quadratic-κ
+    // with κ = 50 the derived inner step alone (with the fixed α = 0.01) diverged.
+    let out = tmp.path().join("vpbgd");
+    let o = bilevel()
+        .args(["run", "--problem", "quadratic", "--set", "kappa=50"])
+        .args(["--solver", "v-pbgd", "--iters", "1000", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let last = std::fs::read_to_string(out.join("seed0.jsonl")).unwrap();
+    assert_eq!(last.lines().last().unwrap(), r#"{"status":"MaxIter"}"#);
+    let (g0, g) = first_last(&out.join("seed0.csv"), "grad_phi_norm");
+    assert!(g < g0, "v-pbgd: ‖∇Φ‖ {g0} -> {g}");
+    // L_f = 5, γ = 10, L_g = 5, μ_g = 0.1: α = 1/(5 + 10·(10 + 250)).
+    let alpha = run_json(&out)["solver_params"]["alpha"].as_f64().unwrap();
+    assert!((alpha - 1.0 / 2605.0).abs() < 1e-15, "{alpha}");
 }
 
 #[test]

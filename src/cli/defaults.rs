@@ -193,6 +193,30 @@ const VALUE_FUNCTION: &[Rule] = &[Rule {
     value: inv_l_g,
 }];
 
+/// V-PBGD's step on `f + γ(g − g*)`: `‖∇²g*‖ ≤ L_g + L_g²/μ_g` (the implicit function theorem
+/// with `‖∇²ₓᵧg‖ ≤ L_g`), so that sum is `L_f + γ(2L_g + L_g²/μ_g)`-smooth.
+fn vpbgd_alpha(c: &Ctx<'_>) -> Option<f64> {
+    let gamma = c.params.get("gamma")?.as_f64()?;
+    let (l_g, mu, l_f) = (c.c.l_g, c.c.mu_g?, c.c.l_f?);
+    (mu > 0.0).then(|| 1.0 / (l_f + gamma * (2.0 * l_g + l_g * l_g / mu)))
+}
+
+const VPBGD: &[Rule] = &[
+    Rule {
+        key: "inner_step",
+        text: INNER,
+        unless_set: &[],
+        value: inv_l_g,
+    },
+    Rule {
+        key: "alpha",
+        text: "1/(L_f + γ(2L_g + L_g²/μ_g)): a gradient step on f + γ(g − g*), whose smoothness \
+               this bounds (our bound; the penalty paper leaves the constant implicit)",
+        unless_set: &[],
+        value: vpbgd_alpha,
+    },
+];
+
 /// The rules of `solver`, in the order they apply (empty for solvers without any).
 pub fn rules(solver: &str) -> &'static [Rule] {
     match solver {
@@ -201,7 +225,8 @@ pub fn rules(solver: &str) -> &'static [Rule] {
         "pgd-qp" => PGDQP,
         "galet" => GALET,
         "aidbio" | "rhg" => HYPERGRADIENT,
-        "bome" | "v-pbgd" => VALUE_FUNCTION,
+        "bome" => VALUE_FUNCTION,
+        "v-pbgd" => VPBGD,
         _ => &[],
     }
 }
