@@ -551,7 +551,7 @@ fn galet_table3_mlp(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), 
     } else if args.quick {
         ("0..2", 60, &[], "reduced: 2 seeds, 60 iterations")
     } else {
-        ("0..10", 200, &[], "10 seeds, 200 iterations")
+        ("0..10", 150, &[], "10 seeds, 150 iterations")
     };
     let mut sets: Vec<String> = size.iter().map(|s| s.to_string()).collect();
     // "two layer MLP without any regularization", hidden width 50 (Appendix G).
