@@ -159,8 +159,9 @@ pub struct Record {
     pub scalars: Scalars,
     /// The metrics, on the iterations where they were evaluated.
     pub metrics: Option<Metrics>,
-    /// Wall time since this run call started, in seconds (never part of snapshots or
-    /// checkpoints).
+    /// Wall time of this run call so far, in seconds, without the time spent evaluating
+    /// metrics and in observers (so a metric that is costly for one solver does not eat its
+    /// time budget); never part of snapshots or checkpoints.
     pub elapsed: f64,
 }
 
@@ -368,6 +369,8 @@ impl Runner {
     ) -> Result<RunResult, Error> {
         let cfg = self.config.clone();
         let start = Instant::now();
+        // Time spent on metrics and observers, which the budget and `elapsed` leave out.
+        let mut excluded = Duration::ZERO;
         let mut mev = MetricEvaluator::new();
         let mut trace = Vec::new();
         let info = RunInfo {
@@ -388,15 +391,19 @@ impl Runner {
                 reason,
             });
         } else if record_start {
+            let t = Instant::now();
             let metrics = Some(mev.evaluate(problem, &it, &*solver));
+            excluded += t.elapsed();
             let rec = Record {
                 iter: k,
                 counts: o.counts(),
                 scalars: Vec::new(),
                 metrics,
-                elapsed: start.elapsed().as_secs_f64(),
+                elapsed: start.elapsed().saturating_sub(excluded).as_secs_f64(),
             };
+            let t = Instant::now();
             status = self.emit(rec, &mut trace, cfg.tolerance)?;
+            excluded += t.elapsed();
         }
         let status = loop {
             if let Some(s) = status.take() {
@@ -406,7 +413,7 @@ impl Runner {
                 break Status::MaxIter;
             }
             if let Some(b) = cfg.time_budget
-                && start.elapsed() >= b
+                && start.elapsed().saturating_sub(excluded) >= b
             {
                 break Status::TimeBudget;
             }
@@ -424,6 +431,8 @@ impl Runner {
                     reason,
                 };
             }
+            let elapsed = start.elapsed().saturating_sub(excluded).as_secs_f64();
+            let t = Instant::now();
             let metrics = (k % cfg.metrics_every == 0 || k == cfg.max_iter)
                 .then(|| mev.evaluate(problem, &it, &*solver));
             let rec = Record {
@@ -431,9 +440,10 @@ impl Runner {
                 counts: o.counts(),
                 scalars,
                 metrics,
-                elapsed: start.elapsed().as_secs_f64(),
+                elapsed,
             };
             status = self.emit(rec, &mut trace, cfg.tolerance)?;
+            excluded += t.elapsed();
         };
         for obs in &mut self.observers {
             obs.on_finish(&status)?;

@@ -301,6 +301,39 @@ fn wall_time_budget_stops_the_run() {
     assert_eq!(r.trace.last().unwrap().iter, r.iter);
 }
 
+/// An observer that takes 20 ms per record, standing in for costly metrics or slow output.
+#[derive(Debug)]
+struct Slow;
+
+impl bilevel_solvers::observe::Observe for Slow {
+    fn on_record(&mut self, _rec: &Record) -> std::io::Result<()> {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        Ok(())
+    }
+}
+
+#[test]
+fn time_budget_leaves_out_metrics_and_observers() {
+    // 15 iterations take about 0.3 s of observer time but microseconds of solver time, so a
+    // 100 ms budget must not end the run; the recorded elapsed times stay far below 0.3 s.
+    let p = ScSinCos::default();
+    let mut s = SingleLoopAid::new(SingleLoopAidParams::from_smoothness(100.0, 0.05)).unwrap();
+    let r = Runner::new(RunConfig {
+        time_budget: Some(std::time::Duration::from_millis(100)),
+        ..RunConfig::iters(15)
+    })
+    .unwrap()
+    .observe(Slow)
+    .run(&p, &mut s)
+    .unwrap();
+    assert_eq!(r.status, Status::MaxIter);
+    assert!(
+        r.trace.last().unwrap().elapsed < 0.1,
+        "{:?}",
+        r.trace.last()
+    );
+}
+
 #[test]
 fn huge_step_diverges_and_files_hold_no_nan() {
     let dir = std::env::temp_dir().join(format!("bilevel-div-{}", std::process::id()));
