@@ -754,9 +754,14 @@ fn run_derives_step_sizes_from_the_problem_smoothness() {
     assert_eq!(last.lines().last().unwrap(), r#"{"status":"MaxIter"}"#);
     let (g0, g) = first_last(&out.join("seed0.csv"), "grad_phi_norm");
     assert!(g < g0, "v-pbgd: ‖∇Φ‖ {g0} -> {g}");
-    // L_f = 5, γ = 10, L_g = 5, μ_g = 0.1: α = 1/(5 + 10·(10 + 250)).
+    // L_f = 5, γ = 10, μ_g = 0.1 and the whole Hessian of g bounded by L = 5(1 + √5)/2.
     let alpha = run_json(&out)["solver_params"]["alpha"].as_f64().unwrap();
-    assert!((alpha - 1.0 / 2605.0).abs() < 1e-15, "{alpha}");
+    let l = 5.0 * (1.0 + 5f64.sqrt()) / 2.0;
+    let expect = 1.0 / (5.0 + 10.0 * (2.0 * l + l * l / 0.1));
+    assert!(
+        (alpha - expect).abs() < 1e-12 * expect,
+        "{alpha} vs {expect}"
+    );
 }
 
 #[test]
@@ -800,6 +805,8 @@ fn stochastic_solvers_take_a_minibatch_from_set() {
     );
     let extras = std::fs::read_to_string(out.join("seed0.extras.csv")).unwrap();
     assert!(extras.lines().count() > 1, "{extras}");
+    let last = std::fs::read_to_string(out.join("seed0.jsonl")).unwrap();
+    assert_eq!(last.lines().last().unwrap(), r#"{"status":"MaxIter"}"#);
     // Each run seed draws its own samples: on the (unseeded) quadratic problem the traces of
     // two seeds differ only through the minibatch streams.
     let out = tmp.path().join("quad");

@@ -193,12 +193,13 @@ const VALUE_FUNCTION: &[Rule] = &[Rule {
     value: inv_l_g,
 }];
 
-/// V-PBGD's step on `f + γ(g − g*)`: `‖∇²g*‖ ≤ L_g + L_g²/μ_g` (the implicit function theorem
-/// with `‖∇²ₓᵧg‖ ≤ L_g`), so that sum is `L_f + γ(2L_g + L_g²/μ_g)`-smooth.
+/// V-PBGD's step on `f + γ(g − g*)`: with `L` a bound on the whole Hessian of `g`,
+/// `‖∇²g*‖ ≤ L + L²/μ_g` (the implicit function theorem), so that sum is
+/// `L_f + γ(2L + L²/μ_g)`-smooth. Problems that do not bound the whole Hessian get no rule.
 fn vpbgd_alpha(c: &Ctx<'_>) -> Option<f64> {
     let gamma = c.params.get("gamma")?.as_f64()?;
-    let (l_g, mu, l_f) = (c.c.l_g, c.c.mu_g?, c.c.l_f?);
-    (mu > 0.0).then(|| 1.0 / (l_f + gamma * (2.0 * l_g + l_g * l_g / mu)))
+    let (l, mu, l_f) = (c.c.l_g_xy?, c.c.mu_g?, c.c.l_f?);
+    (mu > 0.0).then(|| 1.0 / (l_f + gamma * (2.0 * l + l * l / mu)))
 }
 
 const VPBGD: &[Rule] = &[
@@ -210,10 +211,33 @@ const VPBGD: &[Rule] = &[
     },
     Rule {
         key: "alpha",
-        text: "1/(L_f + γ(2L_g + L_g²/μ_g)): a gradient step on f + γ(g − g*), whose smoothness \
-               this bounds (our bound; the penalty paper leaves the constant implicit)",
+        text: "1/(L_f + γ(2L + L²/μ_g)), L bounding the whole Hessian of g: a gradient step on \
+               f + γ(g − g*), whose smoothness this bounds (our bound; V-PBGD's paper leaves the \
+               constant implicit)",
         unless_set: &[],
         value: vpbgd_alpha,
+    },
+];
+
+/// F²SA's and F³SA's initial `y` step: their defaults (`α₀ = 0.01`, `γ₀ = 1`) are for
+/// `l_{g,1} = 1` and are divided by `L_g` otherwise.
+fn f2sa_alpha0(c: &Ctx<'_>) -> Option<f64> {
+    inv_l_g(c).map(|v| 0.01 * v)
+}
+
+const F2SA: &[Rule] = &[
+    Rule {
+        key: "gamma0",
+        text: "1/L_g: gradient steps on the L_g-smooth g(x, ·) for z (F²SA slides: γ_k bounded by \
+               the problem constants, constant for exact gradients)",
+        unless_set: &[],
+        value: inv_l_g,
+    },
+    Rule {
+        key: "alpha0",
+        text: "0.01/L_g: the default α₀ = 0.01 for L_g = 1, scaled (α_kλ_k ≲ 1/L_g)",
+        unless_set: &[],
+        value: f2sa_alpha0,
     },
 ];
 
@@ -226,6 +250,7 @@ pub fn rules(solver: &str) -> &'static [Rule] {
         "galet" => GALET,
         "aidbio" | "rhg" => HYPERGRADIENT,
         "bome" => VALUE_FUNCTION,
+        "f2sa" | "f3sa" => F2SA,
         "v-pbgd" => VPBGD,
         _ => &[],
     }
@@ -288,6 +313,7 @@ pub fn constants_text(c: &Smoothness) -> String {
     let mut parts = vec![format!("L_g = {}", short(c.l_g))];
     for (name, v) in [
         ("μ_g", c.mu_g),
+        ("L_g,xy", c.l_g_xy),
         ("L_f", c.l_f),
         ("L_h", c.l_h),
         ("L_Φ", c.l_phi),

@@ -251,9 +251,6 @@ pub fn draw_at(
         .map_err(|e| CliError::new(format!("writing {}: {e}", path.display())))
 }
 
-/// A short axis label: integers without a fraction, three significant digits otherwise, and
-/// scientific notation for very small or large magnitudes (log axes otherwise print the binary
-/// rounding of their tick positions, such as `0.30000000000000004`).
 /// [`tick_label`] with enough decimals to tell apart ticks on an axis spanning `span`
 /// (ticks are about a tenth of the span apart).
 fn tick_label_in(v: f64, span: f64) -> String {
@@ -279,6 +276,9 @@ fn tick_label_in(v: f64, span: f64) -> String {
     }
 }
 
+/// A short axis label: integers without a fraction, three significant digits otherwise, and
+/// scientific notation for very small or large magnitudes (log axes otherwise print the binary
+/// rounding of their tick positions, such as `0.30000000000000004`).
 fn tick_label(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {

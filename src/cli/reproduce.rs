@@ -260,6 +260,10 @@ fn curves_vs_time(dirs: &[(String, PathBuf)], col: &str) -> Result<Vec<Series>, 
             ..Series::default()
         };
         for i in 0..s.x.len() {
+            let everyone = traces.iter().all(|t| t.iter().any(|(it, _)| *it == s.x[i]));
+            if !everyone {
+                continue;
+            }
             if let Some(j) = when.x.iter().position(|&it| it == s.x[i]) {
                 keep.x.push(when.y[j]);
                 keep.y.push(s.y[i]);
@@ -325,6 +329,13 @@ fn dhc_compare(
     let mut rows = String::from(
         "| method | iters | validation loss | test accuracy % | cleaning F1 | Gc | MV | wall s |\n|---|---|---|---|---|---|---|---|\n",
     );
+    let slugs: Vec<String> = c.methods.iter().map(|(label, _, _)| slug(label)).collect();
+    if let Some(i) = (1..slugs.len()).find(|&i| slugs[..i].contains(&slugs[i])) {
+        return Err(CliError::new(format!(
+            "two methods of one comparison share the folder name `{}`",
+            slugs[i]
+        )));
+    }
     for (label, solver, sets) in c.methods {
         let dir = out.join(slug(label));
         let mut all: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -513,7 +524,7 @@ fn galet_table3(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliE
 
 /// Our step sizes for the MLP half of Table 3 of the GALET paper: as for the linear half, the
 /// setting with the lowest validation loss, here after 60 iterations on seed 0, among 2 to 4
-/// tried (GALET's `ρ = 0.5` of the linear half made `w` diverge).
+/// tried (`ρ = 0.5`, tried first for the linear half, made GALET's `w` diverge here).
 const TABLE3_MLP_METHODS: [(&str, &str, &[&str]); 4] = [
     ("RHG", "rhg", &["alpha=0.5", "beta=10000", "inner_steps=5"]),
     (

@@ -80,6 +80,11 @@ pub struct Smoothness {
     pub l_g: f64,
     /// `μ_g`: the strong-convexity modulus of `g(x, ·)`, if it is strongly convex.
     pub mu_g: Option<f64>,
+    /// A bound on the whole Hessian of `g` in `(x, y)` (the Lipschitz constant of `∇g`), which
+    /// penalty methods need for the `x` side of `g − g*`; `None` where it is unbounded or not
+    /// worked out.
+    #[serde(default)]
+    pub l_g_xy: Option<f64>,
     /// `L_f`: the Lipschitz constant of `∇f` in `(x, y)`.
     pub l_f: Option<f64>,
     /// `L_h`: the Lipschitz constant of `∇h` in `(x, y)`, `h = ‖∇ᵧg‖²`.
@@ -97,6 +102,7 @@ impl Smoothness {
         Smoothness {
             l_g: self.l_g.max(other.l_g),
             mu_g: both(self.mu_g, other.mu_g, f64::min),
+            l_g_xy: both(self.l_g_xy, other.l_g_xy, f64::max),
             l_f: both(self.l_f, other.l_f, f64::max),
             l_h: both(self.l_h, other.l_h, f64::max),
             l_phi: both(self.l_phi, other.l_phi, f64::max),

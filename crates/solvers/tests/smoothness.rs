@@ -66,6 +66,18 @@ fn check(p: &dyn Problem, c: Smoothness, seed: u64, scale: f64) {
                 "{name}: μ_g"
             );
         }
+        if let Some(l) = c.l_g_xy {
+            let a = p.grad_g(&mut ev, x1.as_ref(), y1.as_ref());
+            let b = p.grad_g(&mut ev, x2.as_ref(), y2.as_ref());
+            lipschitz(
+                "∇g in (x, y)",
+                &name,
+                &stack(&a.x, &a.y),
+                &stack(&b.x, &b.y),
+                dz,
+                l,
+            );
+        }
         if let Some(l) = c.l_f {
             let f1 = p.grad_f(&mut ev, x1.as_ref(), y1.as_ref());
             let f2 = p.grad_f(&mut ev, x2.as_ref(), y2.as_ref());

@@ -25,7 +25,9 @@ pub struct ProxF2saParams {
     /// `r > 0`: the `z` subproblem's prox parameter and step relative to the `y` subproblem's,
     /// `ρ_z = rρ`, `γ_z = rγ`. The slides use one `ρ` and `γ` for both, `r = 1`; the default
     /// `r = 3` lets `z` track `y*(x)` faster than `y` tracks `y*_σ(x)`, without which the
-    /// iteration can cycle once `σ_k` is small (see [`ProxF2saTwoLoop`]). Keep `rρ ≪ 1/L_g`.
+    /// iteration can cycle once `σ_k` is small (see [`ProxF2saTwoLoop`]). The `z` subproblem
+    /// contracts only when `rγ·L_g + γ/ρ < 2`, so a larger `r` needs a smaller `γ` on stiffer
+    /// lower levels.
     pub z_ratio: f64,
 }
 

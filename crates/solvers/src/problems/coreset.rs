@@ -41,6 +41,7 @@ impl Problem for Coreset {
     fn smoothness(&self) -> Option<Smoothness> {
         Some(Smoothness {
             l_g: 2.0,
+            l_g_xy: None,
             mu_g: Some(2.0),
             l_f: Some(2.0),
             l_h: None,

@@ -38,6 +38,7 @@ impl Problem for LowerBound {
     fn smoothness(&self) -> Option<Smoothness> {
         Some(Smoothness {
             l_g: 1.0,
+            l_g_xy: None,
             mu_g: Some(1.0),
             l_f: Some(0.0),
             l_h: None,

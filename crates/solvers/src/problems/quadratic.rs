@@ -121,6 +121,9 @@ impl Problem for QuadraticKappa {
         Some(Smoothness {
             l_g: l,
             mu_g: Some(self.mu),
+            // ∇²g = [[0, −L I], [−L I, Z]] with Z ⪯ L I: each 2 × 2 block [[0, −L], [−L, z]]
+            // has spectral radius (z + √(z² + 4L²))/2 ≤ L(1 + √5)/2.
+            l_g_xy: Some(l * (1.0 + 5f64.sqrt()) / 2.0),
             l_f: Some(l),
             l_h: Some(4.0 * l * l),
             l_phi: Some(l),

@@ -134,6 +134,8 @@ impl Problem for ScSinCos {
         Some(Smoothness {
             l_g: hi * hi,
             mu_g: Some(lo * lo),
+            // ∇²g = JᵀJ with J = [−I, H]: ‖JJᵀ‖ = ‖I + HHᵀ‖ = 1 + σ_max².
+            l_g_xy: Some(1.0 + hi * hi),
             l_f: Some(d.l_f()),
             l_h: Some(2.0 * (hi * hi + hi.powi(4))),
             l_phi: Some(crate::vecops::norm_sq(&q) + 2.0 * (1.0 + 1.0 / lo).powi(2)),
