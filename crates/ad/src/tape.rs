@@ -81,7 +81,13 @@ pub struct Tape {
     aux: Vec<f64>,
     /// Integer data of operations: class labels of cross-entropies, row indices of gathers.
     labels: Vec<u32>,
-    shared: Vec<Arc<Mat<f64>>>,
+    shared: Vec<SharedData>,
+    /// Contiguous copies of the padded matrices recorded with [`Tape::shared`], kept across
+    /// [`Tape::clear`] (at most [`PACKED_KEEP`], the oldest dropped first) so that re-recording
+    /// a function copies such a matrix once, not at every recording.
+    packed: Vec<Packed>,
+    /// How many contiguous copies [`Tape::shared`] has made.
+    shared_copies: u64,
     scratch: Vec<f64>,
     /// Packing buffer for paired products (`A·[B Ḃ]`, `Aᵀ·[Ȳ Ȳ̇]`).
     pair: Vec<f64>,
@@ -110,17 +116,34 @@ fn grow(v: &mut Vec<f64>, len: usize, growths: &mut u64) {
     }
 }
 
+/// Most padded matrices whose contiguous copies a tape keeps (see [`Tape::shared`]).
+const PACKED_KEEP: usize = 8;
+
+/// A padded matrix and its contiguous copy.
+type Packed = (Arc<Mat<f64>>, Arc<[f64]>);
+
+/// Where the value of a shared constant lives.
+#[derive(Clone, Debug)]
+enum SharedData {
+    /// The caller's matrix, stored contiguously.
+    Mat(Arc<Mat<f64>>),
+    /// A contiguous copy of a matrix whose columns are padded.
+    Packed(Arc<[f64]>),
+}
+
 #[inline]
-fn value<'a>(nodes: &[Node], vals: &'a [f64], shared: &'a [Arc<Mat<f64>>], id: u32) -> &'a [f64] {
+fn value<'a>(nodes: &[Node], vals: &'a [f64], shared: &'a [SharedData], id: u32) -> &'a [f64] {
     let n = &nodes[id as usize];
     match n.op {
-        Op::Shared(k) => {
-            let m = &shared[k as usize];
-            // SAFETY: `Tape::shared` only registers matrices with unit row stride and a column
-            // stride equal to the number of rows, so their `nrows · ncols` entries are one
-            // contiguous allocation owned by the `Arc`, which the tape keeps alive.
-            unsafe { std::slice::from_raw_parts(m.as_ptr(), n.len()) }
-        }
+        Op::Shared(k) => match &shared[k as usize] {
+            SharedData::Mat(m) => {
+                // SAFETY: `Tape::shared` only registers matrices with unit row stride and a
+                // column stride equal to the number of rows, so their `nrows · ncols` entries
+                // are one contiguous allocation owned by the `Arc`, which the tape keeps alive.
+                unsafe { std::slice::from_raw_parts(m.as_ptr(), n.len()) }
+            }
+            SharedData::Packed(p) => &p[..n.len()],
+        },
         _ => &vals[n.off..n.off + n.len()],
     }
 }
@@ -154,6 +177,8 @@ impl Tape {
             aux: Vec::new(),
             labels: Vec::new(),
             shared: Vec::new(),
+            packed: Vec::new(),
+            shared_copies: 0,
             scratch: Vec::new(),
             pair: Vec::new(),
             growths: 0,
@@ -222,6 +247,12 @@ impl Tape {
     /// the same function after [`Tape::clear`] leaves this unchanged.
     pub fn growths(&self) -> u64 {
         self.growths
+    }
+
+    /// How many times [`Tape::shared`] has copied a matrix whose columns are padded (each such
+    /// matrix is copied once and the copy kept for later recordings).
+    pub fn shared_copies(&self) -> u64 {
+        self.shared_copies
     }
 
     /// Bytes currently reserved by the tape's buffers.
@@ -369,19 +400,46 @@ impl Tape {
         )
     }
 
-    /// Record a constant shared by reference: no copy is made when `m` is stored contiguously
-    /// (unit row stride, column stride equal to the row count); otherwise it is copied.
-    /// Use it for data matrices, which would cost a pass over memory to copy at every recording.
+    /// Record a constant shared by reference. Use it for data matrices, which would cost a pass
+    /// over memory to copy at every recording.
+    ///
+    /// No copy is made when `m` is stored contiguously (unit row stride, column stride equal to
+    /// the row count). faer pads the columns of a matrix whose row count is not a multiple of
+    /// the SIMD width; such a matrix is copied once into a contiguous buffer that the tape keeps
+    /// across [`Tape::clear`] for the same `Arc` (for the last few such matrices), so recording
+    /// the same function again copies nothing ([`Tape::shared_copies`] counts the copies).
     pub fn shared(&mut self, m: &Arc<Mat<f64>>) -> Var {
         let contiguous = m.ncols() <= 1 || m.col_stride() == m.nrows() as isize;
-        if !(m.row_stride() == 1 || m.nrows() <= 1) || !contiguous {
-            return self.constant(Mat::as_ref(m));
-        }
+        let data = if (m.row_stride() == 1 || m.nrows() <= 1) && contiguous {
+            SharedData::Mat(Arc::clone(m))
+        } else {
+            // The tape holds a clone of the `Arc`, so the matrix cannot change while its copy is
+            // kept, and the pointer cannot be reused by another matrix.
+            let found = self.packed.iter().find(|(a, _)| Arc::ptr_eq(a, m));
+            let p = match found {
+                Some((_, p)) => Arc::clone(p),
+                None => {
+                    let mut v = Vec::with_capacity(m.nrows() * m.ncols());
+                    for j in 0..m.ncols() {
+                        let col = m.col(j);
+                        v.extend((0..m.nrows()).map(|i| col[i]));
+                    }
+                    let p: Arc<[f64]> = v.into();
+                    if self.packed.len() == PACKED_KEEP {
+                        self.packed.remove(0);
+                    }
+                    self.packed.push((Arc::clone(m), Arc::clone(&p)));
+                    self.shared_copies += 1;
+                    p
+                }
+            };
+            SharedData::Packed(p)
+        };
         if self.shared.len() == self.shared.capacity() {
             self.growths += 1;
         }
         let k = self.shared.len() as u32;
-        self.shared.push(Arc::clone(m));
+        self.shared.push(data);
         self.push(Op::Shared(k), 0, 0, m.nrows(), m.ncols(), 0, false)
     }
 
@@ -389,7 +447,7 @@ impl Tape {
     /// rows are copied, into the tape's arena (whose capacity is kept across recordings), read
     /// through the matrix's strides. This is how a loss is recorded on a minibatch of samples:
     /// the same value as [`Tape::gather_rows`] on [`Tape::shared`]`(m)`, without ever copying
-    /// the whole matrix (which `shared` must do for a matrix whose columns are padded, as
+    /// the whole matrix (which `shared` does once for a matrix whose columns are padded, as
     /// faer pads them when the row count is not a multiple of the SIMD width).
     ///
     /// # Panics

@@ -663,3 +663,53 @@ fn a_shared_constant_larger_than_the_rest_of_the_tape_takes_tangents() {
     let r = hvp(f, x.as_ref(), v.as_ref());
     assert_close("eager HᵀH·1", r.hv.as_ref(), want.as_ref(), 1e-13);
 }
+
+#[test]
+fn a_padded_shared_matrix_is_copied_once_across_recordings() {
+    let mut r = rng(71);
+    // 2501 rows: faer pads the columns, so the matrix is not one contiguous block.
+    let data = Arc::new(rand_mat(&mut r, 2501, 6, -1.0, 1.0));
+    assert_ne!(data.col_stride(), 2501, "the test needs a padded matrix");
+    let y = rand_mat(&mut r, 6, 1, -1.0, 1.0);
+    let f = |d: &Arc<Mat<f64>>| {
+        let d = Arc::clone(d);
+        move |t: &mut Tape, y: Var| {
+            let a = t.shared(&d);
+            let z = t.matmul(a, y);
+            t.sum_sq(z)
+        }
+    };
+    // Reference: the same function on a plain (copied) constant.
+    let plain = {
+        let d = Arc::clone(&data);
+        move |t: &mut Tape, y: Var| {
+            let a = t.constant((*d).as_ref());
+            let z = t.matmul(a, y);
+            t.sum_sq(z)
+        }
+    };
+    let mut ev = Evaluator::new();
+    let want = ev.value_and_grad(&plain, y.as_ref());
+    let g = f(&data);
+    for _ in 0..5 {
+        let got = ev.value_and_grad(&g, y.as_ref());
+        assert_eq!(got.0, want.0);
+        assert_eq!(got.1, want.1);
+    }
+    assert_eq!(ev.tape().shared_copies(), 1);
+    // Another matrix with the same entries is another copy; the tape keeps the last eight.
+    let others: Vec<Arc<Mat<f64>>> = (0..8).map(|_| Arc::new((*data).clone())).collect();
+    for o in &others {
+        let _ = ev.value_and_grad(&f(o), y.as_ref());
+        let _ = ev.value_and_grad(&f(o), y.as_ref());
+    }
+    assert_eq!(ev.tape().shared_copies(), 9);
+    // `data`'s copy was the oldest and was dropped: recording it again copies it again.
+    let got = ev.value_and_grad(&g, y.as_ref());
+    assert_eq!(got.1, want.1);
+    assert_eq!(ev.tape().shared_copies(), 10);
+    // A contiguous matrix (row count a multiple of 8) is never copied.
+    let even = Arc::new(rand_mat(&mut r, 2504, 6, -1.0, 1.0));
+    let _ = ev.value_and_grad(&f(&even), y.as_ref());
+    assert_eq!(ev.tape().shared_copies(), 10);
+}
