@@ -313,6 +313,84 @@ fn reproduce_quick_smoke_prints_the_table() {
     );
 }
 
+/// `seed<s>.csv` without its wall-time column, which no two runs share.
+fn trace_without_time(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let col = text
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "elapsed_s")
+        .unwrap();
+    text.lines()
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|&(i, _)| i != col)
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn reproduce_seeds_adds_seeds_to_a_finished_run_under_redraw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reproduce = |out: &Path, extra: &[&str]| {
+        let o = bilevel()
+            .args(["reproduce", "quick", "--smoke", "--quiet", "--out"])
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out.join("report.md")).unwrap()
+    };
+    let out = tmp.path().join("grown");
+    reproduce(&out, &["--seeds", "0"]);
+    let seed0 = out.join("bome/seed0.csv");
+    let modified = std::fs::metadata(&seed0).unwrap().modified().unwrap();
+    assert!(!out.join("bome/seed1.csv").exists());
+    // Asking for seeds 0 and 1 under --redraw keeps seed 0 and runs seed 1 only.
+    let report = reproduce(&out, &["--seeds", "0..2", "--redraw"]);
+    assert_eq!(
+        std::fs::metadata(&seed0).unwrap().modified().unwrap(),
+        modified
+    );
+    assert!(out.join("bome/seed1.csv").exists());
+    assert!(report.contains("seeds 0..2"), "{report}");
+    assert!(
+        report.contains("Command: `bilevel reproduce quick --smoke --seeds 0..2`"),
+        "{report}"
+    );
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bome/run.json")).unwrap()).unwrap();
+    assert_eq!(spec["seeds"], serde_json::json!([0, 1]));
+    // The grown folder holds what one run of both seeds writes, bit for bit (wall time aside).
+    let fresh = tmp.path().join("fresh");
+    reproduce(&fresh, &["--seeds", "0..2"]);
+    for method in ["pgd-qp", "v-pbgd", "bome", "aidbio"] {
+        for s in 0..2 {
+            let name = format!("{method}/seed{s}.csv");
+            assert_eq!(
+                trace_without_time(&out.join(&name)),
+                trace_without_time(&fresh.join(&name)),
+                "{name}"
+            );
+        }
+    }
+    // Fewer seeds than the folder holds is a new run: the extra seed is gone.
+    reproduce(&out, &["--seeds", "0", "--redraw"]);
+    assert!(!out.join("bome/seed1.csv").exists());
+    // Experiments that do not run over seeds refuse the flag.
+    let (code, err) = stderr_of(&["reproduce", "kappa-sweep", "--seeds", "0..2"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does not run over seeds"), "{err}");
+}
+
 #[test]
 fn reproduce_pgdqp_dhc_and_time_smoke_run_every_setting() {
     let tmp = tempfile::tempdir().unwrap();
@@ -555,15 +633,29 @@ fn itd_appendix_d_quick_needs_the_training_split() {
     let out = tmp.path().join("itd");
     let o = bilevel()
         .env("BILEVEL_DATA_DIR", dir)
-        .args(["reproduce", "itd-appendix-d", "--quick", "--quiet", "--out"])
+        .args([
+            "reproduce",
+            "itd-appendix-d",
+            "--quick",
+            "--quiet",
+            "--seeds",
+            "0..2",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     for method in ["| single-loop ITD | 40 |", "| single-loop AID | 40 |"] {
-        assert!(report.contains(method), "missing row {method}:\n{report}");
+        let row = report
+            .lines()
+            .find(|l| l.starts_with(method))
+            .unwrap_or_else(|| panic!("missing row {method}:\n{report}"));
+        // Two seeds: the losses and the accuracy are a mean ± std.
+        assert_eq!(row.matches(" ± ").count(), 4, "{row}");
     }
+    assert!(report.contains("seeds 0..2"), "{report}");
     assert!(report.contains("0.65"));
     assert!(out.join("val_loss.svg").exists());
 }

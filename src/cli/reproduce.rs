@@ -37,9 +37,32 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Reuse the finished runs already in the output folder and only redraw the plots and the
-    /// report; runs that are missing or unfinished are run as usual.
+    /// report; runs that are missing or unfinished are run as usual. A folder that holds some of
+    /// the seeds asked for, with the same settings otherwise, keeps them: only the missing seeds
+    /// are run (so `--seeds 0..5 --redraw` adds seeds 2 to 4 to a folder made with `--seeds 0..2`).
     #[arg(long)]
     pub redraw: bool,
+    /// Seeds to run instead of the experiment's own (`0..5`, `0,3`), for the experiments that run
+    /// over seeds: `quick`, `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`,
+    /// `pgdqp-dhc` and `pgdqp-time`.
+    #[arg(long)]
+    pub seeds: Option<String>,
+}
+
+/// The experiments that run over seeds, and so take `--seeds`.
+const SEEDED: [&str; 7] = [
+    "quick",
+    "galet-table3",
+    "galet-table3-mlp",
+    "synthetic",
+    "itd-appendix-d",
+    "pgdqp-dhc",
+    "pgdqp-time",
+];
+
+/// The seeds of an experiment: `--seeds` if given, else the experiment's own.
+fn seeds_of<'a>(args: &'a ReproduceArgs, own: &'a str) -> &'a str {
+    args.seeds.as_deref().unwrap_or(own)
 }
 
 /// The experiments `reproduce` knows.
@@ -65,6 +88,16 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&args.id));
+    if args.seeds.is_some()
+        && IDS.contains(&args.id.as_str())
+        && !SEEDED.contains(&args.id.as_str())
+    {
+        return Err(CliError::new(format!(
+            "--seeds: {} does not run over seeds; the experiments that do are {}",
+            args.id,
+            SEEDED.join(", ")
+        )));
+    }
     let t0 = Instant::now();
     let (text, interrupted) = match args.id.as_str() {
         "quick" => quick(args, &out)?,
@@ -100,7 +133,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
         }
     );
     let text = format!(
-        "{text}\n{total} Command: `bilevel reproduce {}{}`\n",
+        "{text}\n{total} Command: `bilevel reproduce {}{}{}`\n",
         args.id,
         if args.smoke {
             " --smoke"
@@ -108,7 +141,10 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
             " --quick"
         } else {
             ""
-        }
+        },
+        args.seeds
+            .as_ref()
+            .map_or(String::new(), |s| format!(" --seeds {s}"))
     );
     write_atomic(&out.join("report.md"), &text)?;
     println!("{text}");
@@ -162,8 +198,20 @@ fn one(
         ..RunArgs::default()
     };
     let (spec, dir, mut exec) = resolve_run(&ra)?;
-    if args.redraw && finished(&dir, &spec)? {
-        return Ok(true);
+    if args.redraw {
+        match reusable(&dir, &spec)? {
+            Reuse::All => return Ok(true),
+            Reuse::Some => {
+                // Take the folder over with the new seed list; `resume` keeps the finished
+                // seeds, continues interrupted ones and runs the missing ones.
+                write_atomic(
+                    &dir.join("run.json"),
+                    &serde_json::to_string_pretty(&spec).expect("spec serializes"),
+                )?;
+                exec.resume = true;
+            }
+            Reuse::None => {}
+        }
     }
     exec.no_plots = true;
     Ok(run(&spec, &dir, &exec)? == Outcome::Complete)
@@ -183,32 +231,46 @@ fn slug(label: &str) -> String {
     s.trim_end_matches('-').to_string()
 }
 
-/// Whether `dir` holds a finished run of `spec`: its `run.json` has the same settings (the data
-/// folder aside) and every seed's JSON Lines trace ends with its status line.
-fn finished(dir: &Path, spec: &super::run::RunSpec) -> Result<bool, CliError> {
+/// What `--redraw` can keep of the run in a folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reuse {
+    /// The folder holds a finished run of exactly this spec.
+    All,
+    /// Same settings, but only some of the seeds asked for (and none others).
+    Some,
+    /// Nothing: other settings, other seeds, or no run.
+    None,
+}
+
+/// What of `spec` the folder `dir` already holds: its `run.json` must have the same settings
+/// (the data folder aside) and its seeds must be among `spec`'s; a seed is finished when its JSON
+/// Lines trace ends with its status line.
+fn reusable(dir: &Path, spec: &super::run::RunSpec) -> Result<Reuse, CliError> {
     let Ok(text) = std::fs::read_to_string(dir.join("run.json")) else {
-        return Ok(false);
+        return Ok(Reuse::None);
     };
     let Ok(mut saved) = serde_json::from_str::<super::run::RunSpec>(&text) else {
-        return Ok(false);
+        return Ok(Reuse::None);
     };
     saved.data_dir.clone_from(&spec.data_dir);
-    if &saved != spec {
-        return Ok(false);
+    let saved_seeds = std::mem::replace(&mut saved.seeds, spec.seeds.clone());
+    if &saved != spec || !saved_seeds.iter().all(|s| spec.seeds.contains(s)) {
+        return Ok(Reuse::None);
     }
-    for s in &spec.seeds {
-        let Ok(text) = std::fs::read_to_string(dir.join(format!("seed{s}.jsonl"))) else {
-            return Ok(false);
-        };
-        if !text
-            .lines()
-            .last()
-            .is_some_and(|l| l.starts_with("{\"status\""))
-        {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    let done = |s: &u64| {
+        std::fs::read_to_string(dir.join(format!("seed{s}.jsonl"))).is_ok_and(|text| {
+            text.lines()
+                .last()
+                .is_some_and(|l| l.starts_with("{\"status\""))
+        })
+    };
+    Ok(if spec.seeds.iter().all(done) {
+        Reuse::All
+    } else if spec.seeds.iter().any(done) {
+        Reuse::Some
+    } else {
+        Reuse::None
+    })
 }
 
 fn stat(stats: &[(String, super::run::Stats)], k: &str) -> Option<super::run::Stats> {
@@ -401,11 +463,12 @@ fn list_paths(paths: &[PathBuf]) -> String {
 }
 
 fn quick(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
-    let (seeds, iters, size): (&str, u64, &[&str]) = if args.smoke {
+    let (own, iters, size): (&str, u64, &[&str]) = if args.smoke {
         ("0", 10, &["n=300", "val=150", "test=150"])
     } else {
         ("0..2", 150, &[])
     };
+    let seeds = seeds_of(args, own);
     let mut sets: Vec<String> = size.iter().map(|s| s.to_string()).collect();
     sets.push("preset=pgdqp".into());
     let c = DhcCompare {
@@ -486,6 +549,7 @@ fn galet_table3(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliE
     } else {
         ("0..10", 300, &[], "10 seeds, 300 iterations")
     };
+    let seeds = seeds_of(args, seeds);
     let mut sets: Vec<String> = size.iter().map(|s| s.to_string()).collect();
     // "y [is] the model weight and bias" (Appendix G).
     sets.extend(["preset=galet".into(), "bias=true".into()]);
@@ -564,6 +628,7 @@ fn galet_table3_mlp(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), 
     } else {
         ("0..10", 150, &[], "10 seeds, 150 iterations")
     };
+    let seeds = seeds_of(args, seeds);
     let mut sets: Vec<String> = size.iter().map(|s| s.to_string()).collect();
     // "two layer MLP without any regularization", hidden width 50 (Appendix G).
     sets.extend(["preset=galet", "hidden=50", "activation=relu", "lambda=0"].map(String::from));
@@ -732,6 +797,7 @@ fn pgdqp_dhc(args: &ReproduceArgs, out: &Path, timed: bool) -> Result<(String, b
     } else {
         "0..5"
     };
+    let seeds = seeds_of(args, seeds);
     let mut text = format!(
         "# reproduce {}: data hyper-cleaning (PGD-QP paper, {})\n\n\
          \"Perturbed Gradient Descent via Convex Quadratic Approximation for Nonconvex Bilevel \
@@ -1375,8 +1441,9 @@ fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
     };
     let mut base: Vec<String> = size.iter().map(|s| s.to_string()).collect();
     base.push("preset=single-loop-itd".into());
+    let seeds = seeds_of(args, "0");
     let plan = Plan {
-        seeds: "0",
+        seeds,
         iters,
         metrics_every: Some((iters / 100).max(1)),
         time_budget: None,
@@ -1414,20 +1481,49 @@ fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
     let mut dirs = Vec::new();
     for (name, solver, _) in ITD_D_METHODS {
         let dir = out.join(solver);
-        let t = Table::read(&dir.join("seed0.extras.csv"))?;
-        let tr = Table::read(&dir.join("seed0.csv"))?;
-        let v = t.pairs("iter", "val_loss");
-        let min = v.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        // Per seed: iterations, final, plateau and minimum validation loss, test accuracy, Gc,
+        // MV, wall time.
+        let mut per: [Vec<f64>; 8] = Default::default();
+        for s in super::run::seeds_in(&dir)? {
+            let t = Table::read(&dir.join(format!("seed{s}.extras.csv")))?;
+            let tr = Table::read(&dir.join(format!("seed{s}.csv")))?;
+            let v = t.pairs("iter", "val_loss");
+            let vals = [
+                tr.last("iter").unwrap_or(f64::NAN),
+                v.last().map_or(f64::NAN, |p| p.1),
+                tail_mean(&v),
+                v.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
+                100.0 * t.last("test_acc").unwrap_or(f64::NAN),
+                tr.last("gc").unwrap_or(f64::NAN),
+                tr.last("mv").unwrap_or(f64::NAN),
+                tr.last("elapsed_s").unwrap_or(f64::NAN),
+            ];
+            for (col, x) in per.iter_mut().zip(vals) {
+                col.push(x);
+            }
+        }
+        let st: Vec<super::run::Stats> = per
+            .iter()
+            .map(|v| super::run::Stats::of(v).ok_or_else(|| CliError::new("no finished seed")))
+            .collect::<Result<_, _>>()?;
+        // Mean ± std when there is more than one seed, the value alone otherwise.
+        let pm = |s: &super::run::Stats, f: &dyn Fn(f64) -> String| {
+            if s.n > 1 {
+                format!("{} ± {}", f(s.mean), f(s.std))
+            } else {
+                f(s.mean)
+            }
+        };
         rows += &format!(
-            "| {name} | {} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.1} |\n",
-            tr.last("iter").unwrap_or(f64::NAN),
-            fmt(v.last().map_or(f64::NAN, |p| p.1)),
-            fmt(tail_mean(&v)),
-            fmt(min),
-            100.0 * t.last("test_acc").unwrap_or(f64::NAN),
-            tr.last("gc").unwrap_or(f64::NAN),
-            tr.last("mv").unwrap_or(f64::NAN),
-            tr.last("elapsed_s").unwrap_or(f64::NAN),
+            "| {name} | {:.0} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} |\n",
+            st[0].mean,
+            pm(&st[1], &fmt),
+            pm(&st[2], &fmt),
+            pm(&st[3], &fmt),
+            pm(&st[4], &|x| format!("{x:.2}")),
+            st[5].mean,
+            st[6].mean,
+            st[7].mean,
         );
         dirs.push((name.to_string(), dir));
     }
@@ -1454,7 +1550,9 @@ fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
          MNIST training split, each training label replaced by a uniformly sampled wrong label \
          with probability 0.2, weights σ(x) on the training samples, MLP lower level, \
          outer learning rate β = 1e-3, inner learning rate α = 5e-2 (plain gradient steps; AID's \
-         linear-system step η = 5e-2 is our choice), x0 = 0, seed 0; {label}.\n\n{rows}\n\
+         linear-system step η = 5e-2 is our choice), x0 = 0; seeds {seeds} (each seed draws its \
+         own training and validation samples and corruption; mean ± std over seeds, curves are \
+         medians; Gc, MV and wall s are means per seed); {label}.\n\n{rows}\n\
          Published (same paper, Fig. 3 right, single-loop ITD only): the validation loss falls \
          quickly, then stays near **0.65**.\n\nPlots: {}\n",
         list_paths(&plots)
@@ -1541,6 +1639,7 @@ fn synthetic(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliErro
     } else {
         ("0..3", &[100, 1000, 10_000], 1000)
     };
+    let seeds = seeds_of(args, seeds);
     // Smoothness constants (our derivation; the paper prints none). sin/cos problems:
     // ‖H‖ = 10 exactly, so ∇ᵧg = HᵀHy − Hᵀx has Jacobian norm² 10⁴ + 10², L_h = 2·10100;
     // L_f ≤ ‖c‖² + ‖d‖² + 4 ≈ 2n + 4 = 44 for n = 20 standard normal c, d. Coreset: L_f = 2,
