@@ -225,6 +225,101 @@ fn resume_continues_bit_identically() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("other settings"));
 }
 
+#[test]
+fn several_solvers_run_side_by_side_with_a_comparison() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = |solver: &str, out: &Path, extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "run",
+            "--problem",
+            "quadratic",
+            "--solver",
+            solver,
+            "--set",
+            "dim=5",
+            "--set",
+            "beta=0.5",
+            "--seeds",
+            "0..2",
+            "--iters",
+            "60",
+            "--threads",
+            "3",
+            "--quiet",
+            "--out",
+        ]
+        .map(String::from)
+        .to_vec();
+        a.push(out.display().to_string());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let both = tmp.path().join("both");
+    // `alpha` belongs to both solvers, `eta` to single-loop AID only.
+    let o = bilevel()
+        .args(args(
+            "aid-single-loop,itd-single-loop",
+            &both,
+            &["--set", "alpha=0.2", "--set", "eta=0.3"],
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for solver in ["aid-single-loop", "itd-single-loop"] {
+        let dir = both.join(solver);
+        for s in 0..2 {
+            assert!(
+                dir.join(format!("seed{s}.csv")).exists(),
+                "{solver} seed {s}"
+            );
+        }
+        assert_eq!(run_json(&dir)["solver"], solver);
+        assert_eq!(run_json(&dir)["solver_params"]["alpha"], 0.2);
+        no_temp_files(&dir);
+    }
+    assert_eq!(
+        run_json(&both.join("aid-single-loop"))["solver_params"]["eta"],
+        0.3
+    );
+    let summary = std::fs::read_to_string(both.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("| aid-single-loop | itd-single-loop |")
+            && summary.contains("| grad_phi_norm |"),
+        "{summary}"
+    );
+    let svg = std::fs::read_to_string(both.join("plot_grad_phi_norm.svg")).unwrap();
+    assert!(svg.contains("aid-single-loop") && svg.contains("itd-single-loop"));
+    // Side by side or alone, a solver's traces are the same.
+    let alone = tmp.path().join("alone");
+    bilevel()
+        .args(args("itd-single-loop", &alone, &["--set", "alpha=0.2"]))
+        .assert()
+        .success();
+    for s in 0..2 {
+        assert_eq!(
+            csv_without_time(&alone.join(format!("seed{s}.csv"))),
+            csv_without_time(&both.join("itd-single-loop").join(format!("seed{s}.csv")))
+        );
+    }
+    // `plot` on the parent redraws the comparison.
+    std::fs::remove_file(both.join("plot_grad_phi_norm.svg")).unwrap();
+    bilevel().arg("plot").arg(&both).assert().success();
+    assert!(both.join("plot_grad_phi_norm.svg").exists());
+    // A key no solver and not the problem has, and a solver named twice, are refused.
+    let (_, err) = stderr_of(&[
+        "run",
+        "--problem",
+        "quadratic",
+        "--solver",
+        "aid-single-loop,itd-single-loop",
+        "--set",
+        "xi=1",
+    ]);
+    assert!(err.contains("`xi`"), "{err}");
+    let (_, err) = stderr_of(&["run", "--problem", "quadratic", "--solver", "bome,bome"]);
+    assert!(err.contains("bome appears twice"), "{err}");
+}
+
 fn no_temp_files_but_state(dir: &Path) {
     for e in std::fs::read_dir(dir).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
@@ -469,10 +564,139 @@ fn seeds_and_durations_parse() {
     assert_eq!(parse_seeds("3").unwrap(), vec![3]);
     assert_eq!(parse_seeds("1,2,7").unwrap(), vec![1, 2, 7]);
     assert!(parse_seeds("5..2").unwrap_err().0.contains("0..5"));
+    assert!(
+        parse_seeds("1,2,1")
+            .unwrap_err()
+            .0
+            .contains("seed 1 appears twice")
+    );
     assert_eq!(parse_duration("250s").unwrap(), 250.0);
     assert_eq!(parse_duration("4m").unwrap(), 240.0);
     assert!(parse_duration("soon").is_err());
     assert_eq!(registry::edit_distance("kitten", "sitting"), 3);
+}
+
+#[test]
+fn a_data_folder_given_must_exist_and_hold_the_split() {
+    // The pgdqp preset reads only the test split, which the repository ships: a folder named
+    // by mistake must not silently fall back to it.
+    let args = |dir: &str| {
+        [
+            "run",
+            "--problem",
+            "dhc-linear",
+            "--solver",
+            "bome",
+            "--set",
+            "preset=pgdqp",
+            "--iters",
+            "1",
+            "--quiet",
+            "--data-dir",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain([dir.to_string()])
+        .collect::<Vec<_>>()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nowhere");
+    let o = bilevel()
+        .args(args(missing.to_str().unwrap()))
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no such folder") && err.contains("nowhere"),
+        "{err}"
+    );
+    let o = bilevel()
+        .args(args(tmp.path().to_str().unwrap()))
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("has no MNIST test files"), "{err}");
+    let o = bilevel()
+        .env("BILEVEL_DATA_DIR", &missing)
+        .args(&args(missing.to_str().unwrap())[..10])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("BILEVEL_DATA_DIR=") && err.contains("no such folder"),
+        "{err}"
+    );
+    // Nothing was written: the default output folder does not exist.
+    assert!(!tmp.path().join("runs").exists());
+}
+
+#[test]
+fn a_run_file_takes_the_flags_spelling_and_a_seed_list() {
+    use bilevel::cli::{RunArgs, resolve_run, run::UNCAPPED};
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("run.toml");
+    let resolve = |text: &str| {
+        std::fs::write(&cfg, text).unwrap();
+        resolve_run(&RunArgs {
+            config: Some(cfg.clone()),
+            ..RunArgs::default()
+        })
+    };
+    let head = "problem = \"quadratic\"\nsolver = \"aid-single-loop\"\n";
+    let (spec, _, _) = resolve(&format!(
+        "{head}seeds = [0, 2]\ntime-budget = \"2s\"\nmetrics-every = 5\n"
+    ))
+    .unwrap();
+    assert_eq!(spec.seeds, vec![0, 2]);
+    assert_eq!(spec.time_budget_s, Some(2.0));
+    // A budget without an iteration cap stops on time alone, checkpointing every tenth
+    // metric row.
+    assert_eq!(spec.iters, UNCAPPED);
+    assert_eq!((spec.metrics_every, spec.checkpoint_every), (5, 50));
+    let (spec, _, _) = resolve(&format!(
+        "{head}seeds = 3\ntime_budget = \"2s\"\niters = 40\n"
+    ))
+    .unwrap();
+    assert_eq!(spec.seeds, vec![3]);
+    assert_eq!((spec.iters, spec.metrics_every), (40, 1));
+    let err = resolve(&format!("{head}seeds = [1, 1]\n")).unwrap_err().0;
+    assert!(err.contains("seed 1 appears twice"), "{err}");
+    let err = resolve(&format!("{head}seeds = 1.5\n")).unwrap_err().0;
+    assert!(err.contains("a list of integers"), "{err}");
+}
+
+#[test]
+fn a_time_budget_alone_stops_the_run_on_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("budget");
+    bilevel()
+        .args([
+            "run",
+            "--problem",
+            "quadratic",
+            "--solver",
+            "aid-single-loop",
+            "--time-budget",
+            "1s",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let jsonl = std::fs::read_to_string(out.join("seed0.jsonl")).unwrap();
+    assert!(
+        jsonl.lines().last().unwrap().contains("TimeBudget"),
+        "{}",
+        jsonl.lines().last().unwrap()
+    );
+    // No iteration cap was set (the status above cannot come from one).
+    assert_eq!(run_json(&out)["iters"], serde_json::json!(u64::MAX));
 }
 
 #[test]

@@ -29,8 +29,9 @@ pub struct Derived {
 pub struct Ctx<'a> {
     /// The problem's constants (the worst case over the run's seeds).
     pub c: &'a Smoothness,
-    /// `K`, the run's iteration cap.
-    pub iters: u64,
+    /// `K`, the run's iteration cap as given by `--iters`; `None` when only a time budget stops
+    /// the run (the rules that need `K` then do not apply).
+    pub iters: Option<u64>,
     /// The solver's parameters with the earlier rules applied.
     pub params: &'a Value,
 }
@@ -67,7 +68,7 @@ fn pgdqp_cor46(c: &Ctx<'_>) -> bool {
 }
 
 fn pgdqp_alpha(c: &Ctx<'_>) -> Option<f64> {
-    let k = c.iters.max(1) as f64;
+    let k = c.iters?.max(1) as f64;
     if pgdqp_cor46(c) {
         c.c.l_f.map(|_| k.powf(-1.0 / 6.0))
     } else {
@@ -76,9 +77,9 @@ fn pgdqp_alpha(c: &Ctx<'_>) -> Option<f64> {
 }
 
 fn pgdqp_gamma(c: &Ctx<'_>) -> Option<f64> {
-    let k = c.iters.max(1) as f64;
     let l_f = c.c.l_f?;
     if pgdqp_cor46(c) {
+        let k = c.iters?.max(1) as f64;
         Some(k.powf(-2.0 / 3.0).min(1.0 / l_f))
     } else {
         let a = c.params.get("alpha")?.as_f64()?;
@@ -131,7 +132,7 @@ const PGDQP: &[Rule] = &[
     Rule {
         key: "alpha",
         text: "K^(-1/3) for K = --iters (PGD-QP paper, Theorem 4.2; K^(-1/6) by Corollary 4.6 \
-               when rho = GradNormSqrtH0)",
+               when rho = GradNormSqrtH0); not applied under a time budget without --iters",
         unless_set: &["gamma"],
         value: pgdqp_alpha,
     },
@@ -265,7 +266,7 @@ pub fn derive(
     params: &mut Value,
     explicit: &[String],
     c: &Smoothness,
-    iters: u64,
+    iters: Option<u64>,
 ) -> Result<Vec<Derived>, CliError> {
     let mut out = Vec::new();
     for r in rules(solver) {

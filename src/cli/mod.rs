@@ -62,11 +62,12 @@ pub struct Cli {
 pub enum Command {
     /// List problems, solvers, their parameters and defaults.
     List,
-    /// Run a solver on a problem over several seeds.
+    /// Run one or more solvers on a problem over several seeds.
     Run(RunArgs),
-    /// Redraw the plots of a run folder from its traces.
+    /// Redraw the plots of a run folder from its traces (or, for a folder of runs written by
+    /// `run --solver a,b`, those of each run and their comparison).
     Plot {
-        /// The run folder.
+        /// The run folder, or a folder of run folders.
         dir: PathBuf,
     },
     /// Time each oracle of a problem and its ratio to one gradient.
@@ -99,7 +100,9 @@ pub struct RunArgs {
     /// Problem name (see `bilevel list`).
     #[arg(long)]
     pub problem: Option<String>,
-    /// Solver name (see `bilevel list`).
+    /// Solver name (see `bilevel list`), or several separated by commas (`bome,v-pbgd`): they
+    /// run side by side, each into `<out>/<solver>`, with comparison plots and a summary in
+    /// `<out>`.
     #[arg(long)]
     pub solver: Option<String>,
     /// Solver or problem parameter, `key=value` (repeatable).
@@ -108,20 +111,24 @@ pub struct RunArgs {
     /// Seeds: `0..5`, `3` or `1,2,7`.
     #[arg(long)]
     pub seeds: Option<String>,
-    /// Iteration cap (default 1000).
+    /// Iteration cap (default 1000; none under --time-budget).
     #[arg(long)]
     pub iters: Option<u64>,
-    /// Wall-time budget per seed, e.g. `250s`, `4m`.
+    /// Wall-time budget per seed, e.g. `250s`, `4m`; without --iters the budget alone stops
+    /// each seed.
     #[arg(long)]
     pub time_budget: Option<String>,
-    /// Evaluate metrics every this many iterations (default: iters/100); the traces keep these
-    /// iterations and the last one.
+    /// Evaluate metrics every this many iterations (default: iters/100, or 100 under a time
+    /// budget without --iters); the traces keep these iterations and the last one.
     #[arg(long)]
     pub metrics_every: Option<u64>,
-    /// Checkpoint every this many iterations (default: iters/20).
+    /// Checkpoint every this many iterations (default: iters/20, or ten times --metrics-every
+    /// under a time budget without --iters); the hyper-cleaning metrics are taken at
+    /// checkpoints.
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
-    /// Output folder (default `runs/<problem>-<solver>`).
+    /// Output folder (default `runs/<problem>-<solver>`, or `runs/<problem>` for several
+    /// solvers).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// MNIST folder (default: `BILEVEL_DATA_DIR`, then the shipped test split).
@@ -148,29 +155,59 @@ pub struct RunArgs {
     pub interrupt_after: Option<u64>,
 }
 
-/// A TOML run file: the same keys as the `run` arguments, `set` as a table.
+/// A TOML run file: the same keys as the `run` arguments (spelled as the flags, `time-budget`,
+/// or with underscores, `time_budget`), `set` as a table. `seeds` is a string as on the command
+/// line (`"0..5"`), one integer, or a list of integers.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunFile {
     problem: Option<String>,
     solver: Option<String>,
-    seeds: Option<String>,
+    seeds: Option<toml::Value>,
     iters: Option<u64>,
+    #[serde(alias = "time-budget")]
     time_budget: Option<String>,
+    #[serde(alias = "metrics-every")]
     metrics_every: Option<u64>,
+    #[serde(alias = "checkpoint-every")]
     checkpoint_every: Option<u64>,
     out: Option<PathBuf>,
+    #[serde(alias = "data-dir")]
     data_dir: Option<PathBuf>,
     threads: Option<usize>,
+    #[serde(alias = "library-defaults")]
     library_defaults: Option<bool>,
     #[serde(default)]
     set: BTreeMap<String, toml::Value>,
 }
 
+/// The `seeds` of a run file in the command line's form.
+fn file_seeds(v: &toml::Value) -> Result<String, CliError> {
+    let bad = || {
+        CliError::new(format!(
+            "--config: seeds = {v}: expected a string like \"0..5\", an integer, or a list of \
+             integers"
+        ))
+    };
+    let int = |x: &toml::Value| x.as_integer().filter(|i| *i >= 0).ok_or_else(bad);
+    Ok(match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Array(a) if !a.is_empty() => a
+            .iter()
+            .map(|x| int(x).map(|i| i.to_string()))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(","),
+        other => int(other)?.to_string(),
+    })
+}
+
+/// The default metric spacing of a run that only a time budget stops.
+const UNCAPPED_METRICS_EVERY: u64 = 100;
+
 /// Parse `0..5`, `3` or `1,2,7`.
 ///
 /// # Errors
-/// A message showing the accepted forms.
+/// A message showing the accepted forms, or naming a seed listed twice.
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>, CliError> {
     let bad = || {
         CliError::new(format!(
@@ -187,9 +224,18 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, CliError> {
         }
         return Ok((a..b).collect());
     }
-    s.split(',')
+    let seeds: Vec<u64> = s
+        .split(',')
         .map(|t| t.trim().parse().map_err(|_| bad()))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // Two workers on one seed would write the same files.
+    if let Some(d) = (1..seeds.len()).find(|&i| seeds[..i].contains(&seeds[i])) {
+        return Err(CliError::new(format!(
+            "--seeds {s}: seed {} appears twice",
+            seeds[d]
+        )));
+    }
+    Ok(seeds)
 }
 
 /// Parse `250s`, `4m`, `1h` or a bare number of seconds.
@@ -226,8 +272,29 @@ fn split_set(s: &str) -> Result<(String, String), CliError> {
 /// Resolve `run` arguments (with the run file) into a spec, its folder and execution options.
 ///
 /// # Errors
-/// Unknown names (with suggestions), bad values (naming the key and its allowed range).
+/// Unknown names (with suggestions), bad values (naming the key and its allowed range), or more
+/// than one solver (see [`resolve_runs`]).
 pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec), CliError> {
+    let (mut runs, exec) = resolve_runs(args)?;
+    if runs.len() != 1 {
+        return Err(CliError::new(format!(
+            "--solver: expected one solver here, got {}",
+            runs.len()
+        )));
+    }
+    let (spec, out) = runs.remove(0);
+    Ok((spec, out, exec))
+}
+
+/// Resolve `run` arguments (with the run file) into one spec and folder per solver, and the
+/// execution options. `--solver a,b` names several solvers: each runs on the same problem and
+/// seeds into `<out>/<solver>` (`<out>` defaulting to `runs/<problem>`); one solver runs into
+/// `<out>` itself (default `runs/<problem>-<solver>`). A `--set` key goes to the problem when
+/// it is a problem parameter, else to every solver that has it, and must belong to one of them.
+///
+/// # Errors
+/// Unknown names (with suggestions), bad values (naming the key and its allowed range).
+pub fn resolve_runs(args: &RunArgs) -> Result<(Vec<(run::RunSpec, PathBuf)>, run::Exec), CliError> {
     let file: RunFile = match &args.config {
         Some(p) => toml::from_str(
             &std::fs::read_to_string(p)
@@ -241,13 +308,33 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
         .clone()
         .or(file.problem)
         .ok_or_else(|| CliError::new("--problem is required (see `bilevel list`)"))?;
-    let solver = args
+    let solver_arg = args
         .solver
         .clone()
         .or(file.solver)
         .ok_or_else(|| CliError::new("--solver is required (see `bilevel list`)"))?;
+    let solvers: Vec<String> = solver_arg
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
+    if solvers.iter().any(String::is_empty) {
+        return Err(CliError::new(format!(
+            "--solver {solver_arg}: expected a name or a comma-separated list of names"
+        )));
+    }
+    if let Some(i) = (1..solvers.len()).find(|&i| solvers[..i].contains(&solvers[i])) {
+        return Err(CliError::new(format!(
+            "--solver {solver_arg}: {} appears twice",
+            solvers[i]
+        )));
+    }
     let pspec = registry::problem_spec(&problem)?;
-    let mut solver_params = registry::solver_defaults(&solver)?;
+    let mut params = Vec::new();
+    for solver in &solvers {
+        let d = registry::solver_defaults(solver)?;
+        let keys = registry::solver_keys(&d);
+        params.push((d, keys, Vec::<String>::new()));
+    }
     let mut sets: Vec<(String, String)> = file
         .set
         .iter()
@@ -263,82 +350,124 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
         sets.push(split_set(s)?);
     }
     let mut problem_sets = BTreeMap::new();
-    let solver_keys = registry::solver_keys(&solver_params);
-    let mut explicit = Vec::new();
     for (k, v) in sets {
         if pspec.params.iter().any(|p| p.key == k) {
             problem_sets.insert(k, v);
-        } else if solver_keys.contains(&k) {
-            registry::set_solver_param(&solver, &mut solver_params, &k, &v)?;
-            explicit.push(k);
-        } else {
-            let all = pspec
-                .params
-                .iter()
-                .map(|p| p.key)
-                .chain(solver_keys.iter().map(String::as_str));
+            continue;
+        }
+        let mut taken = false;
+        for (solver, (solver_params, keys, explicit)) in solvers.iter().zip(&mut params) {
+            if keys.contains(&k) {
+                registry::set_solver_param(solver, solver_params, &k, &v)?;
+                explicit.push(k.clone());
+                taken = true;
+            }
+        }
+        if !taken {
+            let all = pspec.params.iter().map(|p| p.key).chain(
+                params
+                    .iter()
+                    .flat_map(|(_, keys, _)| keys.iter().map(String::as_str)),
+            );
             return Err(registry::unknown_in(
                 "--set key",
                 &k,
-                &format!(" for solver {solver} on problem {problem}"),
+                &format!(" for solver {solver_arg} on problem {problem}"),
                 all,
             ));
         }
     }
     let problem_params = registry::problem_params(pspec, &problem_sets)?;
+    let file_seeds = file.seeds.as_ref().map(file_seeds).transpose()?;
     let seeds = parse_seeds(
         args.seeds
             .as_deref()
-            .or(file.seeds.as_deref())
+            .or(file_seeds.as_deref())
             .unwrap_or("0"),
     )?;
-    let iters = args.iters.or(file.iters).unwrap_or(1000);
-    if iters == 0 {
-        return Err(CliError::new("--iters must be >= 1"));
-    }
-    // Step sizes from the problem's smoothness constants, where the user set none.
-    let derived = if args.library_defaults || file.library_defaults == Some(true) {
-        Vec::new()
-    } else {
-        match registry::problem_smoothness(&problem, &problem_params, &seeds)? {
-            Some(c) => defaults::derive(&solver, &mut solver_params, &explicit, &c, iters)?,
-            None => Vec::new(),
-        }
-    };
-    // Validate the solver's ranges now, naming the key.
-    registry::build_solver(&solver, &solver_params)?;
     let time_budget_s = args
         .time_budget
         .as_deref()
         .or(file.time_budget.as_deref())
         .map(parse_duration)
         .transpose()?;
-    let metrics_every = args
-        .metrics_every
-        .or(file.metrics_every)
-        .unwrap_or((iters / 100).max(1));
-    let checkpoint_every = args
-        .checkpoint_every
-        .or(file.checkpoint_every)
-        .unwrap_or((iters / 20).max(1));
-    let out = args
-        .out
-        .clone()
-        .or(file.out)
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{problem}-{solver}")));
-    let spec = run::RunSpec {
-        problem,
-        solver,
-        problem_params,
-        solver_params,
-        derived,
-        seeds,
-        iters,
-        time_budget_s,
-        metrics_every,
-        checkpoint_every,
-        data_dir: args.data_dir.clone().or(file.data_dir),
+    // A time budget without --iters stops on time alone.
+    let iters = match (args.iters.or(file.iters), time_budget_s) {
+        (Some(k), _) => k,
+        (None, Some(_)) => run::UNCAPPED,
+        (None, None) => 1000,
     };
+    if iters == 0 {
+        return Err(CliError::new("--iters must be >= 1"));
+    }
+    let metrics_every =
+        args.metrics_every
+            .or(file.metrics_every)
+            .unwrap_or(if iters == run::UNCAPPED {
+                UNCAPPED_METRICS_EVERY
+            } else {
+                (iters / 100).max(1)
+            });
+    if metrics_every == 0 {
+        return Err(CliError::new("--metrics-every must be >= 1"));
+    }
+    // Without a cap a twentieth of it is no spacing: checkpoint (and take the hyper-cleaning
+    // metrics, which come with checkpoints) every tenth metric row. Each checkpoint rewrites the
+    // seed's records, so much closer spacing would make the run quadratic in its length.
+    let checkpoint_every =
+        args.checkpoint_every
+            .or(file.checkpoint_every)
+            .unwrap_or(if iters == run::UNCAPPED {
+                metrics_every.saturating_mul(10)
+            } else {
+                (iters / 20).max(1)
+            });
+    if checkpoint_every == 0 {
+        return Err(CliError::new("--checkpoint-every must be >= 1"));
+    }
+    // Step sizes from the problem's smoothness constants, where the user set none.
+    let constants = if args.library_defaults || file.library_defaults == Some(true) {
+        None
+    } else {
+        registry::problem_smoothness(&problem, &problem_params, &seeds)?
+    };
+    let out = args.out.clone().or(file.out);
+    let data_dir = args.data_dir.clone().or(file.data_dir);
+    let several = solvers.len() > 1;
+    let mut runs = Vec::new();
+    for (solver, (mut solver_params, _, explicit)) in solvers.into_iter().zip(params) {
+        let derived = match &constants {
+            Some(c) => {
+                let cap = (iters != run::UNCAPPED).then_some(iters);
+                defaults::derive(&solver, &mut solver_params, &explicit, c, cap)?
+            }
+            None => Vec::new(),
+        };
+        // Validate the solver's ranges now, naming the key.
+        registry::build_solver(&solver, &solver_params)?;
+        let dir = match (&out, several) {
+            (Some(o), false) => o.clone(),
+            (Some(o), true) => o.join(&solver),
+            (None, false) => PathBuf::from(format!("runs/{problem}-{solver}")),
+            (None, true) => PathBuf::from(format!("runs/{problem}/{solver}")),
+        };
+        runs.push((
+            run::RunSpec {
+                problem: problem.clone(),
+                solver,
+                problem_params: problem_params.clone(),
+                solver_params,
+                derived,
+                seeds: seeds.clone(),
+                iters,
+                time_budget_s,
+                metrics_every,
+                checkpoint_every,
+                data_dir: data_dir.clone(),
+            },
+            dir,
+        ));
+    }
     let exec = run::Exec {
         threads: args
             .threads
@@ -349,7 +478,7 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
         interrupt_after: args.interrupt_after,
         no_plots: false,
     };
-    Ok((spec, out, exec))
+    Ok((runs, exec))
 }
 
 /// The text of `bilevel list`.
@@ -410,8 +539,16 @@ pub fn run_cli(cli: Cli) -> Result<i32, CliError> {
             Ok(0)
         }
         Command::Run(args) => {
-            let (spec, out, exec) = resolve_run(&args)?;
-            match run::run(&spec, &out, &exec)? {
+            let (runs, exec) = resolve_runs(&args)?;
+            // One solver reports in its folder, several in the folder above theirs.
+            let out = match &runs[..] {
+                [(_, dir)] => dir.clone(),
+                more => more[0]
+                    .1
+                    .parent()
+                    .map_or_else(PathBuf::new, Path::to_path_buf),
+            };
+            match run::run_many(&runs, &exec)? {
                 run::Outcome::Complete => {
                     println!(
                         "{}",
@@ -430,7 +567,7 @@ pub fn run_cli(cli: Cli) -> Result<i32, CliError> {
             }
         }
         Command::Plot { dir } => {
-            for p in run::plot_dir(&dir)? {
+            for p in run::plot_any(&dir)? {
                 println!("{}", p.display());
             }
             Ok(0)

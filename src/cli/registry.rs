@@ -43,7 +43,7 @@ const DHC_COMMON: [ParamSpec; 7] = [
     p(
         "preset",
         "pgdqp",
-        "split and corruption preset: pgdqp, galet, single-loop-itd, benchopt",
+        "split and corruption preset: pgdqp, pgdqp-pca, galet, single-loop-itd, benchopt",
     ),
     p("n", "preset", "training samples (integer >= 1)"),
     p("val", "preset", "validation samples (integer >= 1)"),
@@ -166,19 +166,19 @@ pub const SOLVERS: &[SolverSpec] = &[
     },
     SolverSpec {
         name: "rhg",
-        about: "reverse-mode ITD through T unrolled steps",
+        about: "reverse-mode ITD through T unrolled steps (Franceschi et al., \"Forward and Reverse Gradient-Based Hyperparameter Optimization\")",
     },
     SolverSpec {
         name: "aidbio",
-        about: "double-loop AID with CG or Neumann",
+        about: "double-loop AID with CG or Neumann (Ji, Yang and Liang, \"Bilevel Optimization: Convergence Analysis and Enhanced Design\")",
     },
     SolverSpec {
         name: "bome",
-        about: "BOME, first order, value-function based",
+        about: "BOME, first order, value-function based (Liu et al., \"BOME! Bilevel Optimization Made Easy\")",
     },
     SolverSpec {
         name: "v-pbgd",
-        about: "V-PBGD, first-order penalty",
+        about: "V-PBGD, first-order penalty (Shen and Chen, \"On Penalty-based Bilevel Gradient Descent Method\")",
     },
     SolverSpec {
         name: "f2sa",
@@ -454,6 +454,11 @@ fn get<T: std::str::FromStr>(
     })
 }
 
+/// How to name a data folder, for the errors about one.
+const DATA_HINT: &str = "hint: pass --data-dir DIR or set BILEVEL_DATA_DIR to a folder with the \
+MNIST files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, \
+t10k-labels-idx1-ubyte.gz), or set neither to use the test split shipped with the repository";
+
 /// MNIST splits loaded once and shared by every seed.
 #[derive(Debug, Default)]
 pub struct DataCache {
@@ -462,7 +467,9 @@ pub struct DataCache {
 }
 
 impl DataCache {
-    /// A cache searching `explicit` (else `BILEVEL_DATA_DIR`, else the shipped test split).
+    /// A cache searching `explicit` (else `BILEVEL_DATA_DIR`, else the shipped test split). A
+    /// folder given either way must exist and hold the split asked for: loading fails rather than
+    /// fall back to the shipped files.
     pub fn new(explicit: Option<&Path>) -> Self {
         DataCache {
             explicit: explicit.map(Path::to_path_buf),
@@ -470,9 +477,38 @@ impl DataCache {
         }
     }
 
+    /// The folder a person named (`--data-dir`, else `BILEVEL_DATA_DIR`) with the name of where
+    /// it came from, or `None` when they named none.
+    fn named(&self) -> Option<(PathBuf, String)> {
+        match &self.explicit {
+            Some(d) => Some((d.clone(), format!("--data-dir {}", d.display()))),
+            None => mnist::env_data_dir().map(|d| {
+                let shown = format!("{}={}", mnist::DATA_DIR_ENV, d.display());
+                (d, shown)
+            }),
+        }
+    }
+
     fn ensure(&mut self, s: Split) -> Result<(), CliError> {
         let i = s as usize;
         if self.loaded[i].is_none() {
+            // A folder a person named must be used: falling back to the shipped test split
+            // would run on other data than they asked for, without a word.
+            if let Some((d, shown)) = self.named() {
+                if !d.is_dir() {
+                    return Err(CliError::new(format!(
+                        "{shown}: no such folder\n{DATA_HINT}"
+                    )));
+                }
+                if mnist::find_split_files(&d, s).is_none() {
+                    return Err(CliError::new(format!(
+                        "{shown}: the folder has no MNIST {s} files ({} and {}, raw or \
+                         gzipped)\n{DATA_HINT}",
+                        s.image_file_names()[0],
+                        s.label_file_names()[0]
+                    )));
+                }
+            }
             let dir = mnist::find_dir(DatasetKind::Mnist, self.explicit.as_deref(), s).map_err(
                 |e| {
                     CliError::new(format!(

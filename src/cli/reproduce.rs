@@ -49,6 +49,16 @@ pub struct ReproduceArgs {
     pub seeds: Option<String>,
 }
 
+/// How the reports cite the PGD-QP paper.
+const PGDQP_PAPER: &str = "anonymous authors, \"Perturbed Gradient Descent via Convex Quadratic \
+Approximation for Nonconvex Bilevel Optimization\" (under review)";
+/// How the reports cite the GALET paper.
+const GALET_PAPER: &str = "Quan Xiao, Songtao Lu and Tianyi Chen, \"A Generalized Alternating \
+Method for Bilevel Optimization under the Polyak-Łojasiewicz Condition\"";
+/// How the reports cite the single-loop AID/ITD paper.
+const SINGLE_LOOP_PAPER: &str = "anonymous authors, \"Sharper Analysis of Single-Loop Methods for \
+Bilevel Optimization\" (under review)";
+
 /// The experiments that run over seeds, and so take `--seeds`.
 const SEEDED: [&str; 7] = [
     "quick",
@@ -58,6 +68,17 @@ const SEEDED: [&str; 7] = [
     "itd-appendix-d",
     "pgdqp-dhc",
     "pgdqp-time",
+];
+
+/// The experiments that have a reduced mode, and so take `--quick`.
+const QUICKENED: [&str; 7] = [
+    "galet-table3",
+    "galet-table3-mlp",
+    "pgdqp-dhc",
+    "pgdqp-time",
+    "synthetic",
+    "itd-appendix-d",
+    "galet-sensitivity",
 ];
 
 /// The seeds of an experiment: `--seeds` if given, else the experiment's own.
@@ -98,6 +119,14 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
             SEEDED.join(", ")
         )));
     }
+    if args.quick && IDS.contains(&args.id.as_str()) && !QUICKENED.contains(&args.id.as_str()) {
+        return Err(CliError::new(format!(
+            "--quick: {} has no reduced mode (it already runs in about a minute or less); the \
+             experiments that have one are {}",
+            args.id,
+            QUICKENED.join(", ")
+        )));
+    }
     let t0 = Instant::now();
     let (text, interrupted) = match args.id.as_str() {
         "quick" => quick(args, &out)?,
@@ -119,7 +148,10 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
         }
     };
     if interrupted {
-        eprintln!("stopped; rerun the same command to start again");
+        eprintln!(
+            "stopped; the same command with --redraw keeps the finished runs and continues the \
+             interrupted ones from their checkpoints"
+        );
         return Ok(130);
     }
     let total = format!(
@@ -132,6 +164,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
             ""
         }
     );
+    // The command that makes this report from an empty folder (`--redraw` only saves work).
     let text = format!(
         "{text}\n{total} Command: `bilevel reproduce {}{}{}`\n",
         args.id,
@@ -236,7 +269,8 @@ fn slug(label: &str) -> String {
 enum Reuse {
     /// The folder holds a finished run of exactly this spec.
     All,
-    /// Same settings, but only some of the seeds asked for (and none others).
+    /// Same settings, but only some of the seeds asked for (and none others) are finished or
+    /// have a checkpoint of an interrupted run.
     Some,
     /// Nothing: other settings, other seeds, or no run.
     None,
@@ -244,7 +278,8 @@ enum Reuse {
 
 /// What of `spec` the folder `dir` already holds: its `run.json` must have the same settings
 /// (the data folder aside) and its seeds must be among `spec`'s; a seed is finished when its JSON
-/// Lines trace ends with its status line.
+/// Lines trace ends with its status line, and started when it left a checkpoint (`--resume`
+/// continues it).
 fn reusable(dir: &Path, spec: &super::run::RunSpec) -> Result<Reuse, CliError> {
     let Ok(text) = std::fs::read_to_string(dir.join("run.json")) else {
         return Ok(Reuse::None);
@@ -266,7 +301,11 @@ fn reusable(dir: &Path, spec: &super::run::RunSpec) -> Result<Reuse, CliError> {
     };
     Ok(if spec.seeds.iter().all(done) {
         Reuse::All
-    } else if spec.seeds.iter().any(done) {
+    } else if spec
+        .seeds
+        .iter()
+        .any(|s| done(s) || dir.join(format!("seed{s}.state.json")).is_file())
+    {
         Reuse::Some
     } else {
         Reuse::None
@@ -490,8 +529,7 @@ fn quick(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
     }
     let text = format!(
         "# reproduce quick: data hyper-cleaning, linear classifier\n\n\
-         MNIST test split shipped with the repository, split as in §5 of \"Perturbed Gradient Descent \
-         via Convex Quadratic Approximation for Nonconvex Bilevel Optimization\" ({}), \
+         MNIST test split shipped with the repository, split as in §5 of {PGDQP_PAPER} ({}), \
          corruption p = 0.25, λ = 0.001, seeds {seeds}, {iters} iterations; mean ± std over seeds \
          of the final values.\n\n{rows}\n\
          Published (same paper, §5, figures only): PGD-QP reaches higher test accuracy sooner than \
@@ -572,8 +610,7 @@ fn galet_table3(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliE
     }
     let text = format!(
         "# reproduce galet-table3: data hyper-cleaning, linear classifier\n\n\
-         Appendix G of \"A Generalized Alternating Method for Bilevel Optimization under the \
-         Polyak-Łojasiewicz Condition\": MNIST, 5000 training images (half the labels replaced \
+         Appendix G of {GALET_PAPER}: MNIST, 5000 training images (half the labels replaced \
          by a random class), 5000 validation, the 10,000 test images; weights and a bias (\"y \
          [is] the model weight and bias\"); λ = 0.001 (our choice: the paper states no \
          regularizer for the linear model); {label}; seeds {seeds}. Step sizes are ours: for \
@@ -651,8 +688,7 @@ fn galet_table3_mlp(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), 
     }
     let text = format!(
         "# reproduce galet-table3-mlp: data hyper-cleaning, MLP 784-50-10\n\n\
-         Appendix G of \"A Generalized Alternating Method for Bilevel Optimization under the \
-         Polyak-Łojasiewicz Condition\": MNIST, 5000 training images (half the labels replaced \
+         Appendix G of {GALET_PAPER}: MNIST, 5000 training images (half the labels replaced \
          by a random class), 5000 validation, the 10,000 test images; a \"two layer MLP without \
          any regularization\" with 50 hidden units (ReLU: our choice, the paper does not name the \
          activation); {label}; seeds {seeds}. Step sizes are ours: for each method the setting \
@@ -800,8 +836,7 @@ fn pgdqp_dhc(args: &ReproduceArgs, out: &Path, timed: bool) -> Result<(String, b
     let seeds = seeds_of(args, seeds);
     let mut text = format!(
         "# reproduce {}: data hyper-cleaning (PGD-QP paper, {})\n\n\
-         \"Perturbed Gradient Descent via Convex Quadratic Approximation for Nonconvex Bilevel \
-         Optimization\", §5: 10,000 MNIST images (the test split, as shipped) split 5000 training \
+         {PGDQP_PAPER}, §5: 10,000 MNIST images (the test split, as shipped) split 5000 training \
          / 2500 validation / 2500 test, corruption p = 0.25, λ = 0.001; seeds {seeds}{}. Step \
          sizes are ours (the paper does not print its values). Mean ± std over seeds of the \
          final values; wall s is per seed.\n",
@@ -1004,7 +1039,7 @@ fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliEr
     )?;
     let text = format!(
         "# reproduce kappa-sweep: single-loop AID and ITD on quadratic-κ\n\n\
-         §5 of \"Sharper Analysis of Single-Loop Methods for Bilevel Optimization\": μ = {mu}, \
+         §5 of {SINGLE_LOOP_PAPER}: μ = {mu}, \
          L = κμ, α = η = 1/L, {iters} iterations, start x0 = 1, y0 = 0. The outer step is not given \
          numerically in the paper; we use β = {KAPPA_BETA_L}/L (∇Φ is L-Lipschitz here).\n\n{rows}\n\
          Fitted exponent of the ITD floor against κ (least squares in log–log over all κ): \
@@ -1029,7 +1064,7 @@ fn galet_example1(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
     ];
     let mut dirs = Vec::new();
     let mut rows = String::from(
-        "| start | optimality gap at k = 0 | optimality gap | R_x + R_w + R_y | value-function KKT score |\n|---|---|---|---|---|\n",
+        "| start | optimality gap at k = 0 | optimality gap | R_x + R_w + R_y | value-function KKT score | Gc | MV |\n|---|---|---|---|---|---|---|\n",
     );
     for (i, (label, sets)) in starts.iter().enumerate() {
         let dir = out.join(format!("start{i}"));
@@ -1055,11 +1090,13 @@ fn galet_example1(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
             .map(|c| t.last(c).unwrap_or(f64::NAN))
             .sum::<f64>();
         rows += &format!(
-            "| {label} | {} | {} | {} | {} |\n",
+            "| {label} | {} | {} | {} | {} | {} | {} |\n",
             fmt(t.pairs("iter", "opt_gap").first().map_or(f64::NAN, |p| p.1)),
             fmt(t.last("opt_gap").unwrap_or(f64::NAN)),
             fmt(res),
-            fmt(t.last("vf_kkt").unwrap_or(f64::NAN))
+            fmt(t.last("vf_kkt").unwrap_or(f64::NAN)),
+            fmt(t.last("gc").unwrap_or(f64::NAN)),
+            fmt(t.last("mv").unwrap_or(f64::NAN))
         );
         dirs.push((label.to_string(), dir));
     }
@@ -1080,10 +1117,10 @@ fn galet_example1(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
     }
     let text = format!(
         "# reproduce galet-example1\n\n\
-         Example 1 and Appendix G of \"A Generalized Alternating Method for Bilevel Optimization \
-         under the Polyak-Łojasiewicz Condition\": α = 0.3, K = {iters}, β = 1, N = 1, w-step 0.1, \
+         Example 1 and Appendix G of {GALET_PAPER}: α = 0.3, K = {iters}, β = 1, N = 1, w-step 0.1, \
          T = 1 (the crate's GALET defaults). The paper does not state its two starts; ours are \
-         listed below. Final values:\n\n{rows}\n\
+         listed below. Final values, with the oracle counts of the whole run (Gc: gradient \
+         calls, MV: Hessian- or Jacobian-vector products):\n\n{rows}\n\
          Published: GALET reaches the optimal set from both starts; the value-function KKT score \
          does not go to 0 while the GALET residual does.\n\n\
          Plots: opt_gap.svg, vf_kkt.svg, galet_rx.svg in {}\n",
@@ -1375,8 +1412,7 @@ fn galet_sensitivity(args: &ReproduceArgs, out: &Path) -> Result<(String, bool),
     }
     let text = format!(
         "# reproduce galet-sensitivity: GALET's parameter sensitivity on Example 1\n\n\
-         Appendix G and Figure 4 of \"A Generalized Alternating Method for Bilevel Optimization \
-         under the Polyak-Łojasiewicz Condition\": one level's parameters varied at a time from \
+         Appendix G and Figure 4 of {GALET_PAPER}: one level's parameters varied at a time from \
          the defaults α = 0.3, β = 1, N = 1, γ = 0.1, T = 1; K = {iters} iterations from \
          (x, y₁, y₂) = (2, 2, 2) (the paper does not state its start). γ is the \
          shadow-implicit-gradient step (`rho` here); `w` is carried over between iterations \
@@ -1417,14 +1453,8 @@ fn tail_mean(pts: &[(f64, f64)]) -> f64 {
 }
 
 fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
-    use crate::datasets::mnist::{DatasetKind, Split, find_dir};
-    if find_dir(DatasetKind::Mnist, args.data_dir.as_deref(), Split::Train).is_err() {
-        return Err(CliError::new(
-            "itd-appendix-d needs the full MNIST training split, which was not found: set \
-             BILEVEL_DATA_DIR (or pass --data-dir) to a folder with train-images-idx3-ubyte(.gz) \
-             and train-labels-idx1-ubyte(.gz)",
-        ));
-    }
+    // The training split is loaded by the first run, whose error lists the folders searched
+    // and how to point at full MNIST; under --redraw finished runs need no data at all.
     let reduced = args.quick || args.smoke;
     let (iters, size, label): (u64, &[&str], &str) = if reduced {
         (
@@ -1546,7 +1576,7 @@ fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
     }
     let text = format!(
         "# reproduce itd-appendix-d: single-loop ITD (and AID) on data reweighting with an MLP\n\n\
-         Appendix D of \"Sharper Analysis of Single-Loop Methods for Bilevel Optimization\": \
+         Appendix D of {SINGLE_LOOP_PAPER}: \
          MNIST training split, each training label replaced by a uniformly sampled wrong label \
          with probability 0.2, weights σ(x) on the training samples, MLP lower level, \
          outer learning rate β = 1e-3, inner learning rate α = 5e-2 (plain gradient steps; AID's \
@@ -1837,8 +1867,7 @@ fn synthetic(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliErro
     }
     let text = format!(
         "# reproduce synthetic: the synthetic comparisons of PGD-QP, Appendix C.1\n\n\
-         \"Perturbed Gradient Descent via Convex Quadratic Approximation for Nonconvex Bilevel \
-         Optimization\", App. C.1: sc-sincos and nc-cos (n = 20, cond(H) ≤ 10) and coreset \
+         {PGDQP_PAPER}, App. C.1: sc-sincos and nc-cos (n = 20, cond(H) ≤ 10) and coreset \
          (x ∈ R⁴, y ∈ R²). Seeds {seeds} (each seed draws its own problem data and start); \
          mean (± std) over seeds of the last finite value, and the mean over seeds of the \
          minimum along the run. PGD-QP uses the parameters of its Theorems 4.2 and 4.5 for the \
@@ -1852,4 +1881,46 @@ fn synthetic(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliErro
          stays close to the lower-level solution while reducing ‖Δ‖, compared with BOME.\n"
     );
     Ok((text, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redraw_keeps_finished_seeds_and_continues_checkpointed_ones() {
+        let ra = RunArgs {
+            problem: Some("quadratic".into()),
+            solver: Some("aid-single-loop".into()),
+            seeds: Some("0..2".into()),
+            ..RunArgs::default()
+        };
+        let (spec, _, _) = resolve_run(&ra).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let put = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
+        assert_eq!(reusable(d, &spec).unwrap(), Reuse::None, "no run.json");
+        put("run.json", &serde_json::to_string(&spec).unwrap());
+        assert_eq!(reusable(d, &spec).unwrap(), Reuse::None, "nothing run yet");
+        put("seed1.state.json", "{}");
+        assert_eq!(reusable(d, &spec).unwrap(), Reuse::Some, "a checkpoint");
+        let finished = "{\"iter\":0}\n{\"status\":\"MaxIter\"}\n";
+        put("seed0.jsonl", finished);
+        assert_eq!(
+            reusable(d, &spec).unwrap(),
+            Reuse::Some,
+            "one seed finished"
+        );
+        put("seed1.jsonl", finished);
+        assert_eq!(reusable(d, &spec).unwrap(), Reuse::All);
+        put("seed1.jsonl", "{\"iter\":0}\n");
+        assert_eq!(
+            reusable(d, &spec).unwrap(),
+            Reuse::Some,
+            "a trace cut short"
+        );
+        let mut other = spec.clone();
+        other.iters += 1;
+        assert_eq!(reusable(d, &other).unwrap(), Reuse::None, "other settings");
+    }
 }

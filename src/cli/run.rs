@@ -20,6 +20,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The iteration cap of a run that only its time budget stops (`--time-budget` without
+/// `--iters`).
+pub const UNCAPPED: u64 = u64::MAX;
+
 /// Set by Ctrl-C: runs stop at the next iteration, keeping their last checkpoint.
 pub static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -39,7 +43,7 @@ pub struct RunSpec {
     pub derived: Vec<super::defaults::Derived>,
     /// Seeds.
     pub seeds: Vec<u64>,
-    /// Iteration cap.
+    /// Iteration cap ([`UNCAPPED`] when only the time budget stops the run).
     pub iters: u64,
     /// Wall-time budget per seed, in seconds.
     pub time_budget_s: Option<f64>,
@@ -149,52 +153,80 @@ fn intern(name: &str) -> &'static str {
 /// # Errors
 /// Bad parameters, missing data, I/O.
 pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError> {
-    let spec_path = dir.join("run.json");
-    if exec.resume {
-        let saved: RunSpec =
-            serde_json::from_str(&std::fs::read_to_string(&spec_path).map_err(|e| {
-                CliError::new(format!(
-                    "--resume: no run to resume in {} ({e})",
-                    dir.display()
-                ))
-            })?)
-            .map_err(|e| CliError::new(format!("{}: {e}", spec_path.display())))?;
-        if &saved != spec {
-            return Err(CliError::new(format!(
-                "--resume: the run in {} was started with other settings; use the same arguments, or another --out",
-                dir.display()
-            )));
+    run_many(&[(spec.clone(), dir.to_path_buf())], exec)
+}
+
+/// Run several specs, each into its folder, with every (spec, seed) pair a job of one thread
+/// pool: the solvers of `bilevel run --solver a,b` run side by side as well as their seeds. The
+/// specs share the problem and seeds, so each seed's problem (and its data) is built once. With
+/// more than one spec the parent folder of the first also gets comparison plots and a summary
+/// (see [`compare_dir`]).
+///
+/// # Errors
+/// Bad parameters, missing data, I/O.
+pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, CliError> {
+    let Some((first, _)) = runs.first() else {
+        return Ok(Outcome::Complete);
+    };
+    if let Some((other, _)) = runs.iter().find(|(s, _)| {
+        s.problem != first.problem
+            || s.problem_params != first.problem_params
+            || s.seeds != first.seeds
+            || s.data_dir != first.data_dir
+    }) {
+        return Err(CliError::new(format!(
+            "run_many: solver {} runs another problem or other seeds than solver {}",
+            other.solver, first.solver
+        )));
+    }
+    for (spec, dir) in runs {
+        if exec.resume {
+            check_resume(spec, dir)?;
         }
+        // Fail on bad solver parameters before loading any data.
+        build_solver(&spec.solver, &spec.solver_params)?;
     }
-    // Fail on bad solver parameters before loading any data.
-    build_solver(&spec.solver, &spec.solver_params)?;
-    let mut data = DataCache::new(spec.data_dir.as_deref());
+    let mut data = DataCache::new(first.data_dir.as_deref());
     let mut built = Vec::new();
-    for &seed in &spec.seeds {
-        built.push((
+    for &seed in &first.seeds {
+        built.push(build_problem(
+            &first.problem,
+            &first.problem_params,
             seed,
-            build_problem(&spec.problem, &spec.problem_params, seed, &mut data)?,
-        ));
+            &mut data,
+        )?);
     }
-    // Only now, with the problems built, touch the output folder.
-    std::fs::create_dir_all(dir)
-        .map_err(|e| CliError::new(format!("creating {}: {e}", dir.display())))?;
-    if !exec.resume {
-        clear_outputs(dir)?;
+    // Only now, with the problems built, touch the output folders.
+    for (spec, dir) in runs {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::new(format!("creating {}: {e}", dir.display())))?;
+        if !exec.resume {
+            clear_outputs(dir)?;
+        }
+        write_atomic(
+            &dir.join("run.json"),
+            &serde_json::to_string_pretty(spec).expect("spec serializes"),
+        )?;
     }
-    write_atomic(
-        &spec_path,
-        &serde_json::to_string_pretty(spec).expect("spec serializes"),
-    )?;
     let bar = if exec.progress {
-        let b = ProgressBar::new(spec.iters * spec.seeds.len() as u64);
-        b.set_style(
-            ProgressStyle::with_template(
+        // Without a cap the run's length is its time budget: count iterations only.
+        let (b, template) = if first.iters == UNCAPPED {
+            (
+                ProgressBar::new_spinner(),
+                "{spinner} {msg} [{elapsed_precise}] {pos} it ({per_sec})",
+            )
+        } else {
+            let total = runs.iter().fold(0u64, |t, (s, _)| {
+                t.saturating_add(s.iters.saturating_mul(s.seeds.len() as u64))
+            });
+            (
+                ProgressBar::new(total),
                 "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} it (eta {eta})",
             )
-            .expect("template"),
-        );
-        b.set_message(format!("{} on {}", spec.solver, spec.problem));
+        };
+        b.set_style(ProgressStyle::with_template(template).expect("template"));
+        let names: Vec<&str> = runs.iter().map(|(s, _)| s.solver.as_str()).collect();
+        b.set_message(format!("{} on {}", names.join(", "), first.problem));
         b
     } else {
         ProgressBar::hidden()
@@ -203,11 +235,20 @@ pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError>
         .num_threads(exec.threads.max(1))
         .build()
         .map_err(|e| CliError::new(format!("thread pool: {e}")))?;
+    // Jobs in (spec, seed) order; each job is independent, so the order does not change a trace.
+    let jobs: Vec<(&RunSpec, &Path, u64, &Built)> = runs
+        .iter()
+        .flat_map(|(spec, dir)| {
+            spec.seeds
+                .iter()
+                .zip(&built)
+                .map(move |(&seed, b)| (spec, dir.as_path(), seed, b))
+        })
+        .collect();
     let results: Vec<Result<bool, CliError>> = pool.install(|| {
         use rayon::prelude::*;
-        built
-            .par_iter()
-            .map(|(seed, b)| run_seed(spec, dir, *seed, b, exec, &bar))
+        jobs.par_iter()
+            .map(|&(spec, dir, seed, b)| run_seed(spec, dir, seed, b, exec, &bar))
             .collect()
     });
     bar.finish_and_clear();
@@ -218,11 +259,38 @@ pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError>
     if !all_done {
         return Ok(Outcome::Interrupted);
     }
-    summarize(dir)?;
-    if !exec.no_plots {
-        plot_dir(dir)?;
+    for (_, dir) in runs {
+        summarize(dir)?;
+        if !exec.no_plots {
+            plot_dir(dir)?;
+        }
+    }
+    if runs.len() > 1 {
+        if let Some(parent) = runs[0].1.parent() {
+            compare_dir(parent)?;
+        }
     }
     Ok(Outcome::Complete)
+}
+
+/// With `--resume`, the folder must hold a run started with the same settings.
+fn check_resume(spec: &RunSpec, dir: &Path) -> Result<(), CliError> {
+    let spec_path = dir.join("run.json");
+    let saved: RunSpec =
+        serde_json::from_str(&std::fs::read_to_string(&spec_path).map_err(|e| {
+            CliError::new(format!(
+                "--resume: no run to resume in {} ({e})",
+                dir.display()
+            ))
+        })?)
+        .map_err(|e| CliError::new(format!("{}: {e}", spec_path.display())))?;
+    if &saved != spec {
+        return Err(CliError::new(format!(
+            "--resume: the run in {} was started with other settings; use the same arguments, or another --out",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Drive one seed; `Ok(false)` if it was stopped before finishing.
@@ -237,7 +305,9 @@ fn run_seed(
     let sp = state_path(dir, seed);
     if exec.resume && !sp.exists() && dir.join(format!("seed{seed}.csv")).exists() {
         // Finished before the interruption.
-        bar.inc(spec.iters);
+        if spec.iters != UNCAPPED {
+            bar.inc(spec.iters);
+        }
         return Ok(true);
     }
     let mut st: SeedState = if exec.resume && sp.exists() {
@@ -464,7 +534,7 @@ pub const SUMMARY_TRACE: [&str; 11] = [
     "opt_gap",
 ];
 /// Hyper-cleaning columns.
-pub const SUMMARY_EXTRA: [&str; 4] = ["val_loss", "test_acc", "precision", "f1"];
+pub const SUMMARY_EXTRA: [&str; 5] = ["val_loss", "test_acc", "precision", "recall", "f1"];
 
 /// Mean, standard deviation, median and 20/80 % quantiles.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -606,6 +676,35 @@ pub fn fmt(v: f64) -> String {
     }
 }
 
+/// The traces of column `col` (against the iteration) of every finished seed in `dir`, from
+/// the `seed*.<suffix>` files; empty traces where a file lacks the column.
+fn traces_of(dir: &Path, suffix: &str, col: &str) -> Result<Vec<Vec<(f64, f64)>>, CliError> {
+    let mut out = Vec::new();
+    for s in seeds_in(dir)? {
+        let p = dir.join(format!("seed{s}.{suffix}"));
+        if p.exists() {
+            out.push(Table::read(&p)?.pairs("iter", col));
+        }
+    }
+    Ok(out)
+}
+
+/// Every plotted column with the trace file it lives in.
+fn plotted_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SUMMARY_TRACE[4..]
+        .iter()
+        .map(|c| ("csv", *c))
+        .chain(SUMMARY_EXTRA.iter().map(|c| ("extras.csv", *c)))
+}
+
+/// Columns drawn on a linear axis: losses, accuracies and cleaning scores.
+fn linear_axis(col: &str) -> bool {
+    matches!(
+        col,
+        "f" | "g" | "val_loss" | "test_acc" | "precision" | "recall" | "f1"
+    )
+}
+
 /// Redraw the plots of `dir` from its traces: one SVG per metric present, median over seeds
 /// with a 20–80 % band, against iterations.
 ///
@@ -625,28 +724,152 @@ pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
         .map(|s| format!("{} on {}", s.solver, s.problem))
         .unwrap_or_else(|| dir.display().to_string());
     let mut written = Vec::new();
-    for (suffix, cols) in [
-        ("csv", &SUMMARY_TRACE[4..]),
-        ("extras.csv", &SUMMARY_EXTRA[..]),
-    ] {
-        let tables: Vec<Table> = seeds
-            .iter()
-            .map(|s| dir.join(format!("seed{s}.{suffix}")))
-            .filter(|p| p.exists())
-            .map(|p| Table::read(&p))
-            .collect::<Result<_, _>>()?;
-        for c in cols {
-            let traces: Vec<Vec<(f64, f64)>> = tables.iter().map(|t| t.pairs("iter", c)).collect();
+    for (suffix, c) in plotted_columns() {
+        let traces = traces_of(dir, suffix, c)?;
+        if traces.iter().all(Vec::is_empty) {
+            continue;
+        }
+        let log = !linear_axis(c) && traces.iter().flatten().all(|p| p.1 > 0.0);
+        let s: Series = band(&name, &traces);
+        let path = dir.join(format!("plot_{c}.svg"));
+        draw(&path, &format!("{c}: {name}"), "iteration", c, &[s], log)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The finished runs in the subfolders of `parent` (those with a `run.json` and at least one
+/// trace), by solver name, in folder-name order.
+fn runs_below(parent: &Path) -> Result<Vec<(String, PathBuf)>, CliError> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(parent)
+        .map_err(|e| CliError::new(format!("reading {}: {e}", parent.display())))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|d| d.join("run.json").is_file())
+        .collect();
+    dirs.sort();
+    let mut out = Vec::new();
+    for d in dirs {
+        if seeds_in(&d)?.is_empty() {
+            continue;
+        }
+        let name = std::fs::read_to_string(d.join("run.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<RunSpec>(&t).ok())
+            .map_or_else(
+                || {
+                    d.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                },
+                |s| s.solver,
+            );
+        out.push((name, d));
+    }
+    Ok(out)
+}
+
+/// Compare the runs in the subfolders of `parent` (as `bilevel run --solver a,b` writes them):
+/// one SVG per metric with every solver's median over seeds and 20–80 % band
+/// (`parent/plot_<metric>.svg`), and `parent/summary.md` with each metric's final values side
+/// by side. Returns the plots written.
+///
+/// # Errors
+/// I/O, or fewer than one finished run below `parent`.
+pub fn compare_dir(parent: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let runs = runs_below(parent)?;
+    if runs.is_empty() {
+        return Err(CliError::new(format!(
+            "no finished runs (subfolders with run.json and seed*.csv) in {}",
+            parent.display()
+        )));
+    }
+    let mut written = Vec::new();
+    for (suffix, c) in plotted_columns() {
+        let mut series = Vec::new();
+        let mut all_positive = true;
+        for (name, dir) in &runs {
+            let traces = traces_of(dir, suffix, c)?;
             if traces.iter().all(Vec::is_empty) {
                 continue;
             }
-            let log = !matches!(*c, "f" | "g" | "val_loss" | "test_acc" | "precision" | "f1")
-                && traces.iter().flatten().all(|p| p.1 > 0.0);
-            let s: Series = band(&name, &traces);
-            let path = dir.join(format!("plot_{c}.svg"));
-            draw(&path, &format!("{c}: {name}"), "iteration", c, &[s], log)?;
-            written.push(path);
+            all_positive &= traces.iter().flatten().all(|p| p.1 > 0.0);
+            series.push(band(name, &traces));
         }
+        if series.is_empty() {
+            continue;
+        }
+        let path = parent.join(format!("plot_{c}.svg"));
+        let log = !linear_axis(c) && all_positive;
+        draw(&path, c, "iteration", c, &series, log)?;
+        written.push(path);
+    }
+    // Final values: one row per metric, one column per solver.
+    let stats: Vec<Vec<(String, Stats)>> = runs
+        .iter()
+        .map(|(_, d)| final_stats(d))
+        .collect::<Result<_, _>>()?;
+    let mut md = String::from("| final value (mean ± std) |");
+    for (name, _) in &runs {
+        md += &format!(" {name} |");
+    }
+    md += "\n|---|";
+    md += &"---|".repeat(runs.len());
+    md += "\n";
+    let metrics: Vec<&str> = SUMMARY_TRACE
+        .iter()
+        .chain(&SUMMARY_EXTRA)
+        .copied()
+        .collect();
+    for m in metrics {
+        if !stats.iter().any(|st| st.iter().any(|(k, _)| k == m)) {
+            continue;
+        }
+        md += &format!("| {m} |");
+        for st in &stats {
+            let cell = st
+                .iter()
+                .find(|(k, _)| k == m)
+                .map_or("–".to_string(), |(_, s)| {
+                    format!("{} ± {} (n = {})", fmt(s.mean), fmt(s.std), s.n)
+                });
+            md += &format!(" {cell} |");
+        }
+        md += "\n";
+    }
+    let mut folders = String::new();
+    for (name, d) in &runs {
+        folders += &format!("- {name}: {}\n", d.display());
+    }
+    write_atomic(
+        &parent.join("summary.md"),
+        &format!("# Comparison\n\n{md}\nEach solver's traces, summary and plots:\n\n{folders}"),
+    )?;
+    Ok(written)
+}
+
+/// `bilevel plot DIR`: redraw the plots of the run in `dir`, or, when `dir` holds no traces but
+/// runs in its subfolders (`bilevel run --solver a,b`), those of every run and the comparison.
+///
+/// # Errors
+/// I/O, or no traces in `dir` or below it.
+pub fn plot_any(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    if !seeds_in(dir)?.is_empty() {
+        return plot_dir(dir);
+    }
+    let runs = runs_below(dir)?;
+    if runs.is_empty() {
+        return Err(CliError::new(format!(
+            "no traces (seed*.csv) in {} or in its subfolders",
+            dir.display()
+        )));
+    }
+    let mut written = Vec::new();
+    for (_, d) in &runs {
+        written.extend(plot_dir(d)?);
+    }
+    if runs.len() > 1 {
+        written.extend(compare_dir(dir)?);
     }
     Ok(written)
 }
