@@ -59,8 +59,9 @@ const NAME: &str = "rhg";
 struct State {}
 
 /// RHG / ITD-T: reverse-mode differentiation through `T` unrolled gradient steps on `g(x, ·)`
-/// (the multi-step form of the ITD estimator in "Sharper Analysis of Single-Loop Methods for
-/// Bilevel Optimization", §2.2; the RHG baseline of the GALET paper's Table 3), optionally
+/// (the reverse hypergradient of Franceschi, Donini, Frasconi and Pontil, "Forward and Reverse
+/// Gradient-Based Hyperparameter Optimization"; the multi-step form of the ITD estimator in the
+/// single-loop AID/ITD paper, §2.2; the RHG baseline of the GALET paper's Table 3), optionally
 /// truncated to the last `K` steps.
 ///
 /// Forward: `y_{t+1} = y_t − α∇ᵧg(x, y_t)`. Reverse from `v = ∇ᵧf(x, y_T)`, `d = ∇ₓf(x, y_T)`:
