@@ -300,10 +300,10 @@ pub fn solver_keys(params: &Value) -> Vec<String> {
 /// so that the seeds of a run draw different samples (other parameters unchanged).
 pub fn seeded_solver_params(params: &Value, seed: u64) -> Value {
     let mut p = params.clone();
-    if let Some(s) = p.pointer_mut("/batch/seed") {
-        if let Some(v) = s.as_u64() {
-            *s = Value::from(v.wrapping_add(seed));
-        }
+    if let Some(s) = p.pointer_mut("/batch/seed")
+        && let Some(v) = s.as_u64()
+    {
+        *s = Value::from(v.wrapping_add(seed));
     }
     p
 }

@@ -265,10 +265,10 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
             plot_dir(dir)?;
         }
     }
-    if runs.len() > 1 {
-        if let Some(parent) = runs[0].1.parent() {
-            compare_dir(parent)?;
-        }
+    if runs.len() > 1
+        && let Some(parent) = runs[0].1.parent()
+    {
+        compare_dir(parent)?;
     }
     Ok(Outcome::Complete)
 }

@@ -173,10 +173,10 @@ fn is_fresh(cache: &Path, source_mtime: Option<SystemTime>) -> bool {
     if !meta.is_file() {
         return false;
     }
-    if let (Some(src), Ok(own)) = (source_mtime, meta.modified()) {
-        if own < src {
-            return false;
-        }
+    if let (Some(src), Ok(own)) = (source_mtime, meta.modified())
+        && own < src
+    {
+        return false;
     }
     let Ok(mut f) = File::open(cache) else {
         return false;

@@ -366,14 +366,15 @@ impl HypercleanConfig {
             p.shuffle(&mut rng);
             perms[s as usize] = p;
         }
-        if let (Some(a), Some(b)) = (source(Split::Train), source(Split::Test)) {
-            if self.sources().len() == 2 && a.pixels() != b.pixels() {
-                return Err(DatasetError::InvalidConfig(format!(
-                    "the training split has {}-pixel images but the test split {}-pixel ones",
-                    a.pixels(),
-                    b.pixels()
-                )));
-            }
+        if let (Some(a), Some(b)) = (source(Split::Train), source(Split::Test))
+            && self.sources().len() == 2
+            && a.pixels() != b.pixels()
+        {
+            return Err(DatasetError::InvalidConfig(format!(
+                "the training split has {}-pixel images but the test split {}-pixel ones",
+                a.pixels(),
+                b.pixels()
+            )));
         }
         let classes = [self.train, self.val, self.test]
             .iter()

@@ -507,10 +507,10 @@ impl IdxFile {
             });
         }
         let bytes = self.data_bytes();
-        if std::mem::size_of::<T>() == 1 || cfg!(target_endian = "big") {
-            if let Ok(view) = bytemuck::try_cast_slice::<u8, T>(bytes) {
-                return Ok(Cow::Borrowed(view));
-            }
+        if (std::mem::size_of::<T>() == 1 || cfg!(target_endian = "big"))
+            && let Ok(view) = bytemuck::try_cast_slice::<u8, T>(bytes)
+        {
+            return Ok(Cow::Borrowed(view));
         }
         Ok(Cow::Owned(
             bytes

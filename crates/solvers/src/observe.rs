@@ -148,7 +148,7 @@ impl Observe for CsvWriter {
     }
 
     fn on_record(&mut self, rec: &Record) -> io::Result<()> {
-        if rec.iter % self.every != 0 {
+        if !rec.iter.is_multiple_of(self.every) {
             return Ok(());
         }
         if self.names.is_none() {
@@ -231,7 +231,7 @@ impl Observe for JsonlWriter {
     }
 
     fn on_record(&mut self, rec: &Record) -> io::Result<()> {
-        if rec.iter % self.every != 0 {
+        if !rec.iter.is_multiple_of(self.every) {
             return Ok(());
         }
         let f = self.file.as_mut().expect("started");
@@ -284,7 +284,7 @@ impl fmt::Debug for Progress {
 
 impl Observe for Progress {
     fn on_record(&mut self, rec: &Record) -> io::Result<()> {
-        if rec.iter % self.every == 0 {
+        if rec.iter.is_multiple_of(self.every) {
             (self.f)(rec);
         }
         Ok(())

@@ -433,7 +433,7 @@ impl Runner {
             }
             let elapsed = start.elapsed().saturating_sub(excluded).as_secs_f64();
             let t = Instant::now();
-            let metrics = (k % cfg.metrics_every == 0 || k == cfg.max_iter)
+            let metrics = (k.is_multiple_of(cfg.metrics_every) || k == cfg.max_iter)
                 .then(|| mev.evaluate(problem, &it, &*solver));
             let rec = Record {
                 iter: k,
