@@ -60,6 +60,7 @@ impl Cholesky {
     /// ```
     #[track_caller]
     pub fn factor(a: MatRef<'_, f64>, par: Par) -> Result<Self, LinalgError> {
+        let _simd = crate::kernels::CleanSimdOnDrop;
         assert_square("Cholesky::factor", a);
         let n = a.nrows();
         let mut l = Mat::from_fn(n, n, |i, j| if i >= j { a[(i, j)] } else { 0.0 });
@@ -102,6 +103,7 @@ impl Cholesky {
     /// If `rhs.nrows()` differs from the dimension of `A`.
     #[track_caller]
     pub fn solve_in_place(&self, rhs: MatMut<'_, f64>, par: Par) {
+        let _simd = crate::kernels::CleanSimdOnDrop;
         let n = self.l.nrows();
         assert_rhs_rows("Cholesky::solve", n, rhs.shape());
         let par = effective_par(par, n * n * rhs.ncols());
@@ -187,6 +189,7 @@ impl Lu {
     /// ```
     #[track_caller]
     pub fn factor(a: MatRef<'_, f64>, par: Par) -> Result<Self, LinalgError> {
+        let _simd = crate::kernels::CleanSimdOnDrop;
         assert_square("Lu::factor", a);
         check_finite("matrix to factor", a)?;
         let n = a.nrows();
@@ -221,6 +224,7 @@ impl Lu {
     /// If `rhs.nrows()` differs from the dimension of `A`.
     #[track_caller]
     pub fn solve_in_place(&self, rhs: MatMut<'_, f64>, par: Par) {
+        let _simd = crate::kernels::CleanSimdOnDrop;
         let n = self.lu.nrows();
         assert_rhs_rows("Lu::solve", n, rhs.shape());
         let k = rhs.ncols();
@@ -290,6 +294,7 @@ fn sym_evd(
     vectors: Option<MatMut<'_, f64>>,
     par: Par,
 ) -> Result<Vec<f64>, LinalgError> {
+    let _simd = crate::kernels::CleanSimdOnDrop;
     let n = a.nrows();
     // Only the lower triangle is read, so only it is checked.
     let mut finite = true;
@@ -526,6 +531,7 @@ impl Svd {
 /// # Ok::<(), bilevel_linalg::LinalgError>(())
 /// ```
 pub fn svd_thin(a: MatRef<'_, f64>, par: Par) -> Result<Svd, LinalgError> {
+    let _simd = crate::kernels::CleanSimdOnDrop;
     check_finite("matrix to decompose", a)?;
     let (m, n) = a.shape();
     let r = m.min(n);

@@ -52,6 +52,10 @@ pub fn matmul(
         rhs.nrows(),
         rhs.ncols()
     );
+    let mut dst = dst;
+    if alpha == 1.0 && crate::gemm::try_matmul(&mut dst, accum, lhs, rhs) {
+        return;
+    }
     let flops = lhs.nrows() * lhs.ncols() * rhs.ncols();
     faer::linalg::matmul::matmul(dst, accum, lhs, rhs, alpha, effective_par(par, flops));
     clear_upper_simd_state();
@@ -74,6 +78,16 @@ pub fn clear_upper_simd_state() {
             // their upper halves cannot disturb any value the compiler keeps live across the call.
             unsafe { zeroupper() }
         }
+    }
+}
+
+/// Clears the wide-vector state when dropped: put one at the top of a function that calls faer
+/// kernels, and every return path leaves the state clean (see [`clear_upper_simd_state`]).
+pub(crate) struct CleanSimdOnDrop;
+
+impl Drop for CleanSimdOnDrop {
+    fn drop(&mut self) {
+        clear_upper_simd_state();
     }
 }
 
@@ -163,6 +177,7 @@ pub fn dot(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
             faer::Conj::No,
         );
     }
+    clear_upper_simd_state();
     acc
 }
 
@@ -335,6 +350,35 @@ pub fn zip_map(
     assert_same_shape("zip_map", dst.shape(), a.shape());
     assert_same_shape("zip_map", a.shape(), b.shape());
     faer::zip!(dst, a, b).for_each(|faer::unzip!(d, a, b)| *d = f(*a, *b));
+}
+
+/// The entries of `m` as one column-major slice, when they are stored contiguously (unit row
+/// stride, and a column stride equal to the row count unless there is at most one column).
+/// faer pads the columns of an owned matrix whose row count is not a multiple of its SIMD width,
+/// and such a matrix is not contiguous; nor is a strided view.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::{as_contiguous_slice, Mat};
+/// let m = Mat::from_fn(8, 2, |i, j| (i + 8 * j) as f64);
+/// let s = as_contiguous_slice(m.as_ref()).unwrap();
+/// assert_eq!(s[9], 9.0); // entry (1, 1)
+/// assert!(as_contiguous_slice(m.as_ref().transpose()).is_none());
+/// ```
+pub fn as_contiguous_slice(m: MatRef<'_, f64>) -> Option<&[f64]> {
+    let (r, c) = (m.nrows(), m.ncols());
+    let unit_rows = m.row_stride() == 1 || r <= 1;
+    let packed_cols = c <= 1 || m.col_stride() == r as isize;
+    if !(unit_rows && packed_cols) {
+        return None;
+    }
+    if r == 0 || c == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: with unit row stride and a column stride equal to the row count (or a single
+    // column), entry (i, j) lives at `ptr + i + j·r`, so the `r·c` entries of the view are the
+    // contiguous range starting at `ptr`, valid and immutable for the view's lifetime `'_`.
+    Some(unsafe { std::slice::from_raw_parts(m.as_ptr(), r * c) })
 }
 
 /// Views the `n × 1` vector `v` (with unit row stride, as every owned [`Mat`](crate::Mat)

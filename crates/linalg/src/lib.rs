@@ -28,13 +28,16 @@
 
 pub use faer::{Accum, Mat, MatMut, MatRef, Par};
 
+pub mod aligned;
 pub mod dense;
 pub mod error;
+mod gemm;
 pub mod iterative;
 pub mod kernels;
 pub mod pca;
 pub mod spectrum;
 
+pub use aligned::{AlignedVec, LANES};
 pub use dense::{
     Cholesky, Lu, Svd, SymEigen, cholesky_solve, default_rcond, lstsq_min_norm, lu_solve,
     pseudo_inverse, svd_thin, sym_eigen, sym_eigenvalues,
@@ -45,9 +48,9 @@ pub use iterative::{
     conjugate_gradient, neumann_series,
 };
 pub use kernels::{
-    PAR_MIN_FLOPS, all_finite, axpby, axpy, clear_upper_simd_state, dot, effective_par, map,
-    map_inplace, matmul, matvec, norm_l2, norm_l2_sqr, norm_max, reshape_col, reshape_col_mut,
-    scale, zip_map,
+    PAR_MIN_FLOPS, all_finite, as_contiguous_slice, axpby, axpy, clear_upper_simd_state, dot,
+    effective_par, map, map_inplace, matmul, matvec, norm_l2, norm_l2_sqr, norm_max, reshape_col,
+    reshape_col_mut, scale, zip_map,
 };
 pub use pca::Pca;
 pub use spectrum::{

@@ -138,3 +138,99 @@ fn matmul_panics_naming_shapes() {
         Par::Seq,
     );
 }
+
+/// `dst ← dst0 + lhs·rhs` (or `lhs·rhs`) by the textbook triple loop.
+fn naive_product(
+    dst0: &Mat<f64>,
+    add: bool,
+    lhs: bilevel_linalg::MatRef<'_, f64>,
+    rhs: bilevel_linalg::MatRef<'_, f64>,
+) -> Mat<f64> {
+    Mat::from_fn(lhs.nrows(), rhs.ncols(), |i, j| {
+        let s: f64 = (0..lhs.ncols()).map(|p| lhs[(i, p)] * rhs[(p, j)]).sum();
+        if add { dst0[(i, j)] + s } else { s }
+    })
+}
+
+/// The narrow-product fast paths (rows of the left operand contiguous, as for feature-major data
+/// read transposed; or a short inner dimension with contiguous columns) agree with the naive
+/// product on every tile shape and tail: inner dimensions that are not multiples of 8, row and
+/// column counts that are not multiples of the tiles, and both accumulation modes.
+#[test]
+fn narrow_products_match_naive_loops() {
+    bilevel_linalg::disable_global_parallelism();
+    let mut r = rng(41);
+    for &(m, k, n) in &[
+        (1, 8, 1),
+        (3, 9, 2),
+        (4, 16, 5),
+        (7, 23, 11),
+        (13, 784, 10),
+        (64, 784, 20),
+        (9, 5, 3),
+        (16, 64, 10),
+        (17, 63, 21),
+        (33, 1, 7),
+        (64, 50, 10),
+        (100, 10, 50),
+    ] {
+        // Dot form: the left operand is the transpose of a k × m column-major matrix.
+        let xt = uniform(&mut r, k, m);
+        let w = uniform(&mut r, k, n);
+        let dst0 = uniform(&mut r, m, n);
+        for (accum, add) in [(Accum::Replace, false), (Accum::Add, true)] {
+            let mut c = dst0.clone();
+            matmul(c.as_mut(), accum, xt.transpose(), w.as_ref(), 1.0, Par::Seq);
+            let want = naive_product(&dst0, add, xt.transpose(), w.as_ref());
+            assert!(
+                max_abs_diff(c.as_ref(), want.as_ref()) < 1e-12 * k as f64,
+                "dot form {m}x{k}x{n} add={add}"
+            );
+        }
+        // Broadcast form: column-major left operand, right operand plain and transposed.
+        let a = uniform(&mut r, m, k);
+        let b = uniform(&mut r, k, n);
+        let bt = uniform(&mut r, n, k);
+        for (accum, add) in [(Accum::Replace, false), (Accum::Add, true)] {
+            for rhs in [b.as_ref(), bt.transpose()] {
+                let mut c = dst0.clone();
+                matmul(c.as_mut(), accum, a.as_ref(), rhs, 1.0, Par::Seq);
+                let want = naive_product(&dst0, add, a.as_ref(), rhs);
+                assert!(
+                    max_abs_diff(c.as_ref(), want.as_ref()) < 1e-12 * k as f64,
+                    "broadcast form {m}x{k}x{n} add={add}"
+                );
+            }
+        }
+    }
+}
+
+/// A product into a strided block of a larger matrix writes that block only.
+#[test]
+fn narrow_products_write_only_their_block() {
+    let mut r = rng(42);
+    let (m, k, n) = (13, 37, 7);
+    let xt = uniform(&mut r, k, m);
+    let w = uniform(&mut r, k, n);
+    let mut big = Mat::from_fn(m + 5, n + 3, |i, j| (i * 100 + j) as f64);
+    let before = big.clone();
+    matmul(
+        big.as_mut().submatrix_mut(2, 1, m, n),
+        Accum::Replace,
+        xt.transpose(),
+        w.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    let want = naive_product(&Mat::zeros(m, n), false, xt.transpose(), w.as_ref());
+    for j in 0..n + 3 {
+        for i in 0..m + 5 {
+            let inside = (2..2 + m).contains(&i) && (1..1 + n).contains(&j);
+            if inside {
+                assert!((big[(i, j)] - want[(i - 2, j - 1)]).abs() < 1e-12);
+            } else {
+                assert_eq!(big[(i, j)], before[(i, j)], "({i}, {j}) outside the block");
+            }
+        }
+    }
+}
