@@ -60,7 +60,7 @@
 //! assert_eq!(gw.nrows(), d * k);
 //! ```
 
-use crate::tape::{Tape, Var};
+use crate::tape::{Sweep, Tape, Target, Var};
 use bilevel_linalg::{Mat, MatMut, MatRef, Par};
 
 /// A dual tensor: a value and one directional derivative, kept as two matrices (struct of
@@ -234,22 +234,72 @@ where
 /// forward-over-reverse pass with tangent `(0, v)` gives `∇²ᵧᵧg·v` and `∇²ₓᵧg·v` together
 /// ([`Evaluator::hvp_yy`]); tangent `(u, 0)` gives `∇²ᵧₓg·u` ([`Evaluator::jvp_yx`]).
 /// [`Evaluator::linearize2`] records once and applies many Hessian-vector products at one point.
-#[derive(Debug, Default)]
+///
+/// Each oracle computes only what it returns: [`Evaluator::jvp_xy`] skips the adjoints of `y`,
+/// [`Evaluator::grad2_into`] and [`Evaluator::hvp2_into`] compute the blocks asked for.
+///
+/// The evaluator records in deferred mode ([`Tape::defer`]), so a loss that sums over the rows of
+/// a large shared data matrix is evaluated block by block, in one pass over the data per oracle,
+/// with the blocks spread over the threads of the current rayon pool
+/// ([`Evaluator::new`]; [`Evaluator::sequential`] stays on the calling thread). Results do not
+/// depend on the number of threads: the blocks and the order in which their partial sums are
+/// added are fixed by the shapes alone.
+#[derive(Debug)]
 pub struct Evaluator {
     tape: Tape,
 }
 
+impl Default for Evaluator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Which blocks of the two inputs an oracle reads afterwards: `(adjoint, adjoint tangent)` of `x`
+/// and of `y`.
+#[derive(Clone, Copy)]
+struct Reads {
+    x: (bool, bool),
+    y: (bool, bool),
+}
+
 impl Evaluator {
-    /// An evaluator whose products run sequentially.
+    /// An evaluator whose streamed evaluations use the threads of the current rayon pool.
     pub fn new() -> Self {
-        Evaluator { tape: Tape::new() }
+        Self::with_par(Par::rayon(0))
     }
 
-    /// An evaluator whose (large) matrix products use `par`.
+    /// An evaluator that runs everything on the calling thread.
+    pub fn sequential() -> Self {
+        Self::with_par(Par::Seq)
+    }
+
+    /// An evaluator whose streamed evaluations use `par` ([`Par::Seq`]: the calling thread;
+    /// otherwise the current rayon pool).
     pub fn with_par(par: Par) -> Self {
         Evaluator {
             tape: Tape::with_par(par),
         }
+    }
+
+    /// The parallelism of streamed evaluations.
+    pub fn par(&self) -> Par {
+        self.tape.par()
+    }
+
+    /// Set the parallelism of streamed evaluations.
+    pub fn set_par(&mut self, par: Par) {
+        self.tape.set_par(par);
+    }
+
+    /// Allow or forbid streaming (allowed by default; see [`Tape::set_streaming`]).
+    pub fn set_streaming(&mut self, on: bool) {
+        self.tape.set_streaming(on);
+    }
+
+    /// Whether the last oracle streamed its function block by block.
+    pub fn streamed(&self) -> bool {
+        self.tape.streamed()
     }
 
     /// The underlying tape (holding the last recording).
@@ -261,31 +311,24 @@ impl Evaluator {
         &mut self,
         f: F,
         x: MatRef<'_, f64>,
+        v: Option<MatRef<'_, f64>>,
     ) -> (Var, Var) {
         self.tape.clear();
+        self.tape.defer();
         let xv = self.tape.input(x);
+        if let Some(v) = v {
+            self.tape.begin_tangents();
+            self.tape.set_tangent(xv, v);
+        }
         let out = f(&mut self.tape, xv);
         scalar_out(&self.tape, out);
         (xv, out)
     }
 
+    /// Record `f` at `(x, y)` in deferred mode, with eager tangents `(u, v)` when either is
+    /// given (a missing block is zero): every operation then computes its tangent with its
+    /// value, so products with constant data read it once for both.
     fn record2<F: FnOnce(&mut Tape, Var, Var) -> Var>(
-        &mut self,
-        f: F,
-        x: MatRef<'_, f64>,
-        y: MatRef<'_, f64>,
-    ) -> (Var, Var, Var) {
-        self.tape.clear();
-        let xv = self.tape.input(x);
-        let yv = self.tape.input(y);
-        let out = f(&mut self.tape, xv, yv);
-        scalar_out(&self.tape, out);
-        (xv, yv, out)
-    }
-
-    /// Record with eager tangents `(u, v)` (missing blocks are zero): every operation computes
-    /// its tangent as it is recorded, so products with constant data read it once for both.
-    fn record2_tangent<F: FnOnce(&mut Tape, Var, Var) -> Var>(
         &mut self,
         f: F,
         x: MatRef<'_, f64>,
@@ -294,18 +337,31 @@ impl Evaluator {
         v: Option<MatRef<'_, f64>>,
     ) -> (Var, Var, Var) {
         self.tape.clear();
+        self.tape.defer();
         let xv = self.tape.input(x);
         let yv = self.tape.input(y);
-        self.tape.begin_tangents();
-        if let Some(u) = u {
-            self.tape.set_tangent(xv, u);
-        }
-        if let Some(v) = v {
-            self.tape.set_tangent(yv, v);
+        if u.is_some() || v.is_some() {
+            self.tape.begin_tangents();
+            if let Some(u) = u {
+                self.tape.set_tangent(xv, u);
+            }
+            if let Some(v) = v {
+                self.tape.set_tangent(yv, v);
+            }
         }
         let out = f(&mut self.tape, xv, yv);
         scalar_out(&self.tape, out);
         (xv, yv, out)
+    }
+
+    /// Evaluate the recording for the blocks `reads` asks of `x` and `y`.
+    fn run2(&mut self, (xv, yv, out): (Var, Var, Var), sweep: Sweep, reads: Reads) {
+        let t = |var, (adjoint, tangent): (bool, bool)| Target {
+            var,
+            adjoint,
+            tangent,
+        };
+        self.tape.run(out, sweep, &[t(xv, reads.x), t(yv, reads.y)]);
     }
 
     /// Value and gradient of a scalar function of one block.
@@ -315,8 +371,13 @@ impl Evaluator {
         f: F,
         x: MatRef<'_, f64>,
     ) -> (f64, Mat<f64>) {
-        let (xv, out) = self.record1(f, x);
-        self.tape.backward(out);
+        let (xv, out) = self.record1(f, x, None);
+        let target = Target {
+            var: xv,
+            adjoint: true,
+            tangent: false,
+        };
+        self.tape.run(out, Sweep::Adjoint, &[target]);
         (self.tape.scalar(out), owned(self.tape.adjoint(xv)))
     }
 
@@ -328,13 +389,13 @@ impl Evaluator {
         x: MatRef<'_, f64>,
         v: MatRef<'_, f64>,
     ) -> Hvp {
-        self.tape.clear();
-        let xv = self.tape.input(x);
-        self.tape.begin_tangents();
-        self.tape.set_tangent(xv, v);
-        let out = f(&mut self.tape, xv);
-        scalar_out(&self.tape, out);
-        self.tape.backward_with_tangent(out);
+        let (xv, out) = self.record1(f, x, Some(v));
+        let target = Target {
+            var: xv,
+            adjoint: true,
+            tangent: true,
+        };
+        self.tape.run(out, Sweep::Both, &[target]);
         Hvp {
             value: self.tape.scalar(out),
             grad: owned(self.tape.adjoint(xv)),
@@ -350,8 +411,10 @@ impl Evaluator {
         x: MatRef<'_, f64>,
         y: MatRef<'_, f64>,
     ) -> f64 {
-        let (_, _, out) = self.record2(f, x, y);
-        self.tape.scalar(out)
+        let vars = self.record2(f, x, y, None, None);
+        let none = (false, false);
+        self.run2(vars, Sweep::None, Reads { x: none, y: none });
+        self.tape.scalar(vars.2)
     }
 
     /// Value and both gradient blocks `(g, ∇ₓg, ∇ᵧg)`.
@@ -362,8 +425,10 @@ impl Evaluator {
         x: MatRef<'_, f64>,
         y: MatRef<'_, f64>,
     ) -> (f64, Mat<f64>, Mat<f64>) {
-        let (xv, yv, out) = self.record2(f, x, y);
-        self.tape.backward(out);
+        let vars = self.record2(f, x, y, None, None);
+        let g = (true, false);
+        self.run2(vars, Sweep::Adjoint, Reads { x: g, y: g });
+        let (xv, yv, out) = vars;
         (
             self.tape.scalar(out),
             owned(self.tape.adjoint(xv)),
@@ -372,7 +437,8 @@ impl Evaluator {
     }
 
     /// Value, writing the gradient blocks that are asked for into the given buffers (no
-    /// allocation once the tape has grown to the function's size).
+    /// allocation once the tape has grown to the function's size); a block not asked for is not
+    /// computed.
     ///
     /// # Panics
     /// If a buffer's shape differs from its block's.
@@ -385,8 +451,13 @@ impl Evaluator {
         gx: Option<MatMut<'_, f64>>,
         gy: Option<MatMut<'_, f64>>,
     ) -> f64 {
-        let (xv, yv, out) = self.record2(f, x, y);
-        self.tape.backward(out);
+        let vars = self.record2(f, x, y, None, None);
+        let reads = Reads {
+            x: (gx.is_some(), false),
+            y: (gy.is_some(), false),
+        };
+        self.run2(vars, Sweep::Adjoint, reads);
+        let (xv, yv, out) = vars;
         if let Some(mut gx) = gx {
             check_out("grad2_into (x)", &gx, self.tape.adjoint(xv));
             gx.copy_from(self.tape.adjoint(xv));
@@ -398,7 +469,7 @@ impl Evaluator {
         self.tape.scalar(out)
     }
 
-    /// `∇ₓg(x, y)`.
+    /// `∇ₓg(x, y)` (the adjoints of `y` are not computed).
     #[track_caller]
     pub fn grad_x<F: FnOnce(&mut Tape, Var, Var) -> Var>(
         &mut self,
@@ -406,10 +477,16 @@ impl Evaluator {
         x: MatRef<'_, f64>,
         y: MatRef<'_, f64>,
     ) -> Mat<f64> {
-        self.value_and_grad2(f, x, y).1
+        let vars = self.record2(f, x, y, None, None);
+        let reads = Reads {
+            x: (true, false),
+            y: (false, false),
+        };
+        self.run2(vars, Sweep::Adjoint, reads);
+        owned(self.tape.adjoint(vars.0))
     }
 
-    /// `∇ᵧg(x, y)`.
+    /// `∇ᵧg(x, y)` (the adjoints of `x` are not computed).
     #[track_caller]
     pub fn grad_y<F: FnOnce(&mut Tape, Var, Var) -> Var>(
         &mut self,
@@ -417,7 +494,13 @@ impl Evaluator {
         x: MatRef<'_, f64>,
         y: MatRef<'_, f64>,
     ) -> Mat<f64> {
-        self.value_and_grad2(f, x, y).2
+        let vars = self.record2(f, x, y, None, None);
+        let reads = Reads {
+            x: (false, false),
+            y: (true, false),
+        };
+        self.run2(vars, Sweep::Adjoint, reads);
+        owned(self.tape.adjoint(vars.1))
     }
 
     /// Value, gradients and the Hessian-vector product along the tangent `(u, v)` (a missing
@@ -431,8 +514,10 @@ impl Evaluator {
         u: Option<MatRef<'_, f64>>,
         v: Option<MatRef<'_, f64>>,
     ) -> Hvp2 {
-        let (xv, yv, out) = self.record2_tangent(f, x, y, u, v);
-        self.tape.backward_with_tangent(out);
+        let vars = self.record2(f, x, y, u, v);
+        let all = (true, true);
+        self.run2(vars, Sweep::Both, Reads { x: all, y: all });
+        let (xv, yv, out) = vars;
         let t = &self.tape;
         Hvp2 {
             value: t.scalar(out),
@@ -444,8 +529,8 @@ impl Evaluator {
     }
 
     /// [`Evaluator::hvp2`] writing into caller buffers: the blocks of `out` that are `Some`
-    /// receive the gradient and Hessian-vector product blocks. Returns `g(x, y)`. Allocates
-    /// nothing once the tape has grown to the function's size.
+    /// receive the gradient and Hessian-vector product blocks, and only those are computed.
+    /// Returns `g(x, y)`. Allocates nothing once the tape has grown to the function's size.
     ///
     /// # Panics
     /// If a buffer's shape differs from its block's.
@@ -459,20 +544,29 @@ impl Evaluator {
         v: Option<MatRef<'_, f64>>,
         out: Hvp2Out<'_>,
     ) -> f64 {
-        let (xv, yv, o) = self.record2_tangent(f, x, y, u, v);
-        self.tape.backward_with_tangent(o);
+        let vars = self.record2(f, x, y, u, v);
+        let reads = Reads {
+            x: (out.grad_x.is_some(), out.hv_x.is_some()),
+            y: (out.grad_y.is_some(), out.hv_y.is_some()),
+        };
+        self.run2(vars, Sweep::Both, reads);
+        let (xv, yv, o) = vars;
         let t = &self.tape;
-        let copies = [
-            (out.grad_x, t.adjoint(xv), "hvp2_into (grad_x)"),
-            (out.grad_y, t.adjoint(yv), "hvp2_into (grad_y)"),
-            (out.hv_x, t.adjoint_tangent(xv), "hvp2_into (hv_x)"),
-            (out.hv_y, t.adjoint_tangent(yv), "hvp2_into (hv_y)"),
-        ];
-        for (dst, src, what) in copies {
-            if let Some(mut dst) = dst {
-                check_out(what, &dst, src);
-                dst.copy_from(src);
-            }
+        if let Some(mut dst) = out.grad_x {
+            check_out("hvp2_into (grad_x)", &dst, t.adjoint(xv));
+            dst.copy_from(t.adjoint(xv));
+        }
+        if let Some(mut dst) = out.grad_y {
+            check_out("hvp2_into (grad_y)", &dst, t.adjoint(yv));
+            dst.copy_from(t.adjoint(yv));
+        }
+        if let Some(mut dst) = out.hv_x {
+            check_out("hvp2_into (hv_x)", &dst, t.adjoint_tangent(xv));
+            dst.copy_from(t.adjoint_tangent(xv));
+        }
+        if let Some(mut dst) = out.hv_y {
+            check_out("hvp2_into (hv_y)", &dst, t.adjoint_tangent(yv));
+            dst.copy_from(t.adjoint_tangent(yv));
         }
         t.scalar(o)
     }
@@ -486,11 +580,18 @@ impl Evaluator {
         y: MatRef<'_, f64>,
         v: MatRef<'_, f64>,
     ) -> (Mat<f64>, Mat<f64>) {
-        let r = self.hvp2(f, x, y, None, Some(v));
-        (r.hv_y, r.hv_x)
+        let vars = self.record2(f, x, y, None, Some(v));
+        let hv = (false, true);
+        self.run2(vars, Sweep::Both, Reads { x: hv, y: hv });
+        let t = &self.tape;
+        (
+            owned(t.adjoint_tangent(vars.1)),
+            owned(t.adjoint_tangent(vars.0)),
+        )
     }
 
-    /// The mixed product `∇²ₓᵧg·v = ∇ₓ⟨∇ᵧg, v⟩` (an `x`-shaped result).
+    /// The mixed product `∇²ₓᵧg·v = ∇ₓ⟨∇ᵧg, v⟩` (an `x`-shaped result; nothing of `y` is
+    /// computed beyond what it needs).
     #[track_caller]
     pub fn jvp_xy<F: FnOnce(&mut Tape, Var, Var) -> Var>(
         &mut self,
@@ -499,7 +600,13 @@ impl Evaluator {
         y: MatRef<'_, f64>,
         v: MatRef<'_, f64>,
     ) -> Mat<f64> {
-        self.hvp2(f, x, y, None, Some(v)).hv_x
+        let vars = self.record2(f, x, y, None, Some(v));
+        let reads = Reads {
+            x: (false, true),
+            y: (false, false),
+        };
+        self.run2(vars, Sweep::Both, reads);
+        owned(self.tape.adjoint_tangent(vars.0))
     }
 
     /// The mixed product `∇²ᵧₓg·u = ∇ᵧ⟨∇ₓg, u⟩` (a `y`-shaped result).
@@ -511,11 +618,18 @@ impl Evaluator {
         y: MatRef<'_, f64>,
         u: MatRef<'_, f64>,
     ) -> Mat<f64> {
-        self.hvp2(f, x, y, Some(u), None).hv_y
+        let vars = self.record2(f, x, y, Some(u), None);
+        let reads = Reads {
+            x: (false, false),
+            y: (false, true),
+        };
+        self.run2(vars, Sweep::Both, reads);
+        owned(self.tape.adjoint_tangent(vars.1))
     }
 
     /// Record `g` once at `(x, y)` and sweep its adjoints; the returned [`Linearized`] applies
-    /// Hessian-vector products at that point without recording again.
+    /// Hessian-vector products at that point without recording again. The recording is
+    /// evaluated over whole tensors (never streamed), since every intermediate is kept.
     #[track_caller]
     pub fn linearize2<F: FnOnce(&mut Tape, Var, Var) -> Var>(
         &mut self,
@@ -523,7 +637,11 @@ impl Evaluator {
         x: MatRef<'_, f64>,
         y: MatRef<'_, f64>,
     ) -> Linearized<'_> {
-        let (xv, yv, out) = self.record2(f, x, y);
+        self.tape.clear();
+        let xv = self.tape.input(x);
+        let yv = self.tape.input(y);
+        let out = f(&mut self.tape, xv, yv);
+        scalar_out(&self.tape, out);
         self.tape.backward(out);
         Linearized {
             tape: &mut self.tape,

@@ -123,18 +123,28 @@ pub(crate) fn vjp(f: Fun, a: &[f64], y: &[f64], ybar: &[f64], abar: &mut [f64]) 
     }
 }
 
-/// VJP tangent: `ā̇ += ȳ̇ ⊙ φ′(a) + ȳ ⊙ φ″(a) ⊙ ȧ`.
+/// VJP tangent: `ā̇ += ȳ̇ ⊙ φ′(a) + ȳ ⊙ φ″(a) ⊙ ȧ` (a missing `ȧ` is zero).
 pub(crate) fn vjp_tangent(
     f: Fun,
     a: &[f64],
     y: &[f64],
-    da: &[f64],
+    da: Option<&[f64]>,
     ybar: &[f64],
     dybar: &[f64],
     dabar: &mut [f64],
 ) {
-    for i in 0..dabar.len() {
-        let (d1, d2) = f.d12(a[i], y[i]);
-        dabar[i] += dybar[i] * d1 + ybar[i] * d2 * da[i];
+    match da {
+        Some(da) => {
+            for i in 0..dabar.len() {
+                let (d1, d2) = f.d12(a[i], y[i]);
+                dabar[i] += dybar[i] * d1 + ybar[i] * d2 * da[i];
+            }
+        }
+        // A zero input tangent leaves the first-order term only.
+        None => {
+            for i in 0..dabar.len() {
+                dabar[i] += dybar[i] * f.d12(a[i], y[i]).0;
+            }
+        }
     }
 }

@@ -97,11 +97,12 @@ pub(crate) fn lse_vjp(p: &[f64], ybar: &[f64], labels: Option<&[u32]>, n: usize,
     }
 }
 
-/// VJP tangent of log-sum-exp or cross-entropy. `scratch` holds `n` entries.
+/// VJP tangent of log-sum-exp or cross-entropy (a missing `ȧ` is zero). `scratch` holds `n`
+/// entries.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn lse_vjp_tangent(
     p: &[f64],
-    da: &[f64],
+    da: Option<&[f64]>,
     ybar: &[f64],
     dybar: &[f64],
     labels: Option<&[u32]>,
@@ -109,15 +110,26 @@ pub(crate) fn lse_vjp_tangent(
     dabar: &mut [f64],
     scratch: &mut [f64],
 ) {
-    let s = scratch;
-    row_dots(p, da, n, s);
-    for ((dc, pc), ac) in dabar
-        .chunks_exact_mut(n)
-        .zip(p.chunks_exact(n))
-        .zip(da.chunks_exact(n))
-    {
-        for i in 0..n {
-            dc[i] += dybar[i] * pc[i] + ybar[i] * pc[i] * (ac[i] - s[i]);
+    match da {
+        Some(da) => {
+            let s = scratch;
+            row_dots(p, da, n, s);
+            for ((dc, pc), ac) in dabar
+                .chunks_exact_mut(n)
+                .zip(p.chunks_exact(n))
+                .zip(da.chunks_exact(n))
+            {
+                for i in 0..n {
+                    dc[i] += dybar[i] * pc[i] + ybar[i] * pc[i] * (ac[i] - s[i]);
+                }
+            }
+        }
+        None => {
+            for (dc, pc) in dabar.chunks_exact_mut(n).zip(p.chunks_exact(n)) {
+                for i in 0..n {
+                    dc[i] += dybar[i] * pc[i];
+                }
+            }
         }
     }
     if let Some(labels) = labels {
@@ -169,12 +181,12 @@ pub(crate) fn softmax_vjp(
     }
 }
 
-/// VJP tangent of softmax: `ā̇ += ṗ ⊙ (ȳ − ⟨ȳ, p⟩) + p ⊙ (ȳ̇ − ⟨ȳ̇, p⟩ − ⟨ȳ, ṗ⟩)`.
-/// `s1` and `s2` hold `n` entries each.
+/// VJP tangent of softmax: `ā̇ += ṗ ⊙ (ȳ − ⟨ȳ, p⟩) + p ⊙ (ȳ̇ − ⟨ȳ̇, p⟩ − ⟨ȳ, ṗ⟩)` (a missing
+/// `ṗ` is zero: the input has no tangent). `s1` and `s2` hold `n` entries each.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn softmax_vjp_tangent(
     p: &[f64],
-    dp: &[f64],
+    dp: Option<&[f64]>,
     ybar: &[f64],
     dybar: &[f64],
     n: usize,
@@ -184,6 +196,18 @@ pub(crate) fn softmax_vjp_tangent(
 ) {
     row_dots(p, ybar, n, s1);
     row_dots(p, dybar, n, s2);
+    let Some(dp) = dp else {
+        for ((oc, pc), dyc) in dabar
+            .chunks_exact_mut(n)
+            .zip(p.chunks_exact(n))
+            .zip(dybar.chunks_exact(n))
+        {
+            for i in 0..n {
+                oc[i] += pc[i] * (dyc[i] - s2[i]);
+            }
+        }
+        return;
+    };
     // s2 += ⟨ȳ, ṗ⟩
     for (yc, dc) in ybar.chunks_exact(n).zip(dp.chunks_exact(n)) {
         for i in 0..n {

@@ -1,0 +1,1069 @@
+//! Streamed evaluation of data-sum losses: one pass over the data per oracle.
+//!
+//! A loss like `g(x, W) = (1/n) Σᵢ σ(xᵢ) CE(aᵢW, bᵢ) + λ‖W‖²` is a sum over the rows of its data
+//! matrix. Evaluated tensor by tensor, its gradient reads the data twice (`A·W`, then `Aᵀ·Ḡ`) and
+//! keeps `n × k` intermediates; streamed, each block of rows runs its forward values and
+//! tangents, then its adjoints and adjoint tangents, while the block is in cache, and only
+//! parameter-sized results survive the block.
+//!
+//! **Plan.** Every node of a deferred recording gets a class:
+//!
+//! - `Data`: a large shared matrix used as the left operand of a product whose rows are its
+//!   samples: `matmul_t(x, true, w, false)` for a feature-major `x` (`d × n`, a column per
+//!   sample) or `matmul(a, w)` for a sample-major `a` (`n × d`);
+//! - `Row`: indexed by the `n` samples, computed block by block and never stored whole: the
+//!   products of `Data` with parameters, and every row-local operation of a `Row` node
+//!   (elementwise operations, softmax family, bias rows, products with parameters);
+//! - `Reduce`: a sum over the rows of `Row` nodes (`dot`, `sum`, `sum_sq`, `sum_cols`), kept as
+//!   a partial sum per block;
+//! - `Pre`: parameter-sized nodes computed before the stream (inputs, reshapes of parameters,
+//!   `σ(x)`, the ridge term); those with `n` rows that a row-local operation reads (the sample
+//!   weights) are read block by block (*sliced*);
+//! - `Post`: computed after the stream from reductions (the final sum and scaling).
+//!
+//! A recording that fits none of this (a row-mixing operation on a `Row` node, a data matrix
+//! used otherwise) is evaluated over whole tensors instead.
+//!
+//! **Schedule.** The rows are cut into blocks of a fixed size (from the data width), and the
+//! blocks into at most [`MAX_CHUNKS`] chunks of consecutive blocks. Chunks run on the threads of
+//! the current rayon pool, each with its own block buffers and partial sums; partial sums are
+//! added in chunk order at the end. Blocks, chunks and every summation order depend on the
+//! shapes alone, so results are bit for bit the same at any thread count.
+//!
+//! When the nodes after the reductions are linear (sums and scalings: the usual mean of
+//! per-sample losses plus a penalty), the adjoints of the reductions are known before any value
+//! and each block runs its reverse rules right after its forward ones: **one pass**. Otherwise a
+//! first pass computes the reductions, and a second recomputes each block's forward values
+//! before its reverse rules.
+
+use super::{Node, Sweep, Tape, Target, UNSET, Var, grow, grow_vec, value_of};
+use crate::ops::{Dims, Op, RowRule, RuleArgs, Side, ValueArgs, view, view_mut};
+use bilevel_linalg::{Accum, AlignedVec, LANES, Mat, MatRef, Par, matmul};
+use rayon::prelude::*;
+
+/// A shared matrix of at least this many entries (512 KiB) is streamed when it is the data of a
+/// sum over its samples.
+pub const STREAM_MIN_ENTRIES: usize = 1 << 16;
+
+/// The data rows of one block take about this many bytes (they stay in the second-level cache
+/// between the forward and the reverse rules).
+const BLOCK_BYTES: usize = 1 << 19;
+
+/// Most chunks a stream is cut into: the most threads it can use.
+pub const MAX_CHUNKS: usize = 8;
+
+/// The class of a node in a streamed evaluation (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Pre,
+    Data,
+    Row,
+    Reduce,
+    Post,
+}
+
+/// Where a rule reads an input from, block by block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Src {
+    /// The block buffer (a `Row` node, or the block's rows of a sliced `Pre` node).
+    Block,
+    /// The whole tensor in the arena (a parameter); its adjoint goes to the chunk's partial.
+    Full,
+    /// The data matrix.
+    Data,
+}
+
+/// The plan of one streamed evaluation (buffers reused across evaluations).
+#[derive(Debug, Default)]
+struct Plan {
+    /// Samples.
+    n: usize,
+    /// Rows per block.
+    block: usize,
+    /// Chunk boundaries in rows: chunk `c` covers `bounds[c] .. bounds[c + 1]`.
+    bounds: Vec<usize>,
+    class: Vec<Class>,
+    /// `Pre` nodes with `n` rows read by blocks.
+    sliced: Vec<bool>,
+    /// Where each `Row`/`Reduce` node reads its inputs.
+    src: Vec<[Src; 2]>,
+    /// Block-buffer offsets (`Row` and sliced nodes), sized for `block` rows.
+    boff: Vec<usize>,
+    block_len: usize,
+    /// Block auxiliary offsets (`Row` nodes).
+    baux: Vec<usize>,
+    block_aux_len: usize,
+    /// Offsets of parameter adjoints in a chunk's partial sums (`Full` inputs of block rules).
+    poff: Vec<usize>,
+    param_len: usize,
+    /// Offsets of reduction values in a chunk's partial sums.
+    roff: Vec<usize>,
+    red_len: usize,
+    /// Offsets of sliced nodes' adjoints within a chunk's slice buffer (per chunk row).
+    soff: Vec<usize>,
+    /// Entries of a sliced adjoint buffer per row of a chunk (sum of the sliced widths).
+    slice_width: usize,
+    /// Nodes in recording order that run block by block (`Row`, `Reduce`, and sliced copies).
+    order: Vec<u32>,
+    one_pass: bool,
+    max_rows: usize,
+}
+
+/// A chunk's buffers.
+#[derive(Debug, Default)]
+struct Work {
+    bval: AlignedVec,
+    btan: AlignedVec,
+    badj: AlignedVec,
+    badjt: AlignedVec,
+    baux: AlignedVec,
+    scratch: Vec<f64>,
+    tmp: Vec<f64>,
+    /// Partial sums of parameter adjoints and adjoint tangents.
+    padj: AlignedVec,
+    padjt: AlignedVec,
+    /// Partial sums of reduction values and tangents.
+    rval: Vec<f64>,
+    rtan: Vec<f64>,
+    /// The chunk's rows of sliced nodes' adjoints and adjoint tangents.
+    sadj: Vec<f64>,
+    sadjt: Vec<f64>,
+    growths: u64,
+}
+
+/// Plans and chunk buffers of streamed evaluations.
+#[derive(Debug, Default)]
+pub(super) struct Streamer {
+    plan: Plan,
+    work: Vec<Work>,
+}
+
+impl Streamer {
+    /// Reallocations of the chunk buffers.
+    pub fn growths(&self) -> u64 {
+        self.work.iter().map(|w| w.growths).sum()
+    }
+
+    /// Bytes reserved by the chunk buffers.
+    pub fn capacity_bytes(&self) -> usize {
+        self.work
+            .iter()
+            .map(|w| {
+                8 * (w.bval.capacity()
+                    + w.btan.capacity()
+                    + w.badj.capacity()
+                    + w.badjt.capacity()
+                    + w.baux.capacity()
+                    + w.scratch.capacity()
+                    + w.tmp.capacity()
+                    + w.padj.capacity()
+                    + w.padjt.capacity()
+                    + w.rval.capacity()
+                    + w.rtan.capacity()
+                    + w.sadj.capacity()
+                    + w.sadjt.capacity())
+            })
+            .sum()
+    }
+}
+
+/// Rows per block for data rows of `width` entries: about [`BLOCK_BYTES`] of data, a multiple of
+/// the vector width, between 8 and 512.
+fn block_rows(width: usize) -> usize {
+    let bytes = std::env::var("BILEVEL_BLOCK_BYTES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(BLOCK_BYTES);
+    let r = bytes / (8 * width.max(1));
+    (r / LANES * LANES).clamp(LANES, 512)
+}
+
+impl Plan {
+    /// Classify nodes `0..=out`; `false` when the recording is not a streamable data sum.
+    fn build(
+        &mut self,
+        nodes: &[Node],
+        shared_dims: impl Fn(u32) -> (usize, usize),
+        out: usize,
+    ) -> bool {
+        let len = out + 1;
+        self.class.clear();
+        self.class.resize(len, Class::Pre);
+        self.sliced.clear();
+        self.sliced.resize(len, false);
+        self.src.clear();
+        self.src.resize(len, [Src::Full; 2]);
+        let mut n_samples: Option<usize> = None;
+        let mut width = 0usize;
+        let mut any_row = false;
+        // Candidate data: large shared matrices.
+        let big = |k: u32| {
+            let (r, c) = shared_dims(k);
+            r * c >= STREAM_MIN_ENTRIES
+        };
+        for i in 0..len {
+            let n = nodes[i];
+            match n.op {
+                Op::Input | Op::Const => continue,
+                Op::Shared(k) => {
+                    if big(k) {
+                        self.class[i] = Class::Data;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let (a, b) = (n.a as usize, n.b as usize);
+            let binary = n.op.is_binary();
+            let ca = self.class[a];
+            let cb = if binary { self.class[b] } else { Class::Pre };
+            // A product whose left operand is the data: its rows are the samples.
+            if ca == Class::Data {
+                let Op::MatMul { ta, .. } = n.op else {
+                    return false;
+                };
+                if cb != Class::Pre {
+                    return false;
+                }
+                let (dr, dc) = (nodes[a].rows, nodes[a].cols);
+                let (samples, w) = if ta { (dc, dr) } else { (dr, dc) };
+                match n_samples {
+                    None => n_samples = Some(samples),
+                    Some(s) if s == samples => {}
+                    Some(_) => return false,
+                }
+                width = width.max(w);
+                self.class[i] = Class::Row;
+                self.src[i] = [Src::Data, Src::Full];
+                any_row = true;
+                continue;
+            }
+            if cb == Class::Data {
+                return false;
+            }
+            let post = matches!(ca, Class::Reduce | Class::Post)
+                || matches!(cb, Class::Reduce | Class::Post);
+            let rows_in = ca == Class::Row || cb == Class::Row;
+            if post {
+                if rows_in {
+                    return false;
+                }
+                self.class[i] = Class::Post;
+                continue;
+            }
+            if !rows_in {
+                continue; // Pre
+            }
+            let ns = n_samples.expect("a row node follows its data");
+            let d = Dims {
+                rows: n.rows,
+                cols: n.cols,
+                a: (nodes[a].rows, nodes[a].cols),
+                b: (nodes[b].rows, nodes[b].cols),
+            };
+            // A `Pre` operand of `n` rows in an elementwise operation or a dot product is read
+            // block by block.
+            let elementwise = matches!(n.op, Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Dot);
+            let side_src = |c: Class, rows: usize| match c {
+                Class::Row => Some(Src::Block),
+                Class::Pre if elementwise && rows == ns => Some(Src::Block),
+                Class::Pre if !elementwise => Some(Src::Full),
+                _ => None,
+            };
+            let Some(sa) = side_src(ca, d.a.0) else {
+                return false;
+            };
+            let sb = if binary {
+                match side_src(cb, d.b.0) {
+                    Some(s) => s,
+                    None => return false,
+                }
+            } else {
+                Src::Full
+            };
+            let rule =
+                n.op.row_rule(d, sa == Src::Block, binary && sb == Src::Block);
+            match rule {
+                RowRule::Local if n.rows == ns => self.class[i] = Class::Row,
+                RowRule::Reduce => self.class[i] = Class::Reduce,
+                _ => return false,
+            }
+            self.src[i] = [sa, sb];
+            for (j, s, c) in [(a, sa, ca), (b, sb, cb)] {
+                if s == Src::Block && c == Class::Pre && (j == a || binary) {
+                    self.sliced[j] = true;
+                }
+            }
+        }
+        if !any_row || matches!(self.class[out], Class::Row | Class::Data) {
+            return false;
+        }
+        let n = n_samples.expect("any_row implies data");
+        self.n = n;
+        self.block = block_rows(width);
+        if n < 2 * self.block {
+            return false;
+        }
+        let blocks = n.div_ceil(self.block);
+        let chunks = blocks.min(MAX_CHUNKS);
+        self.bounds.clear();
+        for c in 0..=chunks {
+            self.bounds.push((c * blocks / chunks * self.block).min(n));
+        }
+        // One pass when every node after the reductions is linear.
+        self.one_pass = (0..len)
+            .filter(|&i| self.class[i] == Class::Post)
+            .all(|i| nodes[i].op.is_linear());
+        self.lay_out(nodes, len);
+        true
+    }
+
+    /// Offsets of block buffers, partial sums and slice buffers.
+    fn lay_out(&mut self, nodes: &[Node], len: usize) {
+        let r = self.block;
+        self.boff.clear();
+        self.boff.resize(len, UNSET);
+        self.baux.clear();
+        self.baux.resize(len, UNSET);
+        self.poff.clear();
+        self.poff.resize(len, UNSET);
+        self.roff.clear();
+        self.roff.resize(len, UNSET);
+        self.soff.clear();
+        self.soff.resize(len, UNSET);
+        self.order.clear();
+        let (mut blen, mut alen, mut plen, mut rlen, mut swidth) =
+            (0usize, 0usize, 0usize, 0usize, 0usize);
+        let mut max_rows = r;
+        for i in 0..len {
+            let n = nodes[i];
+            let c = self.class[i];
+            if c == Class::Row || self.sliced[i] {
+                self.boff[i] = blen.next_multiple_of(LANES);
+                blen = self.boff[i] + r * n.cols;
+                self.order.push(i as u32);
+            }
+            if self.sliced[i] {
+                self.soff[i] = swidth;
+                swidth += n.cols;
+            }
+            if c == Class::Row {
+                let aux_len = n.op.aux_len(Dims {
+                    rows: r,
+                    cols: n.cols,
+                    a: (r, nodes[n.a as usize].cols),
+                    b: (r, nodes[n.b as usize].cols),
+                });
+                self.baux[i] = alen.next_multiple_of(LANES);
+                alen = self.baux[i] + aux_len;
+            }
+            if c == Class::Reduce {
+                self.roff[i] = rlen;
+                rlen += n.len();
+                self.order.push(i as u32);
+                max_rows = max_rows.max(n.rows);
+            }
+            if matches!(c, Class::Row | Class::Reduce) {
+                let sides: &[(u32, Src)] = if n.op.is_binary() {
+                    &[(n.a, self.src[i][0]), (n.b, self.src[i][1])]
+                } else {
+                    &[(n.a, self.src[i][0])]
+                };
+                for &(j, s) in sides {
+                    let j = j as usize;
+                    if s == Src::Full && nodes[j].grad && self.poff[j] == UNSET {
+                        self.poff[j] = plen.next_multiple_of(LANES);
+                        plen = self.poff[j] + nodes[j].len();
+                    }
+                }
+            }
+        }
+        self.block_len = blen;
+        self.block_aux_len = alen;
+        self.param_len = plen;
+        self.red_len = rlen;
+        self.slice_width = swidth;
+        self.max_rows = max_rows;
+    }
+
+    fn chunks(&self) -> usize {
+        self.bounds.len() - 1
+    }
+}
+
+/// What the blocks of a chunk read (all immutable during the stream).
+struct Ctx<'a> {
+    nodes: &'a [Node],
+    plan: &'a Plan,
+    vals: &'a [f64],
+    tans: &'a [f64],
+    adj: &'a [f64],
+    adjt: &'a [f64],
+    ints: &'a [u32],
+    shared: &'a super::shared::SharedStore,
+    need_adj: &'a [bool],
+    need_tan: &'a [bool],
+    tangents: bool,
+}
+
+impl Tape {
+    /// Stream the recording up to `out` if it is a data sum over a large shared matrix (see the
+    /// module documentation); `false` leaves the tape untouched for a whole-tensor evaluation.
+    pub(super) fn try_stream(&mut self, out: Var, sweep: Sweep, targets: &[Target]) -> bool {
+        if sweep == Sweep::TangentOnly {
+            return false;
+        }
+        let o = out.id as usize;
+        let shared = &self.shared;
+        let dims = |k: u32| {
+            let m: &Mat<f64> = shared.mat(k);
+            (m.nrows(), m.ncols())
+        };
+        if !self.stream.plan.build(&self.nodes, dims, o) {
+            return false;
+        }
+        let with_adj = matches!(sweep, Sweep::Adjoint | Sweep::Both);
+        let with_tan = sweep == Sweep::Both;
+        self.need.compute(&self.nodes, o, Some(targets), with_tan);
+        // Parameter-sized nodes live in the arena; row nodes only in block buffers.
+        for i in 0..=o {
+            let c = self.stream.plan.class[i];
+            if self.nodes[i].off == UNSET && matches!(c, Class::Pre | Class::Reduce | Class::Post) {
+                self.lay_out(i);
+            }
+        }
+        if self.eager_tangents {
+            let len = self.vals.len();
+            grow(&mut self.tans, len, &mut self.growths);
+        }
+        for i in 0..=o {
+            if self.stream.plan.class[i] == Class::Pre && !self.nodes[i].is_leaf() {
+                self.compute_node(i);
+            }
+        }
+        self.prepare_work();
+        self.zero_adjoints(with_adj, with_tan);
+        if with_adj {
+            let off = self.nodes[o].off;
+            self.adj[off] = 1.0;
+        }
+        self.adjoints_of = Some(out.id);
+        let one_pass = self.stream.plan.one_pass;
+        let reverse = with_adj;
+        if reverse && one_pass {
+            // Linear nodes after the reductions: their reverse rules read no value.
+            self.reverse_class(o, Class::Post, with_adj, with_tan);
+        }
+        self.run_chunks(true, reverse && one_pass, with_adj, with_tan);
+        self.combine_reductions();
+        for i in 0..=o {
+            if self.stream.plan.class[i] == Class::Post {
+                self.compute_node(i);
+            }
+        }
+        if reverse && !one_pass {
+            self.reverse_class(o, Class::Post, with_adj, with_tan);
+            self.run_chunks(false, true, with_adj, with_tan);
+        }
+        if reverse {
+            self.combine_adjoints(with_adj, with_tan);
+            self.reverse_class(o, Class::Pre, with_adj, with_tan);
+        }
+        self.computed = self.nodes.len();
+        self.streamed = true;
+        true
+    }
+
+    /// Reverse rules over whole tensors for the nodes of class `class`, in reverse order.
+    fn reverse_class(&mut self, out: usize, class: Class, with_adj: bool, with_tan: bool) {
+        for i in (0..=out).rev() {
+            if self.stream.plan.class[i] == class {
+                self.reverse_node(i, with_adj, with_tan);
+            }
+        }
+    }
+
+    /// Size the chunk buffers for the plan.
+    fn prepare_work(&mut self) {
+        let p = &self.stream.plan;
+        let chunks = p.chunks();
+        if self.stream.work.len() < chunks {
+            self.stream.work.resize_with(chunks, Work::default);
+        }
+        let max_chunk_rows = p.bounds.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+        for w in &mut self.stream.work[..chunks] {
+            let g = &mut w.growths;
+            for b in [&mut w.bval, &mut w.btan, &mut w.badj, &mut w.badjt] {
+                grow(b, p.block_len, g);
+            }
+            grow(&mut w.baux, p.block_aux_len, g);
+            grow_vec(&mut w.scratch, 2 * p.max_rows.max(p.block), g);
+            grow_vec(&mut w.tmp, p.red_len.max(1), g);
+            grow(&mut w.padj, p.param_len, g);
+            grow(&mut w.padjt, p.param_len, g);
+            grow_vec(&mut w.rval, p.red_len, g);
+            grow_vec(&mut w.rtan, p.red_len, g);
+            grow_vec(&mut w.sadj, p.slice_width * max_chunk_rows, g);
+            grow_vec(&mut w.sadjt, p.slice_width * max_chunk_rows, g);
+        }
+    }
+
+    /// Run every chunk: the forward rules of each block (`forward`: accumulating the
+    /// reductions), then its reverse rules (`reverse`).
+    fn run_chunks(&mut self, forward: bool, reverse: bool, with_adj: bool, with_tan: bool) {
+        let Tape {
+            nodes,
+            vals,
+            tans,
+            adj,
+            adjt,
+            ints,
+            shared,
+            need,
+            stream,
+            par,
+            eager_tangents,
+            ..
+        } = self;
+        let ctx = Ctx {
+            nodes,
+            plan: &stream.plan,
+            vals,
+            tans,
+            adj,
+            adjt,
+            ints,
+            shared,
+            need_adj: &need.adj,
+            need_tan: &need.tan,
+            tangents: *eager_tangents,
+        };
+        let chunks = ctx.plan.chunks();
+        let work = &mut stream.work[..chunks];
+        let job = |(c, w): (usize, &mut Work)| {
+            run_chunk(&ctx, c, w, forward, reverse, with_adj, with_tan);
+        };
+        if *par == Par::Seq {
+            work.iter_mut().enumerate().for_each(job);
+        } else {
+            work.par_iter_mut().enumerate().for_each(job);
+        }
+    }
+
+    /// Reduction values and tangents: the chunks' partial sums, added in chunk order.
+    fn combine_reductions(&mut self) {
+        let p = &self.stream.plan;
+        for (i, &ro) in p.roff.iter().enumerate() {
+            if ro == UNSET {
+                continue;
+            }
+            let n = self.nodes[i];
+            let off = n.off;
+            for k in 0..n.len() {
+                let mut s = 0.0;
+                let mut t = 0.0;
+                for w in &self.stream.work[..p.chunks()] {
+                    s += w.rval[ro + k];
+                    t += w.rtan[ro + k];
+                }
+                self.vals[off + k] = s;
+                if self.eager_tangents && n.live {
+                    self.tans[off + k] = t;
+                }
+            }
+        }
+    }
+
+    /// Parameter adjoints and the sliced nodes' adjoints from the chunks, in chunk order.
+    fn combine_adjoints(&mut self, with_adj: bool, with_tan: bool) {
+        let p = &self.stream.plan;
+        let work = &self.stream.work[..p.chunks()];
+        for (i, &po) in p.poff.iter().enumerate() {
+            if po == UNSET {
+                continue;
+            }
+            let n = self.nodes[i];
+            let off = n.off;
+            for (use_it, dst, part) in [
+                (with_adj && self.need.adj[i], &mut self.adj, 0),
+                (with_tan && self.need.tan[i], &mut self.adjt, 1),
+            ] {
+                if !use_it {
+                    continue;
+                }
+                for w in work {
+                    let src = if part == 0 { &w.padj } else { &w.padjt };
+                    for (d, s) in dst[off..off + n.len()]
+                        .iter_mut()
+                        .zip(&src[po..po + n.len()])
+                    {
+                        *d += s;
+                    }
+                }
+            }
+        }
+        for (i, &so) in p.soff.iter().enumerate() {
+            if so == UNSET {
+                continue;
+            }
+            let n = self.nodes[i];
+            for (c, w) in work.iter().enumerate() {
+                let (r0, r1) = (p.bounds[c], p.bounds[c + 1]);
+                let rows = r1 - r0;
+                for (use_it, dst, src) in [
+                    (with_adj && self.need.adj[i], &mut self.adj, &w.sadj),
+                    (with_tan && self.need.tan[i], &mut self.adjt, &w.sadjt),
+                ] {
+                    if !use_it {
+                        continue;
+                    }
+                    for j in 0..n.cols {
+                        let s = &src[(so + j) * rows..(so + j + 1) * rows];
+                        let d = &mut dst[n.off + j * n.rows + r0..n.off + j * n.rows + r1];
+                        for (d, s) in d.iter_mut().zip(s) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The blocks of chunk `c`, in order.
+fn run_chunk(
+    ctx: &Ctx<'_>,
+    c: usize,
+    w: &mut Work,
+    forward: bool,
+    reverse: bool,
+    with_adj: bool,
+    with_tan: bool,
+) {
+    let p = ctx.plan;
+    let (c0, c1) = (p.bounds[c], p.bounds[c + 1]);
+    if forward {
+        w.rval[..p.red_len].fill(0.0);
+        w.rtan[..p.red_len].fill(0.0);
+    }
+    if reverse {
+        w.padj[..p.param_len].fill(0.0);
+        w.padjt[..p.param_len].fill(0.0);
+        let s = p.slice_width * (c1 - c0);
+        w.sadj[..s].fill(0.0);
+        w.sadjt[..s].fill(0.0);
+    }
+    let mut r0 = c0;
+    while r0 < c1 {
+        let r = p.block.min(c1 - r0);
+        block_forward(ctx, w, r0, r, forward);
+        if reverse {
+            block_reverse(ctx, w, c0, c1, r0, r, with_adj, with_tan);
+        }
+        r0 += r;
+    }
+}
+
+/// The rows `r0 .. r0 + r` of a data matrix as the left operand of its product, and the
+/// product's transposition of the right operand.
+fn data_block<'a>(ctx: &Ctx<'a>, n: &Node, r0: usize, r: usize) -> MatRef<'a, f64> {
+    let Op::Shared(k) = ctx.nodes[n.a as usize].op else {
+        unreachable!("a data product reads a shared matrix")
+    };
+    let Op::MatMul { ta, .. } = n.op else {
+        unreachable!("a data node is read by a product")
+    };
+    let m = ctx.shared.mat(k).as_ref();
+    if ta {
+        m.subcols(r0, r).transpose()
+    } else {
+        m.subrows(r0, r)
+    }
+}
+
+/// The right operand of a data product, as a view.
+fn rhs<'a>(ctx: &Ctx<'a>, n: &Node, s: &'a [f64]) -> MatRef<'a, f64> {
+    let nb = &ctx.nodes[n.b as usize];
+    let Op::MatMul { tb, .. } = n.op else {
+        unreachable!()
+    };
+    let v = view(s, nb.rows, nb.cols);
+    if tb { v.transpose() } else { v }
+}
+
+/// Dimensions of node `n` for a block of `r` rows.
+fn block_dims(ctx: &Ctx<'_>, i: usize, r: usize) -> Dims {
+    let n = &ctx.nodes[i];
+    let p = ctx.plan;
+    let shape = |j: u32, s: Src| {
+        let m = &ctx.nodes[j as usize];
+        match s {
+            Src::Block => (r, m.cols),
+            _ => (m.rows, m.cols),
+        }
+    };
+    let rows = if p.class[i] == Class::Row { r } else { n.rows };
+    Dims {
+        rows,
+        cols: n.cols,
+        a: shape(n.a, p.src[i][0]),
+        b: shape(n.b, p.src[i][1]),
+    }
+}
+
+/// An input's value for a block rule: its block rows from `block`, or the whole tensor.
+#[inline]
+fn input<'b>(ctx: &Ctx<'b>, block: &'b [f64], j: u32, s: Src, len: usize) -> &'b [f64] {
+    match s {
+        Src::Block => {
+            let o = ctx.plan.boff[j as usize];
+            &block[o..o + len]
+        }
+        _ => value_of(ctx.nodes, ctx.vals, ctx.shared, j),
+    }
+}
+
+/// An input's tangent for a block rule (`None`: no input tangent reaches it).
+#[inline]
+fn input_tangent<'b>(
+    ctx: &Ctx<'b>,
+    block: &'b [f64],
+    j: u32,
+    s: Src,
+    len: usize,
+) -> Option<&'b [f64]> {
+    let m = &ctx.nodes[j as usize];
+    if !(ctx.tangents && m.live) {
+        return None;
+    }
+    Some(match s {
+        Src::Block => {
+            let o = ctx.plan.boff[j as usize];
+            &block[o..o + len]
+        }
+        _ => &ctx.tans[m.off..m.off + m.len()],
+    })
+}
+
+/// The forward rules of the block rows `r0 .. r0 + r`: copy the sliced rows in, compute the
+/// row nodes' values and tangents, and (with `accumulate`) add the reductions' partial sums.
+fn block_forward(ctx: &Ctx<'_>, w: &mut Work, r0: usize, r: usize, accumulate: bool) {
+    let p = ctx.plan;
+    for &i in &p.order {
+        let i = i as usize;
+        let n = ctx.nodes[i];
+        let bo = p.boff[i];
+        let live = ctx.tangents && n.live;
+        if p.sliced[i] {
+            // The block's rows of a parameter-sized node with one row per sample.
+            for j in 0..n.cols {
+                let at = n.off + j * n.rows + r0;
+                w.bval[bo + j * r..bo + (j + 1) * r].copy_from_slice(&ctx.vals[at..at + r]);
+                if live {
+                    w.btan[bo + j * r..bo + (j + 1) * r].copy_from_slice(&ctx.tans[at..at + r]);
+                }
+            }
+            continue;
+        }
+        let d = block_dims(ctx, i, r);
+        let [sa, sb] = p.src[i];
+        let len = d.rows * d.cols;
+        if sa == Src::Data {
+            let x = data_block(ctx, &n, r0, r);
+            let nb = ctx.nodes[n.b as usize];
+            let wv = rhs(ctx, &n, &ctx.vals[nb.off..nb.off + nb.len()]);
+            let out = view_mut(&mut w.bval[bo..bo + len], r, n.cols);
+            matmul(out, Accum::Replace, x, wv, 1.0, Par::Seq);
+            if live {
+                let wt = rhs(ctx, &n, &ctx.tans[nb.off..nb.off + nb.len()]);
+                let out = view_mut(&mut w.btan[bo..bo + len], r, n.cols);
+                matmul(out, Accum::Replace, x, wt, 1.0, Par::Seq);
+            }
+            continue;
+        }
+        let (la, lb) = (d.a.0 * d.a.1, d.b.0 * d.b.1);
+        let ints = n.op.ints(ctx.ints, r0, d.rows);
+        let aux_len = n.op.aux_len(d);
+        let binary = n.op.is_binary();
+        if p.class[i] == Class::Row {
+            // A row node's inputs lie before it in the block buffers.
+            let (vpre, vpost) = w.bval.split_at_mut(bo);
+            let (vpre, out) = (&*vpre, &mut vpost[..len]);
+            let aux = &mut w.baux[p.baux[i]..p.baux[i] + aux_len];
+            n.op.value(ValueArgs {
+                dims: d,
+                a: input(ctx, vpre, n.a, sa, la),
+                b: if binary {
+                    input(ctx, vpre, n.b, sb, lb)
+                } else {
+                    &[]
+                },
+                out,
+                aux,
+                ints,
+                scratch: &mut w.scratch,
+                par: Par::Seq,
+            });
+            if live {
+                let (tpre, tpost) = w.btan.split_at_mut(bo);
+                let tpre = &*tpre;
+                let args = RuleArgs {
+                    dims: d,
+                    a: input(ctx, vpre, n.a, sa, la),
+                    b: if binary {
+                        input(ctx, vpre, n.b, sb, lb)
+                    } else {
+                        &[]
+                    },
+                    y: &vpost[..len],
+                    da: input_tangent(ctx, tpre, n.a, sa, la),
+                    db: binary
+                        .then(|| input_tangent(ctx, tpre, n.b, sb, lb))
+                        .flatten(),
+                    dy: &[],
+                    ybar: &[],
+                    dybar: &[],
+                    aux: &w.baux[p.baux[i]..p.baux[i] + aux_len],
+                    ints,
+                    par: Par::Seq,
+                };
+                n.op.tangent(&args, &mut tpost[..len], &mut w.scratch);
+            }
+        } else {
+            // A reduction: this block's partial sum, added to the chunk's.
+            let (bval, btan) = (&w.bval[..], &w.btan[..]);
+            let a = input(ctx, bval, n.a, sa, la);
+            let b = if binary {
+                input(ctx, bval, n.b, sb, lb)
+            } else {
+                &[]
+            };
+            n.op.value(ValueArgs {
+                dims: d,
+                a,
+                b,
+                out: &mut w.tmp[..len],
+                aux: &mut [],
+                ints,
+                scratch: &mut w.scratch,
+                par: Par::Seq,
+            });
+            let ro = p.roff[i];
+            if accumulate {
+                for (acc, v) in w.rval[ro..ro + len].iter_mut().zip(&w.tmp[..len]) {
+                    *acc += v;
+                }
+            }
+            if live {
+                let args = RuleArgs {
+                    dims: d,
+                    a,
+                    b,
+                    y: &[],
+                    da: input_tangent(ctx, btan, n.a, sa, la),
+                    db: binary
+                        .then(|| input_tangent(ctx, btan, n.b, sb, lb))
+                        .flatten(),
+                    dy: &[],
+                    ybar: &[],
+                    dybar: &[],
+                    aux: &[],
+                    ints,
+                    par: Par::Seq,
+                };
+                n.op.tangent(&args, &mut w.tmp[..len], &mut w.scratch);
+                if accumulate {
+                    for (acc, v) in w.rtan[ro..ro + len].iter_mut().zip(&w.tmp[..len]) {
+                        *acc += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reverse rules of the block rows `r0 .. r0 + r` (of chunk `c0 .. c1`), after its forward
+/// rules: adjoints flow from the reductions (whose adjoints are known) through the row nodes into
+/// the chunk's partial sums of parameter adjoints and its rows of the sliced nodes' adjoints.
+#[allow(clippy::too_many_arguments)]
+fn block_reverse(
+    ctx: &Ctx<'_>,
+    w: &mut Work,
+    c0: usize,
+    c1: usize,
+    r0: usize,
+    r: usize,
+    with_adj: bool,
+    with_tan: bool,
+) {
+    let p = ctx.plan;
+    if with_adj {
+        w.badj[..p.block_len].fill(0.0);
+    }
+    if with_tan {
+        w.badjt[..p.block_len].fill(0.0);
+    }
+    for &i in p.order.iter().rev() {
+        let i = i as usize;
+        if p.sliced[i] {
+            continue;
+        }
+        let n = ctx.nodes[i];
+        if !(ctx.need_adj[i] || ctx.need_tan[i]) {
+            continue;
+        }
+        let d = block_dims(ctx, i, r);
+        let [sa, sb] = p.src[i];
+        let binary = n.op.is_binary();
+        let wants = |j: u32, s: Src| {
+            let j = j as usize;
+            let g = ctx.nodes[j].grad && s != Src::Data;
+            (
+                with_adj && g && ctx.need_adj[j],
+                with_tan && g && ctx.need_tan[j],
+            )
+        };
+        let (adj_a, tan_a) = wants(n.a, sa);
+        let (adj_b, tan_b) = if binary {
+            wants(n.b, sb)
+        } else {
+            (false, false)
+        };
+        if !(adj_a || adj_b || tan_a || tan_b) {
+            continue;
+        }
+        let len = d.rows * d.cols;
+        let is_row = p.class[i] == Class::Row;
+        let bo = p.boff[i];
+        // The node's own adjoint and adjoint tangent: a row node's in the block buffers (after
+        // its inputs'), a reduction's in the arena.
+        let (apre, ybar): (&mut [f64], &[f64]) = if is_row {
+            let (a, b) = w.badj.split_at_mut(bo);
+            (a, &b[..len])
+        } else {
+            (&mut w.badj[..], &ctx.adj[n.off..n.off + len])
+        };
+        let (tpre, dybar): (&mut [f64], &[f64]) = if !with_tan {
+            (&mut [][..], &[][..])
+        } else if is_row {
+            let (a, b) = w.badjt.split_at_mut(bo);
+            (a, &b[..len])
+        } else {
+            (&mut w.badjt[..], &ctx.adjt[n.off..n.off + len])
+        };
+        if sa == Src::Data {
+            // The data product: its right operand's adjoints, in the chunk's partial sums.
+            let x = data_block(ctx, &n, r0, r);
+            let nb = ctx.nodes[n.b as usize];
+            let Op::MatMul { tb, .. } = n.op else {
+                unreachable!()
+            };
+            let po = p.poff[n.b as usize];
+            let o = crate::ops::matmul::Operands {
+                a: x,
+                ta: false,
+                da: None,
+                b: view(&ctx.vals[nb.off..nb.off + nb.len()], nb.rows, nb.cols),
+                tb,
+                db: None,
+            };
+            if adj_b {
+                let dst = view_mut(&mut w.padj[po..po + nb.len()], nb.rows, nb.cols);
+                crate::ops::matmul::vjp_b(o, view(ybar, r, n.cols), dst, Par::Seq);
+            }
+            if tan_b {
+                let dst = view_mut(&mut w.padjt[po..po + nb.len()], nb.rows, nb.cols);
+                crate::ops::matmul::vjp_b(o, view(dybar, r, n.cols), dst, Par::Seq);
+            }
+            continue;
+        }
+        let (la, lb) = (d.a.0 * d.a.1, d.b.0 * d.b.1);
+        let aux_len = n.op.aux_len(d);
+        let bval = &w.bval[..];
+        let btan = &w.btan[..];
+        let args = RuleArgs {
+            dims: d,
+            a: input(ctx, bval, n.a, sa, la),
+            b: if binary {
+                input(ctx, bval, n.b, sb, lb)
+            } else {
+                &[]
+            },
+            y: if is_row { &bval[bo..bo + len] } else { &[] },
+            da: if with_tan {
+                input_tangent(ctx, btan, n.a, sa, la)
+            } else {
+                None
+            },
+            db: if with_tan && binary {
+                input_tangent(ctx, btan, n.b, sb, lb)
+            } else {
+                None
+            },
+            dy: if with_tan && is_row && ctx.tangents && n.live {
+                &btan[bo..bo + len]
+            } else {
+                &[]
+            },
+            ybar,
+            dybar,
+            aux: if is_row {
+                &w.baux[p.baux[i]..p.baux[i] + aux_len]
+            } else {
+                &[]
+            },
+            ints: n.op.ints(ctx.ints, r0, d.rows),
+            par: Par::Seq,
+        };
+        // Where an input's adjoint goes: its block rows, or the chunk's parameter partial.
+        let sides = [
+            (Side::A, n.a, sa, adj_a, tan_a),
+            (Side::B, n.b, sb, adj_b, tan_b),
+        ];
+        for (side, j, s, adj, tan) in sides {
+            let (jl, jo) = match s {
+                Src::Block => (if side == Side::A { la } else { lb }, p.boff[j as usize]),
+                _ => (ctx.nodes[j as usize].len(), p.poff[j as usize]),
+            };
+            if adj {
+                let dst = match s {
+                    Src::Block => &mut apre[jo..jo + jl],
+                    _ => &mut w.padj[jo..jo + jl],
+                };
+                n.op.vjp(side, &args, dst, &mut w.scratch);
+            }
+            if tan {
+                let dst = match s {
+                    Src::Block => &mut tpre[jo..jo + jl],
+                    _ => &mut w.padjt[jo..jo + jl],
+                };
+                n.op.vjp_tangent(side, &args, dst, &mut w.scratch);
+            }
+        }
+    }
+    // The block's rows of the sliced nodes' adjoints, into the chunk's rows.
+    let rows = c1 - c0;
+    for &i in &p.order {
+        let i = i as usize;
+        if !p.sliced[i] {
+            continue;
+        }
+        let n = ctx.nodes[i];
+        let (bo, so) = (p.boff[i], p.soff[i]);
+        for j in 0..n.cols {
+            let at = (so + j) * rows + (r0 - c0);
+            if with_adj && ctx.need_adj[i] {
+                let src = &w.badj[bo + j * r..bo + (j + 1) * r];
+                for (d, s) in w.sadj[at..at + r].iter_mut().zip(src) {
+                    *d += s;
+                }
+            }
+            if with_tan && ctx.need_tan[i] {
+                let src = &w.badjt[bo + j * r..bo + (j + 1) * r];
+                for (d, s) in w.sadjt[at..at + r].iter_mut().zip(src) {
+                    *d += s;
+                }
+            }
+        }
+    }
+}
