@@ -640,15 +640,15 @@ fn build_dhc(
     let task = cfg
         .build(data.loaded[0].as_ref(), data.loaded[1].as_ref())
         .map_err(|e| CliError::new(format!("building the hyper-cleaning task: {e}")))?;
-    let d = DhcData {
-        train: Arc::new(task.train.x),
-        train_labels: task.train.labels,
-        val: Arc::new(task.val.x),
-        val_labels: task.val.labels,
-        test: Arc::new(task.test.x),
-        test_labels: task.test.labels,
-        classes: task.num_classes,
-    };
+    let d = DhcData::from_samples(
+        task.train.x.as_ref(),
+        task.train.labels,
+        task.val.x.as_ref(),
+        task.val.labels,
+        task.test.x.as_ref(),
+        task.test.labels,
+        task.num_classes,
+    );
     let dhc = Arc::new(Dhc::new(Arc::new(d), model, lambda, tag, seed));
     Ok(Built {
         problem: dhc.clone(),

@@ -245,10 +245,12 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
                 .map(move |(&seed, b)| (spec, dir.as_path(), seed, b))
         })
         .collect();
+    // Oracles use the idle threads when the jobs do not fill the pool.
+    let par = crate::solvers::job_par(jobs.len(), exec.threads.max(1));
     let results: Vec<Result<bool, CliError>> = pool.install(|| {
         use rayon::prelude::*;
         jobs.par_iter()
-            .map(|&(spec, dir, seed, b)| run_seed(spec, dir, seed, b, exec, &bar))
+            .map(|&(spec, dir, seed, b)| run_seed(spec, dir, seed, b, exec, par, &bar))
             .collect()
     });
     bar.finish_and_clear();
@@ -300,6 +302,7 @@ fn run_seed(
     seed: u64,
     b: &Built,
     exec: &Exec,
+    par: crate::linalg::Par,
     bar: &ProgressBar,
 ) -> Result<bool, CliError> {
     let sp = state_path(dir, seed);
@@ -349,6 +352,7 @@ fn run_seed(
         )?;
         let mut runner = Runner::new(cfg)
             .map_err(|e| CliError::new(e.to_string()))?
+            .with_par(par)
             .observe(Watch { bar: bar.clone() });
         let t0 = Instant::now();
         let res = match &st.checkpoint {

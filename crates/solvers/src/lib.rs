@@ -45,6 +45,6 @@ pub use oracle::{Counts, Oracle};
 pub use problem::{Bounds, DataSum, Problem, Smoothness};
 pub use runner::{
     Checkpoint, Divergence, Job, JobResult, Measure, Record, RunConfig, RunInfo, RunResult, Runner,
-    Status, Tolerance, run_many,
+    Status, Tolerance, job_par, run_many,
 };
 pub use solver::{Iterate, Scalars, Solver};

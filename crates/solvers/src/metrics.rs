@@ -97,7 +97,7 @@ pub fn exact_grad_phi(
     let m = ys.nrows();
     let mut v = Mat::zeros(m, 1);
     let mut op = |u: MatRef<'_, f64>, mut out: MatMut<'_, f64>| {
-        out.copy_from(&p.hvp_g(ev, x.as_ref(), ys.as_ref(), u).yy);
+        out.copy_from(&p.hvp_yy_g(ev, x.as_ref(), ys.as_ref(), u));
     };
     cg(
         &mut op,
@@ -108,7 +108,7 @@ pub fn exact_grad_phi(
         1e-13,
         ws,
     )?;
-    let jv = p.hvp_g(ev, x.as_ref(), ys.as_ref(), v.as_ref()).xy;
+    let jv = p.jvp_xy_g(ev, x.as_ref(), ys.as_ref(), v.as_ref());
     Ok(Some(lincomb(1.0, &gf.x, -1.0, &jv)))
 }
 
@@ -170,8 +170,7 @@ impl MetricEvaluator {
             let c = p.hvp_g(ev, x, y, w.as_ref());
             m.galet_rx = Some(norm_sq(&lincomb(1.0, &gf.x, 1.0, &c.xy)));
             let r = lincomb(1.0, &gf.y, 1.0, &c.yy);
-            let c2 = p.hvp_g(ev, x, y, r.as_ref());
-            m.galet_rw = Some(norm_sq(&c2.yy));
+            m.galet_rw = Some(norm_sq(&p.hvp_yy_g(ev, x, y, r.as_ref())));
         }
         m
     }

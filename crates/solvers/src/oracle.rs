@@ -8,7 +8,7 @@
 
 use crate::problem::{Bounds, Cross, Grad, HGrad, Problem};
 use bilevel_ad::Evaluator;
-use bilevel_linalg::{Mat, MatMut, MatRef};
+use bilevel_linalg::{Mat, MatMut, MatRef, Par};
 use serde::{Deserialize, Serialize};
 
 /// Oracle calls by kind.
@@ -43,11 +43,17 @@ pub struct Oracle<'p> {
 }
 
 impl<'p> Oracle<'p> {
-    /// A counting oracle for `problem`, with zero counts and a sequential evaluator.
+    /// A counting oracle for `problem`, with zero counts, whose evaluations use the current
+    /// rayon pool (see [`Evaluator::new`]).
     pub fn new(problem: &'p dyn Problem) -> Self {
+        Self::with_par(problem, Par::rayon(0))
+    }
+
+    /// A counting oracle whose evaluations use `par` ([`Par::Seq`]: the calling thread only).
+    pub fn with_par(problem: &'p dyn Problem, par: Par) -> Self {
         Oracle {
             problem,
-            ev: Evaluator::new(),
+            ev: Evaluator::with_par(par),
             counts: Counts::default(),
         }
     }
@@ -139,6 +145,28 @@ impl<'p> Oracle<'p> {
             .hvp_g(&mut self.ev, x.as_ref(), y.as_ref(), v.as_ref())
     }
 
+    /// `∇²ᵧᵧg·v` alone (one MV; nothing of the mixed product is computed).
+    pub fn hvp_yy_g(&mut self, x: &Mat<f64>, y: &Mat<f64>, v: &Mat<f64>) -> Mat<f64> {
+        self.counts.mv += 1;
+        self.problem
+            .hvp_yy_g(&mut self.ev, x.as_ref(), y.as_ref(), v.as_ref())
+    }
+
+    /// `∇²ₓᵧg·v` alone (one MV).
+    pub fn jvp_xy_g(&mut self, x: &Mat<f64>, y: &Mat<f64>, v: &Mat<f64>) -> Mat<f64> {
+        self.counts.mv += 1;
+        self.problem
+            .jvp_xy_g(&mut self.ev, x.as_ref(), y.as_ref(), v.as_ref())
+    }
+
+    /// `g, ∇ₓg, ∇ᵧg` and `∇²ᵧᵧg·v, ∇²ₓᵧg·v` from one pass at `(x, y)` (one Gc and one MV).
+    pub fn grad_hvp_g(&mut self, x: &Mat<f64>, y: &Mat<f64>, v: &Mat<f64>) -> (Grad, Cross) {
+        self.counts.gc += 1;
+        self.counts.mv += 1;
+        self.problem
+            .grad_hvp_g(&mut self.ev, x.as_ref(), y.as_ref(), v.as_ref())
+    }
+
     /// `∇²ᵧᵧg·v` written into `out` (one MV): the operator of the hypergradient linear system.
     pub(crate) fn hvp_g_yy_into(
         &mut self,
@@ -148,8 +176,10 @@ impl<'p> Oracle<'p> {
         mut out: MatMut<'_, f64>,
     ) {
         self.counts.mv += 1;
-        let c = self.problem.hvp_g(&mut self.ev, x.as_ref(), y.as_ref(), v);
-        out.copy_from(&c.yy);
+        let c = self
+            .problem
+            .hvp_yy_g(&mut self.ev, x.as_ref(), y.as_ref(), v);
+        out.copy_from(&c);
     }
 
     /// `∇²ᵧₓg·u` (one MV).

@@ -180,6 +180,58 @@ pub trait Problem: Send + Sync + std::fmt::Debug {
             xy: r.hv_x,
         }
     }
+    /// `∇²ᵧᵧg·v` alone: one forward-over-reverse pass with tangent `(0, v)` that computes nothing
+    /// only `∇²ₓᵧg·v` or the gradient would need (same values as [`Problem::hvp_g`]'s `yy`).
+    fn hvp_yy_g(
+        &self,
+        ev: &mut Evaluator,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        v: MatRef<'_, f64>,
+    ) -> Mat<f64> {
+        let mut out = Mat::zeros(y.nrows(), 1);
+        let o = bilevel_ad::Hvp2Out {
+            hv_y: Some(out.as_mut()),
+            ..Default::default()
+        };
+        ev.hvp2_into(|t, x, y| self.g(t, x, y), x, y, None, Some(v), o);
+        out
+    }
+    /// The mixed product `∇²ₓᵧg·v` alone (an `x`-shaped result; same values as
+    /// [`Problem::hvp_g`]'s `xy`): for data-sum losses it needs the data once, for the
+    /// tangents of the forward pass only.
+    fn jvp_xy_g(
+        &self,
+        ev: &mut Evaluator,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        v: MatRef<'_, f64>,
+    ) -> Mat<f64> {
+        ev.jvp_xy(|t, x, y| self.g(t, x, y), x, y, v)
+    }
+    /// `g`, both gradient blocks, `∇²ᵧᵧg·v` and `∇²ₓᵧg·v`, all from one forward-over-reverse
+    /// pass at `(x, y)` with tangent `(0, v)`: what a single-loop method that takes every
+    /// product at the current point needs per iteration.
+    fn grad_hvp_g(
+        &self,
+        ev: &mut Evaluator,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        v: MatRef<'_, f64>,
+    ) -> (Grad, Cross) {
+        let r = ev.hvp2(|t, x, y| self.g(t, x, y), x, y, None, Some(v));
+        (
+            Grad {
+                value: r.value,
+                x: r.grad_x,
+                y: r.grad_y,
+            },
+            Cross {
+                yy: r.hv_y,
+                xy: r.hv_x,
+            },
+        )
+    }
     /// `∇²ᵧₓg·u` (a `y`-shaped result): one forward-over-reverse pass with tangent `(u, 0)`.
     fn jvp_yx_g(
         &self,

@@ -7,6 +7,7 @@ use crate::oracle::{Counts, Oracle};
 use crate::problem::Problem;
 use crate::solver::{Iterate, Scalars, Solver};
 use crate::vecops::{first_non_finite, from_slice, norm_ref, to_vec};
+use bilevel_linalg::Par;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -270,6 +271,7 @@ impl RunResult {
 pub struct Runner {
     config: RunConfig,
     observers: Vec<Box<dyn Observe>>,
+    par: Par,
 }
 
 impl Runner {
@@ -282,7 +284,17 @@ impl Runner {
         Ok(Runner {
             config,
             observers: Vec::new(),
+            par: Par::rayon(0),
         })
+    }
+
+    /// Where the solver's oracles spread their work: the threads of the current rayon pool (the
+    /// default) or, with [`Par::Seq`], the calling thread only. Results are the same either way
+    /// (see [`Evaluator`](bilevel_ad::Evaluator)); [`run_many`] runs each job sequentially when
+    /// there are at least as many jobs as threads, so that a job never waits on another's work.
+    pub fn with_par(mut self, par: Par) -> Self {
+        self.par = par;
+        self
     }
 
     /// Add an observer.
@@ -317,7 +329,7 @@ impl Runner {
         solver: &mut dyn Solver,
         mut it: Iterate,
     ) -> Result<RunResult, Error> {
-        let mut o = Oracle::new(problem);
+        let mut o = Oracle::with_par(problem, self.par);
         solver.init(&mut o, &mut it)?;
         self.drive(problem, solver, o, it, 0, true)
     }
@@ -349,7 +361,7 @@ impl Runner {
             ));
         }
         solver.load_state(ck.solver_state.clone())?;
-        let mut o = Oracle::new(problem);
+        let mut o = Oracle::with_par(problem, self.par);
         o.set_counts(ck.counts);
         let it = Iterate {
             x: from_slice(&ck.x),
@@ -547,13 +559,25 @@ pub fn run_many(jobs: Vec<Job>, threads: usize) -> Result<Vec<JobResult>, Error>
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| Error::ThreadPool(e.to_string()))?;
+    let par = job_par(jobs.len(), threads.max(1));
     Ok(pool.install(|| {
         jobs.into_par_iter()
             .map(|mut job| {
                 let r = Runner::new(job.config.clone())
-                    .and_then(|mut r| r.run(&*job.problem, &mut *job.solver));
+                    .and_then(|r| r.with_par(par).run(&*job.problem, &mut *job.solver));
                 (job.label, r)
             })
             .collect()
     }))
+}
+
+/// How each of `jobs` jobs sharing a pool of `threads` threads runs its oracles: on its own
+/// thread when the jobs fill the pool (a job waiting on parallel work could otherwise pick up
+/// another whole job meanwhile, and its wall time would include it), on the pool otherwise.
+pub fn job_par(jobs: usize, threads: usize) -> Par {
+    if jobs >= threads {
+        Par::Seq
+    } else {
+        Par::rayon(0)
+    }
 }

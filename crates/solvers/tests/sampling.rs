@@ -210,7 +210,8 @@ fn dhc_task(n_tr: usize, n_val: usize, model: DhcModel, lambda: f64) -> Dhc {
     let centers = Mat::from_fn(k, d, |_, _| rng.random_range(-1.5..1.5));
     let mut set = |n: usize, corrupt: bool| {
         let labels: Vec<u32> = (0..n).map(|i| (i % k) as u32).collect();
-        let a = Mat::from_fn(n, d, |i, j| {
+        // Feature-major: one column per sample.
+        let a = Mat::from_fn(d, n, |j, i| {
             centers[(labels[i] as usize, j)] + rng.random_range(-1.0..1.0)
         });
         let labels = labels

@@ -91,11 +91,11 @@ impl Solver for SingleLoopAid {
         let gy = o.grad_g(&it.x, &it.y).y;
         axpy(&mut it.y, -p.alpha, &gy);
         let gf = o.grad_f(&it.x, &it.y);
-        let hv = o.hvp_g(&it.x, &it.y, &self.state.v).yy;
+        let hv = o.hvp_yy_g(&it.x, &it.y, &self.state.v);
         let v = &mut self.state.v;
         axpy(v, -p.eta, &hv);
         axpy(v, p.eta, &gf.y);
-        let jv = o.hvp_g(&it.x, &it.y, v).xy;
+        let jv = o.jvp_xy_g(&it.x, &it.y, v);
         let d = lincomb(1.0, &gf.x, -1.0, &jv);
         axpy(&mut it.x, -p.beta, &d);
         vec![("hypergrad_est_norm", norm(&d))]

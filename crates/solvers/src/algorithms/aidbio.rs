@@ -160,7 +160,7 @@ impl Solver for AidBio {
                 let mut term = gf.y.clone();
                 let mut v = gf.y.clone();
                 for _ in 1..terms {
-                    let hp = o.hvp_g(x, y, &term).yy;
+                    let hp = o.hvp_yy_g(x, y, &term);
                     axpy(&mut term, -eta, &hp);
                     axpy(&mut v, 1.0, &term);
                 }
@@ -169,7 +169,7 @@ impl Solver for AidBio {
             }
         }
         let v = &self.state.v;
-        let jv = o.hvp_g(x, y, v).xy;
+        let jv = o.jvp_xy_g(x, y, v);
         let d = lincomb(1.0, &gf.x, -1.0, &jv);
         axpy(&mut it.x, -p.beta, &d);
         vec![

@@ -113,13 +113,13 @@ impl Solver for Galet {
             let r = if t == 0 && cold {
                 gf.y.clone()
             } else {
-                let hw = o.hvp_g(&it.x, &it.y, &w).yy;
+                let hw = o.hvp_yy_g(&it.x, &it.y, &w);
                 lincomb(1.0, &gf.y, 1.0, &hw)
             };
-            let d = o.hvp_g(&it.x, &it.y, &r).yy;
+            let d = o.hvp_yy_g(&it.x, &it.y, &r);
             axpy(&mut w, -p.rho, &d);
         }
-        let jw = o.hvp_g(&it.x, &it.y, &w).xy;
+        let jw = o.jvp_xy_g(&it.x, &it.y, &w);
         let dx = lincomb(1.0, &gf.x, 1.0, &jw);
         axpy(&mut it.x, -p.alpha, &dx);
         self.state.w = w;

@@ -80,7 +80,7 @@ impl Solver for SingleLoopItd {
         let gy = o.grad_g(&it.x, &y0).y;
         axpy(&mut it.y, -p.alpha, &gy);
         let gf = o.grad_f(&it.x, &it.y);
-        let j = o.hvp_g(&it.x, &y0, &gf.y).xy;
+        let j = o.jvp_xy_g(&it.x, &y0, &gf.y);
         let d = lincomb(1.0, &gf.x, -p.alpha, &j);
         axpy(&mut it.x, -p.beta, &d);
         vec![("hypergrad_est_norm", norm(&d))]

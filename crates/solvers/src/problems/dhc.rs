@@ -11,9 +11,15 @@
 //! `y*(x) = argmin_y (1/N_tr) Σ_tr σ(xᵢ) CE(h_y(aᵢ), bᵢ) + λ‖y‖²`,
 //!
 //! where `σ` is the sigmoid, `CE` the softmax cross-entropy and `h_y` either a linear classifier
-//! (softmax regression, `y` the `d × k` weights in column-major order; a bias is a column of ones
-//! in the features) or an MLP `d-h-k` with biases. The data come in as matrices and labels, so
-//! this crate stays independent of any dataset reader.
+//! (softmax regression, `y` the `d × k` weights in column-major order; a bias is a feature equal
+//! to one) or an MLP `d-h-k` with biases. The data come in as matrices and labels, so this crate
+//! stays independent of any dataset reader.
+//!
+//! Features are stored **feature-major**, one column per sample (`d × N`), and the logits are
+//! recorded as `Xᵀ W`: a sample's features are then contiguous, which is the layout the tape's
+//! streamed evaluation reads fastest (one pass over the data per oracle, see
+//! [`Evaluator`](bilevel_ad::Evaluator)). [`DhcData::from_samples`] takes the usual sample-major
+//! matrices and stores them so.
 //!
 //! Both objectives are averages over rows, so [`Dhc`] is a [`DataSum`]: a minibatch of training
 //! (or validation) rows gives an exact, unbiased stochastic `g` (or `f`), recorded on those rows
@@ -80,23 +86,50 @@ pub enum DhcModel {
     },
 }
 
-/// Features and labels of the three sets; features are `samples × d`, labels in `0..classes`.
+/// Features and labels of the three sets. Features are feature-major, `d × samples` (column `i`
+/// is sample `i`); labels are in `0..classes`.
 #[derive(Clone, Debug)]
 pub struct DhcData {
-    /// Training features (the rows the upper variable weights).
+    /// Training features, `d × N_train` (the samples the upper variable weights).
     pub train: Arc<Mat<f64>>,
     /// Training labels (partly corrupted).
     pub train_labels: Vec<u32>,
-    /// Validation features.
+    /// Validation features, `d × N_val`.
     pub val: Arc<Mat<f64>>,
     /// Validation labels (clean).
     pub val_labels: Vec<u32>,
-    /// Test features (metrics only).
+    /// Test features, `d × N_test` (metrics only).
     pub test: Arc<Mat<f64>>,
     /// Test labels.
     pub test_labels: Vec<u32>,
     /// Number of classes `k`.
     pub classes: usize,
+}
+
+impl DhcData {
+    /// The three sets from sample-major feature matrices (`samples × d`, one row per sample, as
+    /// dataset loaders usually build them), stored feature-major.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_samples(
+        train: MatRef<'_, f64>,
+        train_labels: Vec<u32>,
+        val: MatRef<'_, f64>,
+        val_labels: Vec<u32>,
+        test: MatRef<'_, f64>,
+        test_labels: Vec<u32>,
+        classes: usize,
+    ) -> Self {
+        let fm = |m: MatRef<'_, f64>| Arc::new(m.transpose().to_owned());
+        DhcData {
+            train: fm(train),
+            train_labels,
+            val: fm(val),
+            val_labels,
+            test: fm(test),
+            test_labels,
+            classes,
+        }
+    }
 }
 
 /// Precision, recall and F1 of flagging `σ(xᵢ) < 0.5` as corrupted, against the true mask.
@@ -133,8 +166,8 @@ impl Dhc {
     /// uniform `±√(2/fan_in)` draw seeded by `init_seed`; the linear weights and `x` start at 0.
     ///
     /// # Panics
-    /// If the sets disagree in feature count, labels and rows differ in number, a label is not
-    /// below `classes`, `lambda` is negative or an MLP has zero width.
+    /// If the sets disagree in feature count, labels and samples differ in number, a label is
+    /// not below `classes`, `lambda` is negative or an MLP has zero width.
     pub fn new(
         data: Arc<DhcData>,
         model: DhcModel,
@@ -142,21 +175,21 @@ impl Dhc {
         tag: impl Into<String>,
         init_seed: u64,
     ) -> Self {
-        let d = data.train.ncols();
+        let d = data.train.nrows();
         for (name, a, l) in [
             ("train", &data.train, &data.train_labels),
             ("val", &data.val, &data.val_labels),
             ("test", &data.test, &data.test_labels),
         ] {
             assert!(
-                a.ncols() == d,
+                a.nrows() == d,
                 "Dhc: {name} has {} features, train has {d}",
-                a.ncols()
+                a.nrows()
             );
             assert!(
-                a.nrows() == l.len(),
-                "Dhc: {name} has {} rows but {} labels",
-                a.nrows(),
+                a.ncols() == l.len(),
+                "Dhc: {name} has {} samples but {} labels",
+                a.ncols(),
                 l.len()
             );
             assert!(
@@ -189,16 +222,17 @@ impl Dhc {
     }
 
     fn dk(&self) -> (usize, usize) {
-        (self.data.train.ncols(), self.data.classes)
+        (self.data.train.nrows(), self.data.classes)
     }
 
-    /// The logits `h_y(A)` recorded on the tape for features `a` (`samples × d`).
-    fn logits(&self, t: &mut Tape, y: Var, a: Var) -> Var {
+    /// The logits `h_y(X)` (`samples × k`) recorded on the tape for feature-major features `x`
+    /// (`d × samples`).
+    fn logits(&self, t: &mut Tape, y: Var, x: Var) -> Var {
         let (d, k) = self.dk();
         match self.model {
             DhcModel::Linear => {
                 let w = t.reshape(y, d, k);
-                t.matmul(a, w)
+                t.matmul_t(x, true, w, false)
             }
             DhcModel::Mlp {
                 hidden: h,
@@ -212,7 +246,7 @@ impl Dhc {
                 let w2 = t.reshape(w2, h, k);
                 let b2 = t.slice(y, d * h + h + h * k, 0, k, 1);
                 let b2 = t.reshape(b2, 1, k);
-                let z = t.matmul(a, w1);
+                let z = t.matmul_t(x, true, w1, false);
                 let z = t.add_row(z, b1);
                 let z = match activation {
                     Activation::Relu => t.relu(z),
@@ -225,22 +259,17 @@ impl Dhc {
         }
     }
 
-    /// The logits `h_y(A)` computed directly (no tape), for metrics.
-    pub fn predict(&self, a: &Mat<f64>, y: MatRef<'_, f64>) -> Mat<f64> {
+    /// The logits `h_y(X)` (`samples × k`) computed directly (no tape) for feature-major
+    /// features `x` (`d × samples`), for metrics.
+    pub fn predict(&self, x: &Mat<f64>, y: MatRef<'_, f64>) -> Mat<f64> {
         let (d, k) = self.dk();
         let yv = y.col(0);
-        let mm = |a: &Mat<f64>, b: &Mat<f64>| {
+        let mm = |a: MatRef<'_, f64>, b: &Mat<f64>| {
             let mut c = Mat::zeros(a.nrows(), b.ncols());
-            bilevel_linalg::matmul(
-                c.as_mut(),
-                Accum::Replace,
-                a.as_ref(),
-                b.as_ref(),
-                1.0,
-                Par::Seq,
-            );
+            bilevel_linalg::matmul(c.as_mut(), Accum::Replace, a, b.as_ref(), 1.0, Par::Seq);
             c
         };
+        let a = x.transpose();
         match self.model {
             DhcModel::Linear => mm(a, &Mat::from_fn(d, k, |i, j| yv[i + j * d])),
             DhcModel::Mlp {
@@ -258,7 +287,7 @@ impl Dhc {
                 let o = o + h;
                 let w2 = Mat::from_fn(h, k, |i, j| yv[o + i + j * h]);
                 let o = o + h * k;
-                let mut out = mm(&z, &w2);
+                let mut out = mm(z.as_ref(), &w2);
                 for j in 0..k {
                     for i in 0..out.nrows() {
                         out[(i, j)] += yv[o + j];
@@ -269,7 +298,8 @@ impl Dhc {
         }
     }
 
-    /// Mean cross-entropy and accuracy of the classifier `y` on features `a` with `labels`.
+    /// Mean cross-entropy and accuracy of the classifier `y` on feature-major features `a`
+    /// (`d × samples`) with `labels`.
     pub fn loss_and_accuracy(
         &self,
         a: &Mat<f64>,
@@ -352,13 +382,13 @@ impl Problem for Dhc {
         format!(
             "dhc-{}-n{}-d{}",
             self.tag,
-            self.data.train.nrows(),
-            self.data.train.ncols()
+            self.data.train.ncols(),
+            self.data.train.nrows()
         )
     }
 
     fn dim_x(&self) -> usize {
-        self.data.train.nrows()
+        self.data.train.ncols()
     }
 
     fn dim_y(&self) -> usize {
@@ -421,7 +451,7 @@ impl Dhc {
                 t.cross_entropy(z, &self.data.val_labels, None)
             }
             Some(idx) => {
-                let a = t.shared_rows(&self.data.val, idx);
+                let a = t.shared_cols(&self.data.val, idx);
                 let z = self.logits(t, y, a);
                 let labels: Vec<u32> = idx.iter().map(|&i| self.data.val_labels[i]).collect();
                 t.cross_entropy(z, &labels, None)
@@ -440,7 +470,7 @@ impl Dhc {
                 t.cross_entropy(z, &self.data.train_labels, Some(s))
             }
             Some(idx) => {
-                let a = t.shared_rows(&self.data.train, idx);
+                let a = t.shared_cols(&self.data.train, idx);
                 let z = self.logits(t, y, a);
                 let xb = t.gather_rows(x, idx);
                 let s = t.sigmoid(xb);
@@ -462,8 +492,8 @@ impl Dhc {
 /// `f = (1/N_val) Σᵢ fᵢ` and `g = (1/N_tr) Σⱼ gⱼ` are exactly [`Problem::f`] and [`Problem::g`].
 /// The ridge term is in every sample, hence whole (unscaled) in every batch.
 ///
-/// A batch `B` is recorded on its rows only: [`Tape::shared_rows`] copies the `|B|` selected
-/// feature rows into the tape's arena (never the whole data matrix) and [`Tape::gather_rows`]
+/// A batch `B` is recorded on its samples only: [`Tape::shared_cols`] copies the `|B|` selected
+/// feature columns into the tape's arena (never the whole data matrix) and [`Tape::gather_rows`]
 /// picks `x_B` out of `x`,
 /// so the batch objective `(1/|B|) Σ_{j∈B} σ(xⱼ) CEⱼ + λ‖y‖²` and all its derivatives are exact,
 /// and a stochastic gradient costs `|B|/N` of the data pass of a full one. `∇ₓ` of a `g` batch is
@@ -474,10 +504,10 @@ impl Dhc {
 /// batch holding every index in order is the full recording itself.
 impl DataSum for Dhc {
     fn samples_f(&self) -> usize {
-        self.data.val.nrows()
+        self.data.val.ncols()
     }
     fn samples_g(&self) -> usize {
-        self.data.train.nrows()
+        self.data.train.ncols()
     }
     fn f_batch(&self, t: &mut Tape, _x: Var, y: Var, idx: &[usize]) -> Var {
         let full = is_everything(idx, self.samples_f());
@@ -497,7 +527,7 @@ mod tests {
     fn tiny(model: DhcModel, lambda: f64) -> Dhc {
         let mut rng = StdRng::seed_from_u64(3);
         let mut m =
-            |r: usize, c: usize| Arc::new(Mat::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0)));
+            |r: usize, c: usize| Arc::new(Mat::from_fn(c, r, |_, _| rng.random_range(-1.0..1.0)));
         let (tr, va, te) = (m(6, 3), m(4, 3), m(4, 3));
         let data = DhcData {
             train: tr,
@@ -581,9 +611,9 @@ mod tests {
     fn accuracy_on_a_hand_made_classifier() {
         // Two features, two classes; the classifier picks the larger feature.
         let a = Arc::new(Mat::from_fn(
-            4,
             2,
-            |i, j| if (i % 2) == j { 1.0 } else { 0.0 },
+            4,
+            |j, i| if (i % 2) == j { 1.0 } else { 0.0 },
         ));
         let data = DhcData {
             train: Arc::clone(&a),

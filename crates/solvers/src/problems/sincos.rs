@@ -2,22 +2,30 @@ use super::{Normal, random_orthogonal, small_matmul};
 use crate::problem::{Problem, Smoothness};
 use bilevel_ad::{Evaluator, Tape, Var};
 use bilevel_linalg::{Mat, MatRef};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-/// The data shared by [`ScSinCos`] and [`NcCos`]: `c, d ∈ Rⁿ` and `H = U diag(s) Vᵀ` with random
-/// orthogonal `U, V` and `s ∈ [1, 10]`, so `cond(H) ≤ 10`.
+/// What the metrics and step-size rules know of `H`: its inverse and extreme singular values.
 #[derive(Clone, Debug)]
-struct SinCosData {
-    n: usize,
-    seed: u64,
-    c: Mat<f64>,
-    d: Mat<f64>,
-    h: Arc<Mat<f64>>,
+struct Spectrum {
     h_inv: Mat<f64>,
-    x0: Mat<f64>,
     /// The smallest and largest singular values of `H`.
     s_min: f64,
     s_max: f64,
+}
+
+/// The data shared by [`ScSinCos`] and [`NcCos`]: `c, d ∈ Rⁿ` and `H`, by default
+/// `H = U diag(s) Vᵀ` with random orthogonal `U, V` and `s ∈ [1, 10]`, so `cond(H) ≤ 10`.
+#[derive(Clone, Debug)]
+struct SinCosData {
+    n: usize,
+    name: String,
+    c: Mat<f64>,
+    d: Mat<f64>,
+    /// `Hᵀ`: the rows of `H` as columns, so that `Hy` streams row block by row block.
+    ht: Arc<Mat<f64>>,
+    x0: Mat<f64>,
+    /// Computed from `H` on first use when `H` was given.
+    spectrum: OnceLock<Spectrum>,
 }
 
 impl SinCosData {
@@ -42,17 +50,78 @@ impl SinCosData {
         let x0 = rng.column(n);
         let s_min = s.iter().copied().fold(f64::INFINITY, f64::min);
         let s_max = s.iter().copied().fold(0.0, f64::max);
-        SinCosData {
-            n,
-            seed,
-            c,
-            d,
-            h: Arc::new(h),
+        let spectrum = OnceLock::new();
+        let _ = spectrum.set(Spectrum {
             h_inv,
-            x0,
             s_min,
             s_max,
+        });
+        SinCosData {
+            n,
+            name: format!("n{n}-s{seed}"),
+            c,
+            d,
+            ht: Arc::new(h.transpose().to_owned()),
+            x0,
+            spectrum,
         }
+    }
+
+    /// Given data (see [`ScSinCos::from_parts`]).
+    fn from_parts(
+        name: &str,
+        h: MatRef<'_, f64>,
+        c: MatRef<'_, f64>,
+        d: MatRef<'_, f64>,
+        x0: MatRef<'_, f64>,
+    ) -> Self {
+        let n = h.nrows();
+        assert!(
+            n >= 1 && h.ncols() == n,
+            "sin-cos problems need a square H, found {}x{}",
+            h.nrows(),
+            h.ncols()
+        );
+        for (what, v) in [("c", c), ("d", d), ("x0", x0)] {
+            assert!(
+                (v.nrows(), v.ncols()) == (n, 1),
+                "sin-cos problems: {what} is {}x{}, expected {n}x1",
+                v.nrows(),
+                v.ncols()
+            );
+        }
+        SinCosData {
+            n,
+            name: name.to_string(),
+            c: c.to_owned(),
+            d: d.to_owned(),
+            ht: Arc::new(h.transpose().to_owned()),
+            x0: x0.to_owned(),
+            spectrum: OnceLock::new(),
+        }
+    }
+
+    /// `H⁻¹` and the extreme singular values of `H`, computed once (by a thin SVD) when `H`
+    /// was given.
+    ///
+    /// # Panics
+    /// If `H` is singular (its smallest singular value is zero).
+    fn spectrum(&self) -> &Spectrum {
+        self.spectrum.get_or_init(|| {
+            let h = self.ht.transpose();
+            let svd = bilevel_linalg::svd_thin(h, bilevel_linalg::Par::Seq)
+                .expect("the SVD of H converges");
+            let s_max = svd.s.iter().copied().fold(0.0, f64::max);
+            let s_min = svd.s.iter().copied().fold(f64::INFINITY, f64::min);
+            assert!(s_min > 0.0, "sin-cos problems need an invertible H");
+            let h_inv = bilevel_linalg::pseudo_inverse(h, 0.0, bilevel_linalg::Par::Seq)
+                .expect("the pseudo-inverse of an invertible H exists");
+            Spectrum {
+                h_inv,
+                s_min,
+                s_max,
+            }
+        })
     }
 
     /// `sin(cᵀx + dᵀy) + log(‖x + y‖² + 1)`.
@@ -67,17 +136,18 @@ impl SinCosData {
         t.add(s, r)
     }
 
-    /// `½‖Hy − x‖²`.
+    /// `½‖Hy − x‖²`, a sum over the rows of `H` (streamed row block by row block for a large
+    /// `H`).
     fn half_residual(&self, t: &mut Tape, x: Var, y: Var) -> Var {
-        let h = t.shared(&self.h);
-        let hy = t.matmul(h, y);
+        let ht = t.shared(&self.ht);
+        let hy = t.matmul_t(ht, true, y, false);
         let r = t.sub(hy, x);
         let s = t.sum_sq(r);
         t.scale(s, 0.5)
     }
 
     fn y_star(&self, x: MatRef<'_, f64>) -> Mat<f64> {
-        small_matmul(&self.h_inv, &x.to_owned())
+        small_matmul(&self.spectrum().h_inv, &x.to_owned())
     }
 
     /// `L_f ≤ ‖c‖² + ‖d‖² + 4`: the sine term's Hessian is `−sin(·)ppᵀ` with `p = (c, d)`, and
@@ -107,6 +177,37 @@ impl ScSinCos {
             data: SinCosData::new(n, seed),
         }
     }
+
+    /// The problem on given data: an invertible `n × n` matrix `H`, vectors `c, d` and the start
+    /// `x0` (all `n × 1`); named `sc-sincos-<name>`. `H⁻¹` and the singular values of `H` that
+    /// the metrics and [`Problem::smoothness`] need are computed on first use (a thin SVD,
+    /// `O(n³)`).
+    ///
+    /// # Panics
+    /// If `H` is not square or a vector has another length; on first use of the metrics, if `H`
+    /// is singular.
+    ///
+    /// # Example
+    /// ```
+    /// use bilevel_linalg::Mat;
+    /// use bilevel_solvers::{Problem, problems::ScSinCos};
+    /// let h = Mat::from_fn(3, 3, |i, j| if i == j { 2.0 } else { 0.1 });
+    /// let v = Mat::from_fn(3, 1, |i, _| i as f64);
+    /// let p = ScSinCos::from_parts("mine", h.as_ref(), v.as_ref(), v.as_ref(), v.as_ref());
+    /// assert_eq!(p.name(), "sc-sincos-mine");
+    /// assert!((p.smoothness().unwrap().l_g - 2.2f64.powi(2)).abs() < 1e-12);
+    /// ```
+    pub fn from_parts(
+        name: &str,
+        h: MatRef<'_, f64>,
+        c: MatRef<'_, f64>,
+        d: MatRef<'_, f64>,
+        x0: MatRef<'_, f64>,
+    ) -> Self {
+        ScSinCos {
+            data: SinCosData::from_parts(name, h, c, d, x0),
+        }
+    }
 }
 
 impl Default for ScSinCos {
@@ -124,13 +225,14 @@ impl Problem for ScSinCos {
     /// `L_Φ = ‖q‖² + 2(1 + 1/σ_min)²`. `L_f` and `L_Φ` depend on the seed.
     fn smoothness(&self) -> Option<Smoothness> {
         let d = &self.data;
+        let sp = d.spectrum();
         let q = crate::vecops::lincomb(
             1.0,
             &d.c,
             1.0,
-            &small_matmul(&d.h_inv.transpose().to_owned(), &d.d),
+            &small_matmul(&sp.h_inv.transpose().to_owned(), &d.d),
         );
-        let (lo, hi) = (d.s_min, d.s_max);
+        let (lo, hi) = (sp.s_min, sp.s_max);
         Some(Smoothness {
             l_g: hi * hi,
             mu_g: Some(lo * lo),
@@ -142,7 +244,7 @@ impl Problem for ScSinCos {
         })
     }
     fn name(&self) -> String {
-        format!("sc-sincos-n{}-s{}", self.data.n, self.data.seed)
+        format!("sc-sincos-{}", self.data.name)
     }
     fn dim_x(&self) -> usize {
         self.data.n
@@ -169,7 +271,7 @@ impl Problem for ScSinCos {
         let ys = self.data.y_star(x);
         let mut ev = Evaluator::new();
         let (_, gx, gy) = ev.value_and_grad2(|t, x, y| self.data.f(t, x, y), x, ys.as_ref());
-        let corr = small_matmul(&self.data.h_inv.transpose().to_owned(), &gy);
+        let corr = small_matmul(&self.data.spectrum().h_inv.transpose().to_owned(), &gy);
         Some(crate::vecops::lincomb(1.0, &gx, 1.0, &corr))
     }
     fn g_star(&self, _x: MatRef<'_, f64>) -> Option<f64> {
@@ -206,7 +308,7 @@ impl Default for NcCos {
 
 impl Problem for NcCos {
     fn name(&self) -> String {
-        format!("nc-cos-n{}-s{}", self.data.n, self.data.seed)
+        format!("nc-cos-{}", self.data.name)
     }
     fn dim_x(&self) -> usize {
         self.data.n
