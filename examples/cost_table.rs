@@ -1,134 +1,160 @@
-//! Prints what each AD oracle costs on the bilevel workloads, as a table: value, gradient,
-//! Hessian-vector product (with its gradient), the same HVP applied to a recorded tape, the
-//! mixed product `∇²yx g·u`, and one single-loop AID step, with the ratio HVP / gradient.
+//! What each oracle and each single-loop step costs on the benchmark workloads, through the
+//! library's own path: the problems of `bilevel::solvers::problems`, the counting `Oracle`, and
+//! the real `SingleLoopAid::step`.
 //!
-//! `cargo run --release --example cost_table [-- --threads N --quick]`
+//! ```text
+//! cargo run --release --example cost_table -- [--threads N] [--json] [--quick]
+//!     [--workloads A,B50,B256,C20,C2000] [--data-dir DIR] [--target-s S]
+//! ```
 //!
-//! Timings are medians of repeated whole-oracle calls with `std::time::Instant`; the
-//! criterion bench `ad_cost` measures the same calls with confidence intervals.
+//! Ops (the peer harness's names, `../shared/peers/README.md`): `g` (value), `grad_g` (both
+//! gradient blocks), `hvp` (one pass giving the gradient, `∇²yy g·v` and `∇²xy g·v`), `hvp_yy`
+//! (`∇²yy g·v` alone), `mixed` (`∇²xy g·v` alone), `grad_f`, `hvp_f` (C only), `step` (the
+//! harness's single-loop step: every product at the current point, state fed back) and
+//! `aid_step` (Algorithm 1 of the single-loop AID paper: two gradients and two products, the
+//! mixed product at the updated `v̂`). Timing as the harness's: three warm-up calls, then at
+//! least 20 calls or `--target-s` seconds (0.5), and the median; `--json` prints one JSON line
+//! per measurement (`{"fw": "bilevel", "threads": N, "workload": "A", "op": "grad_g",
+//! "median_ms": …}`) for `../shared/peers/side_by_side.sh`, and the table on standard error.
 
-#[path = "../benches/common/mod.rs"]
-mod common;
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
 
-use bilevel::ad::{Evaluator, Hvp2Out};
-use bilevel::linalg::Mat;
-use common::*;
+use bilevel::linalg::Par;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use workloads::{Bench, Workload};
 
-fn median_time(budget: Duration, mut f: impl FnMut()) -> Duration {
-    f(); // warm the tape's buffers
-    let mut times = Vec::new();
-    let start = Instant::now();
-    while times.len() < 5 || (start.elapsed() < budget && times.len() < 2000) {
-        let t = Instant::now();
+/// Median, 10th and 90th percentile (ms) and the number of timed calls.
+struct Stats {
+    median: f64,
+    p10: f64,
+    p90: f64,
+    reps: usize,
+}
+
+fn measure(target: Duration, mut f: impl FnMut()) -> Stats {
+    for _ in 0..3 {
         f();
-        times.push(t.elapsed());
     }
-    times.sort();
-    times[times.len() / 2]
+    let mut t = Vec::new();
+    let start = Instant::now();
+    while t.len() < 20 || (start.elapsed() < target && t.len() < 2000) {
+        let s = Instant::now();
+        f();
+        t.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    let q = |p: usize| t[(t.len() * p / 100).min(t.len() - 1)];
+    Stats {
+        median: t[t.len() / 2],
+        p10: q(10),
+        p90: q(90),
+        reps: t.len(),
+    }
 }
 
-fn fmt(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 {
-        format!("{us:.1} µs")
+/// Every op of one workload, in the order of [`workloads::OPS`].
+fn ops(w: &Workload, par: Par, target: Duration) -> Vec<(&'static str, Stats)> {
+    let mut b = Bench::new(w, par);
+    let ops: Vec<&'static str> = workloads::OPS.into_iter().filter(|op| b.has(op)).collect();
+    ops.into_iter()
+        .map(|op| (op, measure(target, || b.call(op))))
+        .collect()
+}
+
+fn fmt(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.1} µs", ms * 1e3)
     } else {
-        format!("{:.2} ms", us / 1000.0)
+        format!("{ms:.2} ms")
     }
-}
-
-fn row(w: &Workload, threads: usize, budget: Duration) {
-    let (n, m) = (w.x.nrows(), w.y.nrows());
-    let v = direction(m);
-    let u = Mat::from_fn(n, 1, |i, _| ((i % 5) as f64 - 2.0) * 0.1);
-    let mut ev = Evaluator::with_par(par(threads));
-    let mut gx = Mat::zeros(n, 1);
-    let mut gy = Mat::zeros(m, 1);
-    let mut hx = Mat::zeros(n, 1);
-    let mut hy = Mat::zeros(m, 1);
-    let value = median_time(budget, || {
-        std::hint::black_box(ev.value2(&*w.g, w.x.as_ref(), w.y.as_ref()));
-    });
-    let grad = median_time(budget, || {
-        ev.grad2_into(
-            &*w.g,
-            w.x.as_ref(),
-            w.y.as_ref(),
-            Some(gx.as_mut()),
-            Some(gy.as_mut()),
-        );
-    });
-    let hvp = median_time(budget, || {
-        let out = Hvp2Out {
-            grad_x: Some(gx.as_mut()),
-            grad_y: Some(gy.as_mut()),
-            hv_x: Some(hx.as_mut()),
-            hv_y: Some(hy.as_mut()),
-        };
-        ev.hvp2_into(
-            &*w.g,
-            w.x.as_ref(),
-            w.y.as_ref(),
-            None,
-            Some(v.as_ref()),
-            out,
-        );
-    });
-    let hvp_rec = {
-        let mut lin = ev.linearize2(&*w.g, w.x.as_ref(), w.y.as_ref());
-        median_time(budget, || {
-            lin.hvp_into(None, Some(v.as_ref()), Some(hx.as_mut()), Some(hy.as_mut()))
-        })
-    };
-    let mixed = median_time(budget, || {
-        let out = Hvp2Out {
-            hv_y: Some(hy.as_mut()),
-            ..Default::default()
-        };
-        ev.hvp2_into(
-            &*w.g,
-            w.x.as_ref(),
-            w.y.as_ref(),
-            Some(u.as_ref()),
-            None,
-            out,
-        );
-    });
-    let mut st = AidState::new(w);
-    let aid = median_time(budget, || aid_step(&mut ev, w, &mut st, (1e-3, 1e-3, 1e-3)));
-    println!(
-        "| {} | {threads} | {} | {} | {} | {} | {} | {} | {:.2} |",
-        w.name,
-        fmt(value),
-        fmt(grad),
-        fmt(hvp),
-        fmt(hvp_rec),
-        fmt(mixed),
-        fmt(aid),
-        hvp.as_secs_f64() / grad.as_secs_f64()
-    );
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let threads: usize = args
-        .iter()
-        .position(|a| a == "--threads")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
-    let budget = Duration::from_millis(if quick { 200 } else { 1500 });
-    let data = shipped_mnist();
-    println!(
-        "AD oracle cost on the shipped MNIST test split (5000 training, 5000 validation images), f64,\nmedian of repeated calls, {threads} thread(s)\n"
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| args.iter().position(|a| a == name);
+    let value = |name: &str| flag(name).and_then(|i| args.get(i + 1)).cloned();
+    for a in &args {
+        if a.starts_with("--")
+            && ![
+                "--threads",
+                "--json",
+                "--quick",
+                "--workloads",
+                "--data-dir",
+                "--target-s",
+            ]
+            .contains(&a.as_str())
+        {
+            eprintln!("cost_table: unknown flag {a}");
+            std::process::exit(2);
+        }
+    }
+    let threads: usize = value("--threads").map_or(2, |s| {
+        s.parse().unwrap_or_else(|_| {
+            eprintln!("cost_table: --threads takes a number, found {s}");
+            std::process::exit(2)
+        })
+    });
+    let json = flag("--json").is_some();
+    let target = Duration::from_secs_f64(match value("--target-s") {
+        Some(s) => s.parse().unwrap_or_else(|_| {
+            eprintln!("cost_table: --target-s takes seconds, found {s}");
+            std::process::exit(2)
+        }),
+        None if flag("--quick").is_some() => 0.1,
+        None => 0.5,
+    });
+    let names = value("--workloads").unwrap_or_else(|| "A,B50,B256,C20,C2000".into());
+    let names: Vec<&str> = names.split(',').collect();
+    let data_dir = value("--data-dir").map(PathBuf::from);
+    let (ws, source) = workloads::build(&names, data_dir.as_deref());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .expect("thread pool");
+    let par = if threads <= 1 {
+        Par::Seq
+    } else {
+        Par::rayon(0)
+    };
+    let mut table = String::new();
+    table += &format!(
+        "Oracle and step cost, f64, {threads} thread(s), median of repeated calls{}\n\n",
+        source.map_or(String::new(), |s| format!("; images: {s}"))
     );
-    println!(
-        "| workload | threads | value | gradient | HVP + gradient | HVP (recorded once) | mixed ∇²yx·u | AID step | HVP / gradient |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    row(&dhc_linear(&data, 1e-3), threads, budget);
-    row(&dhc_mlp(&data, 50, 1e-3), threads, budget);
-    row(&sincos(20, 3), threads, budget);
-    row(&sincos(2000, 3), threads, budget);
+    table += "| workload | value | gradient | HVP + gradient + mixed (one pass) | HVP alone | mixed alone | grad f | step (one point) | AID step | HVP / gradient |\n";
+    table += "|---|---|---|---|---|---|---|---|---|---|\n";
+    for w in &ws {
+        let rows = pool.install(|| ops(w, par, target));
+        let get = |op: &str| rows.iter().find(|(o, _)| *o == op).map(|(_, s)| s.median);
+        for (op, s) in &rows {
+            if json {
+                println!(
+                    "{{\"fw\": \"bilevel\", \"threads\": {threads}, \"dtype\": \"f64\", \"workload\": \"{}\", \"op\": \"{op}\", \"variant\": \"-\", \"median_ms\": {:.6}, \"p10_ms\": {:.6}, \"p90_ms\": {:.6}, \"reps\": {}}}",
+                    w.name, s.median, s.p10, s.p90, s.reps
+                );
+            }
+        }
+        let cell = |op: &str| get(op).map_or("–".into(), fmt);
+        table += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |\n",
+            w.label,
+            cell("g"),
+            cell("grad_g"),
+            cell("hvp"),
+            cell("hvp_yy"),
+            cell("mixed"),
+            cell("grad_f"),
+            cell("step"),
+            cell("aid_step"),
+            get("hvp").unwrap_or(f64::NAN) / get("grad_g").unwrap_or(f64::NAN)
+        );
+    }
+    if json {
+        eprint!("{table}");
+    } else {
+        print!("{table}");
+    }
 }

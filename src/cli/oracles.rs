@@ -68,6 +68,24 @@ pub fn oracle_table(
             }),
         ),
         (
+            "hvp g alone (MV: Hyy v)".into(),
+            time(&mut |ev| {
+                std::hint::black_box(p.hvp_yy_g(ev, xr, yr, v.as_ref()));
+            }),
+        ),
+        (
+            "mixed alone (MV: Jxy v)".into(),
+            time(&mut |ev| {
+                std::hint::black_box(p.jvp_xy_g(ev, xr, yr, v.as_ref()));
+            }),
+        ),
+        (
+            "grad g + hvp g, one pass".into(),
+            time(&mut |ev| {
+                std::hint::black_box(p.grad_hvp_g(ev, xr, yr, v.as_ref()));
+            }),
+        ),
+        (
             "jvp_yx g (MV: Jyx u)".into(),
             time(&mut |ev| {
                 std::hint::black_box(p.jvp_yx_g(ev, xr, yr, u.as_ref()));

@@ -550,6 +550,37 @@ impl Dataset {
         x
     }
 
+    /// The images `indices` feature-major: a `(pixels + bias) × indices.len()` matrix, one sample
+    /// per column (each image's pixels contiguous), scaled as in [`Dataset::features`]. This is
+    /// the layout the data hyper-cleaning problems store.
+    ///
+    /// # Panics
+    /// If an index is `>= self.len()`.
+    ///
+    /// # Example
+    /// ```no_run
+    /// use bilevel_datasets::{Split, mnist::load_mnist};
+    /// let test = load_mnist(None, Split::Test)?;
+    /// let x = test.feature_columns(&[0, 1, 2], true);
+    /// assert_eq!((x.nrows(), x.ncols()), (785, 3));
+    /// assert_eq!(x[(784, 0)], 1.0); // the bias feature
+    /// # Ok::<(), bilevel_datasets::DatasetError>(())
+    /// ```
+    pub fn feature_columns(&self, indices: &[usize], bias: bool) -> Mat<f64> {
+        let d = self.pixels();
+        let mut x = Mat::<f64>::zeros(d + usize::from(bias), indices.len());
+        for (k, &i) in indices.iter().enumerate() {
+            let col = x.col_as_slice_mut(k);
+            for (dst, &p) in col.iter_mut().zip(self.image(i)) {
+                *dst = f64::from(p) / 255.0;
+            }
+            if bias {
+                col[d] = 1.0;
+            }
+        }
+        x
+    }
+
     /// All images as features ([`Dataset::features`] of `0..len`).
     pub fn all_features(&self, bias: bool) -> Mat<f64> {
         let all: Vec<usize> = (0..self.len).collect();

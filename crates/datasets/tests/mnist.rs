@@ -85,6 +85,14 @@ fn features_scale_pixels_and_append_bias() {
     }
     let empty = d.features(&[], false);
     assert_eq!((empty.nrows(), empty.ncols()), (0, 6));
+    // The feature-major layout holds the same values, one sample per column.
+    let xc = d.feature_columns(&idx, true);
+    assert_eq!((xc.nrows(), xc.ncols()), (7, 70));
+    for r in 0..70 {
+        for j in 0..7 {
+            assert_eq!(xc[(j, r)], x[(r, j)]);
+        }
+    }
 }
 
 #[test]
