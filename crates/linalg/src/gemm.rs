@@ -23,6 +23,39 @@
 mod x86 {
     use std::arch::x86_64::*;
 
+    /// Lines of memory to bring into the second-level cache while a kernel computes: the next
+    /// block of a streamed data matrix, spread over the kernel's inner steps so that the
+    /// requests overlap the arithmetic instead of stalling on the line-fill buffers.
+    #[derive(Clone, Copy, Debug)]
+    pub(super) struct Prefetch {
+        pub next: *const u8,
+        pub end: *const u8,
+        /// Lines per inner step.
+        pub per_step: usize,
+    }
+
+    impl Prefetch {
+        pub(super) const NONE: Prefetch = Prefetch {
+            next: std::ptr::null(),
+            end: std::ptr::null(),
+            per_step: 0,
+        };
+
+        /// Issue this step's prefetches.
+        #[inline(always)]
+        pub(super) fn step(&mut self) {
+            for _ in 0..self.per_step {
+                if self.next >= self.end {
+                    return;
+                }
+                // SAFETY: `next` lies in the range the caller vouched for; a prefetch never
+                // faults in any case.
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(self.next as *const i8) };
+                self.next = self.next.wrapping_add(64);
+            }
+        }
+    }
+
     /// Rows and columns of a dot-form tile.
     pub(super) const DOT_MR: usize = 4;
     pub(super) const DOT_NR: usize = 5;
@@ -47,6 +80,7 @@ mod x86 {
         c: *mut f64,
         ldc: usize,
         add: bool,
+        pf: &mut Prefetch,
     ) {
         let mut acc = [[_mm512_setzero_pd(); NR]; MR];
         let full = k / 8 * 8;
@@ -55,6 +89,7 @@ mod x86 {
         // guarantees; the tail uses masked loads, which read no lane past `k`.
         unsafe {
             while p < full {
+                pf.step();
                 let mut av = [_mm512_setzero_pd(); MR];
                 for (r, v) in av.iter_mut().enumerate() {
                     *v = _mm512_loadu_pd(a.add(r * lda + p));
@@ -108,7 +143,12 @@ mod x86 {
         c: *mut f64,
         ldc: usize,
         add: bool,
+        mut pf: Prefetch,
     ) {
+        // Spread the prefetches over the inner steps of every tile.
+        let steps = m.div_ceil(DOT_MR) * n.div_ceil(DOT_NR) * (k / 8).max(1);
+        let lines = (pf.end as usize).saturating_sub(pf.next as usize) / 64;
+        pf.per_step = lines.div_ceil(steps);
         macro_rules! tile {
             ($mr:expr, $nr:expr, $i0:expr, $j0:expr) => {
                 // SAFETY: the tile lies inside the `m × n` result and `m × k`, `k × n` operands.
@@ -122,6 +162,7 @@ mod x86 {
                         c.add($i0 + $j0 * ldc),
                         ldc,
                         add,
+                        &mut pf,
                     )
                 }
             };
@@ -181,6 +222,7 @@ mod x86 {
         ldc: usize,
         (m0, m1): (__mmask8, __mmask8),
         add: bool,
+        pf: &mut Prefetch,
     ) {
         let mut acc0 = [_mm512_setzero_pd(); NR];
         let mut acc1 = [_mm512_setzero_pd(); NR];
@@ -193,6 +235,7 @@ mod x86 {
                 }
             }
             for p in 0..k {
+                pf.step();
                 let a0 = _mm512_maskz_loadu_pd(m0, a.add(p * lda));
                 let a1 = _mm512_maskz_loadu_pd(m1, a.add(p * lda + 8));
                 for j in 0..NR {
@@ -227,7 +270,11 @@ mod x86 {
         c: *mut f64,
         ldc: usize,
         add: bool,
+        mut pf: Prefetch,
     ) {
+        let steps = m.div_ceil(16) * n.div_ceil(BC_NR) * k.max(1);
+        let lines = (pf.end as usize).saturating_sub(pf.next as usize) / 64;
+        pf.per_step = lines.div_ceil(steps);
         let mut i0 = 0;
         while i0 < m {
             let rows = (m - i0).min(16);
@@ -252,6 +299,7 @@ mod x86 {
                                 ldc,
                                 masks,
                                 add,
+                                &mut pf,
                             )
                         }
                     };
@@ -309,6 +357,7 @@ pub(crate) fn try_matmul(
     accum: Accum,
     lhs: MatRef<'_, f64>,
     rhs: MatRef<'_, f64>,
+    ahead: Option<MatRef<'_, f64>>,
 ) -> bool {
     let (m, k, n) = (lhs.nrows(), lhs.ncols(), rhs.ncols());
     if m == 0 || n == 0 || k == 0 || !have_avx512() {
@@ -320,6 +369,21 @@ pub(crate) fn try_matmul(
     };
     #[cfg(target_arch = "x86_64")]
     {
+        // The memory span of `ahead`, to prefetch while computing.
+        let pf = match ahead {
+            Some(v)
+                if v.nrows() > 0 && v.ncols() > 0 && v.row_stride() == 1 && v.col_stride() > 0 =>
+            {
+                let start = v.as_ptr() as *const u8;
+                let span = (v.ncols() - 1) * v.col_stride() as usize + v.nrows();
+                x86::Prefetch {
+                    next: start,
+                    end: start.wrapping_add(8 * span),
+                    per_step: 0,
+                }
+            }
+            _ => x86::Prefetch::NONE,
+        };
         // Dot form: rows of `lhs` and columns of `rhs` contiguous.
         if k >= 8
             && lhs.col_stride() == 1
@@ -343,6 +407,7 @@ pub(crate) fn try_matmul(
                         dst.as_ptr_mut(),
                         ldc,
                         add,
+                        pf,
                     )
                 };
                 return true;
@@ -373,13 +438,14 @@ pub(crate) fn try_matmul(
                         dst.as_ptr_mut(),
                         ldc,
                         add,
+                        pf,
                     )
                 };
                 return true;
             }
         }
     }
-    let _ = (add, ldc);
+    let _ = (add, ldc, ahead);
     false
 }
 
@@ -408,7 +474,7 @@ mod tests {
             let rhs = Mat::from_fn(k, n, |i, j| det(i, j, 3));
             let l = if dot { lhs_t.transpose() } else { lhs.as_ref() };
             let mut c = Mat::zeros(m, n);
-            let taken = try_matmul(&mut c.as_mut(), Accum::Replace, l, rhs.as_ref());
+            let taken = try_matmul(&mut c.as_mut(), Accum::Replace, l, rhs.as_ref(), None);
             assert_eq!(taken, have_avx512(), "{m}x{k}x{n}");
             if taken {
                 for j in 0..n {

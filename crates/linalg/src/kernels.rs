@@ -53,12 +53,45 @@ pub fn matmul(
         rhs.ncols()
     );
     let mut dst = dst;
-    if alpha == 1.0 && crate::gemm::try_matmul(&mut dst, accum, lhs, rhs) {
+    if alpha == 1.0 && crate::gemm::try_matmul(&mut dst, accum, lhs, rhs, None) {
         return;
     }
     let flops = lhs.nrows() * lhs.ncols() * rhs.ncols();
     faer::linalg::matmul::matmul(dst, accum, lhs, rhs, alpha, effective_par(par, flops));
     clear_upper_simd_state();
+}
+
+/// [`matmul`] with `alpha = 1` on the calling thread that, while it computes, brings the memory
+/// of `ahead` into the second-level cache: the next block of a data matrix streamed block by
+/// block, so that its first product reads from cache instead of waiting on memory. Same result
+/// as [`matmul`] (prefetching changes no arithmetic); without a fast path for the shapes, no
+/// prefetch is issued.
+///
+/// # Panics
+/// As [`matmul`].
+#[track_caller]
+pub fn matmul_ahead(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    lhs: MatRef<'_, f64>,
+    rhs: MatRef<'_, f64>,
+    ahead: MatRef<'_, f64>,
+) {
+    assert!(
+        dst.nrows() == lhs.nrows() && dst.ncols() == rhs.ncols() && lhs.ncols() == rhs.nrows(),
+        "matmul shape mismatch: dst {}x{}, lhs {}x{}, rhs {}x{}",
+        dst.nrows(),
+        dst.ncols(),
+        lhs.nrows(),
+        lhs.ncols(),
+        rhs.nrows(),
+        rhs.ncols()
+    );
+    let mut dst = dst;
+    if crate::gemm::try_matmul(&mut dst, accum, lhs, rhs, Some(ahead)) {
+        return;
+    }
+    matmul(dst, accum, lhs, rhs, 1.0, Par::Seq);
 }
 
 /// Leave the CPU's wide-vector state clean after a faer kernel.

@@ -22,6 +22,8 @@
 //! - [`spectrum`]: extreme eigenvalues of a symmetric operator from matrix-vector products
 //!   (power iteration, Lanczos), for step sizes and condition numbers;
 //! - [`pca`]: principal component analysis;
+//! - [`simd`]: vectorized elementary functions (`exp`);
+//! - [`aligned`]: cache-line aligned buffers for the product kernels;
 //! - [`error`]: the typed errors [`LinalgError`] and [`CgError`].
 
 #![deny(missing_docs)]
@@ -35,6 +37,7 @@ mod gemm;
 pub mod iterative;
 pub mod kernels;
 pub mod pca;
+pub mod simd;
 pub mod spectrum;
 
 pub use aligned::{AlignedVec, LANES};
@@ -49,10 +52,11 @@ pub use iterative::{
 };
 pub use kernels::{
     PAR_MIN_FLOPS, all_finite, as_contiguous_slice, axpby, axpy, clear_upper_simd_state, dot,
-    effective_par, map, map_inplace, matmul, matvec, norm_l2, norm_l2_sqr, norm_max, reshape_col,
-    reshape_col_mut, scale, zip_map,
+    effective_par, map, map_inplace, matmul, matmul_ahead, matvec, norm_l2, norm_l2_sqr, norm_max,
+    reshape_col, reshape_col_mut, scale, zip_map,
 };
 pub use pca::Pca;
+pub use simd::exp_diff_into;
 pub use spectrum::{
     LanczosParams, PowerParams, PowerResult, SpectrumEstimate, lanczos_extreme_eigenvalues,
     power_iteration,

@@ -41,10 +41,9 @@ pub(crate) fn softmax_lse(
     let s = scratch;
     s.fill(0.0);
     for (pc, ac) in p.chunks_exact_mut(n).zip(a.chunks_exact(n)) {
-        for i in 0..n {
-            let e = (ac[i] - m[i]).exp();
-            pc[i] = e;
-            s[i] += e;
+        bilevel_linalg::exp_diff_into(pc, ac, m);
+        for (si, &e) in s.iter_mut().zip(pc.iter()) {
+            *si += e;
         }
     }
     for pc in p.chunks_exact_mut(n) {

@@ -38,7 +38,7 @@
 
 use super::{Node, Sweep, Tape, Target, UNSET, Var, grow, grow_vec, value_of};
 use crate::ops::{Dims, Op, RowRule, RuleArgs, Side, ValueArgs, view, view_mut};
-use bilevel_linalg::{Accum, AlignedVec, LANES, Mat, MatRef, Par, matmul};
+use bilevel_linalg::{Accum, AlignedVec, LANES, Mat, MatRef, Par, matmul, matmul_ahead};
 use rayon::prelude::*;
 
 /// A shared matrix of at least this many entries (512 KiB) is streamed when it is the data of a
@@ -656,11 +656,32 @@ fn run_chunk(
     let mut r0 = c0;
     while r0 < c1 {
         let r = p.block.min(c1 - r0);
-        block_forward(ctx, w, r0, r, forward);
+        // The chunk's next block, brought into cache while this one computes: by its reverse
+        // rules when they run (they read this block from cache and are compute-bound), else by
+        // its forward rules.
+        let next = (r0 + r < c1).then(|| (r0 + r, p.block.min(c1 - r0 - r)));
+        block_forward(ctx, w, r0, r, forward, if reverse { None } else { next });
         if reverse {
-            block_reverse(ctx, w, c0, c1, r0, r, with_adj, with_tan);
+            block_reverse(ctx, w, c0, c1, r0, r, with_adj, with_tan, next);
         }
         r0 += r;
+    }
+}
+
+/// The memory of the data rows `rows` of the data product `n`, for prefetching (`None` for
+/// sample-major data, whose row blocks are not contiguous).
+fn data_ahead<'a>(
+    ctx: &Ctx<'a>,
+    n: &Node,
+    rows: Option<(usize, usize)>,
+) -> Option<MatRef<'a, f64>> {
+    let (r0, r) = rows?;
+    let Op::Shared(k) = ctx.nodes[n.a as usize].op else {
+        return None;
+    };
+    match n.op {
+        Op::MatMul { ta: true, .. } => Some(ctx.shared.mat(k).as_ref().subcols(r0, r)),
+        _ => None,
     }
 }
 
@@ -747,7 +768,14 @@ fn input_tangent<'b>(
 
 /// The forward rules of the block rows `r0 .. r0 + r`: copy the sliced rows in, compute the
 /// row nodes' values and tangents, and (with `accumulate`) add the reductions' partial sums.
-fn block_forward(ctx: &Ctx<'_>, w: &mut Work, r0: usize, r: usize, accumulate: bool) {
+fn block_forward(
+    ctx: &Ctx<'_>,
+    w: &mut Work,
+    r0: usize,
+    r: usize,
+    accumulate: bool,
+    next: Option<(usize, usize)>,
+) {
     let p = ctx.plan;
     for &i in &p.order {
         let i = i as usize;
@@ -772,12 +800,20 @@ fn block_forward(ctx: &Ctx<'_>, w: &mut Work, r0: usize, r: usize, accumulate: b
             let x = data_block(ctx, &n, r0, r);
             let nb = ctx.nodes[n.b as usize];
             let wv = rhs(ctx, &n, &ctx.vals[nb.off..nb.off + nb.len()]);
+            let ahead = data_ahead(ctx, &n, next);
             let out = view_mut(&mut w.bval[bo..bo + len], r, n.cols);
-            matmul(out, Accum::Replace, x, wv, 1.0, Par::Seq);
+            match (ahead, live) {
+                // The tangent product reads the block from cache: it prefetches.
+                (Some(a), false) => matmul_ahead(out, Accum::Replace, x, wv, a),
+                _ => matmul(out, Accum::Replace, x, wv, 1.0, Par::Seq),
+            }
             if live {
                 let wt = rhs(ctx, &n, &ctx.tans[nb.off..nb.off + nb.len()]);
                 let out = view_mut(&mut w.btan[bo..bo + len], r, n.cols);
-                matmul(out, Accum::Replace, x, wt, 1.0, Par::Seq);
+                match ahead {
+                    Some(a) => matmul_ahead(out, Accum::Replace, x, wt, a),
+                    None => matmul(out, Accum::Replace, x, wt, 1.0, Par::Seq),
+                }
             }
             continue;
         }
@@ -895,13 +931,22 @@ fn block_reverse(
     r: usize,
     with_adj: bool,
     with_tan: bool,
+    next: Option<(usize, usize)>,
 ) {
     let p = ctx.plan;
-    if with_adj {
-        w.badj[..p.block_len].fill(0.0);
-    }
-    if with_tan {
-        w.badjt[..p.block_len].fill(0.0);
+    // Zero the block adjoints that rules will accumulate into.
+    for &i in &p.order {
+        let i = i as usize;
+        let (bo, len) = (p.boff[i], r * ctx.nodes[i].cols);
+        if bo == UNSET {
+            continue; // a reduction: its adjoint is in the arena
+        }
+        if with_adj && ctx.need_adj[i] {
+            w.badj[bo..bo + len].fill(0.0);
+        }
+        if with_tan && ctx.need_tan[i] {
+            w.badjt[bo..bo + len].fill(0.0);
+        }
     }
     for &i in p.order.iter().rev() {
         let i = i as usize;
@@ -959,21 +1004,20 @@ fn block_reverse(
                 unreachable!()
             };
             let po = p.poff[n.b as usize];
-            let o = crate::ops::matmul::Operands {
-                a: x,
-                ta: false,
-                da: None,
-                b: view(&ctx.vals[nb.off..nb.off + nb.len()], nb.rows, nb.cols),
-                tb,
-                db: None,
-            };
-            if adj_b {
-                let dst = view_mut(&mut w.padj[po..po + nb.len()], nb.rows, nb.cols);
-                crate::ops::matmul::vjp_b(o, view(ybar, r, n.cols), dst, Par::Seq);
-            }
-            if tan_b {
-                let dst = view_mut(&mut w.padjt[po..po + nb.len()], nb.rows, nb.cols);
-                crate::ops::matmul::vjp_b(o, view(dybar, r, n.cols), dst, Par::Seq);
+            // `B̄ += op(X)ᵀ·Ȳ` (through `B`'s transposition), the first product prefetching
+            // the next block.
+            let mut ahead = data_ahead(ctx, &n, next);
+            for (want, src, dst) in [(adj_b, ybar, &mut w.padj), (tan_b, dybar, &mut w.padjt)] {
+                if !want {
+                    continue;
+                }
+                let d = view_mut(&mut dst[po..po + nb.len()], nb.rows, nb.cols);
+                let d = if tb { d.transpose_mut() } else { d };
+                let y = view(src, r, n.cols);
+                match ahead.take() {
+                    Some(a) => matmul_ahead(d, Accum::Add, x.transpose(), y, a),
+                    None => matmul(d, Accum::Add, x.transpose(), y, 1.0, Par::Seq),
+                }
             }
             continue;
         }
