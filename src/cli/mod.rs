@@ -477,6 +477,7 @@ pub fn resolve_runs(args: &RunArgs) -> Result<(Vec<(run::RunSpec, PathBuf)>, run
         resume: args.resume,
         interrupt_after: args.interrupt_after,
         no_plots: false,
+        observer: None,
     };
     Ok((runs, exec))
 }
@@ -597,9 +598,10 @@ pub fn run_cli(cli: Cli) -> Result<i32, CliError> {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let _ = ctrlc::set_handler(|| {
-        if run::STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if run::STOP.requested() {
             std::process::exit(130);
         }
+        run::STOP.request();
         eprintln!("\nstopping after the current iteration (Ctrl-C again to quit at once)...");
     });
     match run_cli(cli) {

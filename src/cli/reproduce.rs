@@ -2,11 +2,13 @@
 //! printing our numbers beside the published ones.
 
 use super::plot::{LegendAt, Series, Table, band, draw, draw_at};
-use super::run::{Outcome, final_stats, fmt, run};
+use super::run::{ObserverFactory, Outcome, final_stats, fmt, run};
 use super::{CliError, RunArgs, resolve_run, write_atomic};
-use crate::solvers::Status;
+use crate::solvers::observe::Observe;
+use crate::solvers::{Iterate, Record, Status};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Arguments of `bilevel reproduce`.
@@ -204,6 +206,30 @@ fn one(
     plan: Plan<'_>,
     dir: &Path,
 ) -> Result<bool, CliError> {
+    Ok(one_observed(args, problem, solver, sets, plan, dir, None)? != Ran::Stopped)
+}
+
+/// How [`one_observed`] went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ran {
+    /// The run ran (or continued) to its end.
+    Fresh,
+    /// `--redraw` reused the finished run in the folder.
+    Reused,
+    /// Stopped before the end (Ctrl-C).
+    Stopped,
+}
+
+/// [`one`] with one more observer per seed, which sees the run only when it is not reused.
+fn one_observed(
+    args: &ReproduceArgs,
+    problem: &str,
+    solver: &str,
+    sets: &[String],
+    plan: Plan<'_>,
+    dir: &Path,
+    observer: Option<ObserverFactory>,
+) -> Result<Ran, CliError> {
     let Plan {
         seeds,
         iters,
@@ -233,7 +259,7 @@ fn one(
     let (spec, dir, mut exec) = resolve_run(&ra)?;
     if args.redraw {
         match reusable(&dir, &spec)? {
-            Reuse::All => return Ok(true),
+            Reuse::All => return Ok(Ran::Reused),
             Reuse::Some => {
                 // Take the folder over with the new seed list; `resume` keeps the finished
                 // seeds, continues interrupted ones and runs the missing ones.
@@ -247,7 +273,11 @@ fn one(
         }
     }
     exec.no_plots = true;
-    Ok(run(&spec, &dir, &exec)? == Outcome::Complete)
+    exec.observer = observer;
+    Ok(match run(&spec, &dir, &exec)? {
+        Outcome::Complete => Ran::Fresh,
+        Outcome::Interrupted => Ran::Stopped,
+    })
 }
 
 /// A folder name for a method label: lower case, runs of other characters as one `-`
@@ -1201,42 +1231,57 @@ fn galet_grid() -> Vec<GridPoint> {
     g
 }
 
-/// An iterate `(x, y)` as plain vectors.
-type Point = (Vec<f64>, Vec<f64>);
+/// The path of a run on GALET's Example 1: `(k, x, y₁, y₂, optimality gap)` at every
+/// iteration, written as `trajectory.csv` beside the run's traces.
+#[derive(Clone, Debug, Default)]
+struct Trajectory(Arc<Mutex<Vec<[f64; 5]>>>);
 
-/// The iterates `(x, y)` at k = 0, 1, …, `iters` of `solver` on `problem` and how the run
-/// ended. A `solvers::Runner` stops after every iteration and resumes from its checkpoint,
-/// which continues bit-identically, so these are the iterates of one uninterrupted run. A
-/// diverged run ends with its last finite iterate.
-fn iterates(
-    problem: &dyn crate::solvers::Problem,
-    solver: &str,
-    params: &serde_json::Value,
-    iters: u64,
-) -> Result<(Vec<Point>, Status), CliError> {
-    use crate::solvers::{RunConfig, Runner};
-    let col = |m: &crate::linalg::Mat<f64>| m.col_as_slice(0).to_vec();
-    let mut out = vec![(col(&problem.x0()), col(&problem.y0()))];
-    let mut ck = None;
-    for k in 1..=iters {
-        let mut s = super::registry::build_solver(solver, params)?;
-        let mut runner = Runner::new(RunConfig {
-            max_iter: k,
-            ..RunConfig::default()
-        })
-        .map_err(|e| CliError::new(e.to_string()))?;
-        let r = match &ck {
-            None => runner.run(problem, &mut *s),
-            Some(c) => runner.resume(problem, &mut *s, c),
-        }
-        .map_err(|e| CliError::new(e.to_string()))?;
-        if r.iter < k {
-            return Ok((out, r.status));
-        }
-        out.push((col(&r.iterate.x), col(&r.iterate.y)));
-        ck = r.checkpoint;
+impl Observe for Trajectory {
+    fn on_record(&mut self, rec: &Record, it: &Iterate) -> std::io::Result<()> {
+        let gap = rec.metrics.as_ref().and_then(|m| m.opt_gap);
+        let (x, y) = (it.x.col_as_slice(0), it.y.col_as_slice(0));
+        self.0.lock().expect("trajectory").push([
+            rec.iter as f64,
+            x[0],
+            y[0],
+            y[1],
+            gap.unwrap_or(f64::NAN),
+        ]);
+        Ok(())
     }
-    Ok((out, Status::MaxIter))
+}
+
+impl Trajectory {
+    const FILE: &'static str = "trajectory.csv";
+
+    /// Whether the path does not start at iteration 0 (the run was resumed).
+    fn starts_late(&self) -> bool {
+        self.0
+            .lock()
+            .expect("trajectory")
+            .first()
+            .is_none_or(|r| r[0] != 0.0)
+    }
+
+    fn write(&self, dir: &Path) -> Result<(), CliError> {
+        let mut csv = String::from("iter,x,y1,y2,opt_gap\n");
+        for [k, x, y1, y2, gap] in self.0.lock().expect("trajectory").iter() {
+            csv += &format!("{k},{x:e},{y1:e},{y2:e},{gap:e}\n");
+        }
+        write_atomic(&dir.join(Self::FILE), &csv)
+    }
+
+    /// The rows of a `trajectory.csv` written before.
+    fn read(dir: &Path) -> Result<Vec<[f64; 5]>, CliError> {
+        let t = Table::read(&dir.join(Self::FILE))?;
+        Ok(t.rows
+            .iter()
+            .map(|r| {
+                let c = |i: usize| r.get(i).copied().flatten().unwrap_or(f64::NAN);
+                [c(0), c(1), c(2), c(3), c(4)]
+            })
+            .collect())
+    }
 }
 
 /// A run's status in words.
@@ -1272,18 +1317,8 @@ fn cut(mut s: Series, keep: impl Fn(f64, f64) -> bool) -> (Series, bool) {
 }
 
 fn galet_sensitivity(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
-    use super::registry::{self, DataCache};
     let iters: u64 = if args.smoke || args.quick { 10 } else { 30 };
     let start = [("x0", "2"), ("y1", "2"), ("y2", "2")];
-    let pp = registry::problem_params(
-        registry::problem_spec("galet-example1")?,
-        &start
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )?;
-    let built = registry::build_problem("galet-example1", &pp, 0, &mut DataCache::new(None))?;
-    let problem = &*built.problem;
     let mut rows = String::from(
         "| panel | setting | status | gap, final | gap, min (k) | first k with gap ≤ 0.1 | first k with gap ≤ 0.01 | x_K | y₁_K | Gc | MV |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -1301,26 +1336,46 @@ fn galet_sensitivity(args: &ReproduceArgs, out: &Path) -> Result<(String, bool),
             metrics_every: Some(1),
             time_budget: None,
         };
-        if !one(args, "galet-example1", "galet", &sets, plan, &dir)? {
-            return Ok((String::new(), true));
+        // The path comes from the run itself (an observer of its iterates); a finished run
+        // reused by --redraw left it beside its traces.
+        let path = Trajectory::default();
+        let mut child = args.clone();
+        child.redraw &= dir.join(Trajectory::FILE).is_file();
+        let follow = path.clone();
+        let observer: ObserverFactory = Arc::new(move |_| Box::new(follow.clone()));
+        let mut ran = one_observed(
+            &child,
+            "galet-example1",
+            "galet",
+            &sets,
+            plan,
+            &dir,
+            Some(observer.clone()),
+        )?;
+        if ran == Ran::Fresh && path.starts_late() {
+            // A resumed run showed only its end: run the whole path again.
+            *path.0.lock().expect("trajectory") = Vec::new();
+            child.redraw = false;
+            ran = one_observed(
+                &child,
+                "galet-example1",
+                "galet",
+                &sets,
+                plan,
+                &dir,
+                Some(observer),
+            )?;
         }
-        let mut params = registry::solver_defaults("galet")?;
-        for kv in &p.sets {
-            let (k, v) = kv.split_once('=').expect("grid sets are key=value");
-            registry::set_solver_param("galet", &mut params, k, v)?;
+        match ran {
+            Ran::Stopped => return Ok((String::new(), true)),
+            Ran::Fresh => path.write(&dir)?,
+            Ran::Reused => {}
         }
-        let (its, status) = iterates(problem, "galet", &params, iters)?;
-        let mut csv = String::from("iter,x,y1,y2,opt_gap\n");
-        for (k, (x, y)) in its.iter().enumerate() {
-            let gap = problem
-                .optimality_gap(
-                    crate::linalg::Mat::from_fn(1, 1, |_, _| x[0]).as_ref(),
-                    crate::linalg::Mat::from_fn(2, 1, |i, _| y[i]).as_ref(),
-                )
-                .unwrap_or(f64::NAN);
-            csv += &format!("{k},{:e},{:e},{:e},{gap:e}\n", x[0], y[0], y[1]);
-        }
-        write_atomic(&dir.join("trajectory.csv"), &csv)?;
+        let its: Vec<(Vec<f64>, Vec<f64>)> = Trajectory::read(&dir)?
+            .iter()
+            .map(|[_, x, y1, y2, _]| (vec![*x], vec![*y1, *y2]))
+            .collect();
+        let status = super::run::seed_status(&dir, 0).unwrap_or(Status::MaxIter);
         let t = Table::read(&dir.join("seed0.csv"))?;
         let g = t.pairs("iter", "opt_gap");
         let first = |thr: f64| {
@@ -1333,7 +1388,9 @@ fn galet_sensitivity(args: &ReproduceArgs, out: &Path) -> Result<(String, bool),
                 (f64::NAN, f64::INFINITY),
                 |a, q| if q.1 < a.1 { q } else { a },
             );
-        let (xk, yk) = its.last().expect("the start is always there");
+        let (xk, yk) = its
+            .last()
+            .ok_or_else(|| CliError::new(format!("{}: no iterates", dir.display())))?;
         let label = if p.default {
             format!("{} (default)", p.label)
         } else {

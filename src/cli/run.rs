@@ -1,5 +1,6 @@
-//! `bilevel run`: seeds in parallel, each driven in segments with a checkpoint after each, so a
-//! stopped run leaves only complete files and `--resume` continues it bit-identically.
+//! `bilevel run`: every (solver, seed) pair a job of one thread pool, each driven by one
+//! `solvers::Runner` that checkpoints into the run folder, so a stopped run leaves only complete
+//! files and `--resume` continues it bit-identically.
 
 use super::plot::{Series, Table, band, draw, quantile};
 use super::registry::{
@@ -8,24 +9,23 @@ use super::registry::{
 use super::{CliError, write_atomic};
 use crate::solvers::observe::{CsvWriter, JsonlWriter, Observe};
 use crate::solvers::{
-    Checkpoint, Counts, Error, Metrics, Problem, Record, RunConfig, RunInfo, Runner, Status,
+    Checkpoint, Iterate, Keep, Problem, Record, RunConfig, RunInfo, Runner, Status, Stop,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
 /// The iteration cap of a run that only its time budget stops (`--time-budget` without
 /// `--iters`).
 pub const UNCAPPED: u64 = u64::MAX;
 
-/// Set by Ctrl-C: runs stop at the next iteration, keeping their last checkpoint.
-pub static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by Ctrl-C: every run stops before its next iteration, keeping a checkpoint of where it
+/// stopped.
+pub static STOP: LazyLock<Stop> = LazyLock::new(Stop::new);
 
 /// Everything that determines a run (saved as `run.json` in its folder).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,16 +55,6 @@ pub struct RunSpec {
     pub data_dir: Option<PathBuf>,
 }
 
-/// A record in a form that round-trips through JSON exactly.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Rec {
-    iter: u64,
-    counts: Counts,
-    scalars: Vec<(String, Option<f64>)>,
-    metrics: Option<Metrics>,
-    elapsed: f64,
-}
-
 /// Data hyper-cleaning quantities at a checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 struct Extra {
@@ -76,14 +66,13 @@ struct Extra {
     f1: f64,
 }
 
-/// A seed's progress: the last checkpoint and everything recorded up to it.
+/// A seed's progress: its last checkpoint and the records to be written up to it (those with
+/// metrics), saved in `seed<s>.state.json` at every checkpoint.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct SeedState {
     checkpoint: Option<Checkpoint>,
-    records: Vec<Rec>,
+    records: Vec<Record>,
     extras: Vec<Extra>,
-    elapsed: f64,
-    status: Option<Status>,
 }
 
 /// How a call to [`run`] ended.
@@ -95,8 +84,11 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// Builds one more observer for the job of a seed (the reproductions use it to follow iterates).
+pub type ObserverFactory = Arc<dyn Fn(u64) -> Box<dyn Observe> + Send + Sync>;
+
 /// Options of one call that are not part of the run's identity.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Exec {
     /// Worker threads.
     pub threads: usize,
@@ -104,48 +96,29 @@ pub struct Exec {
     pub progress: bool,
     /// Continue from the checkpoints in the folder.
     pub resume: bool,
-    /// Testing aid: behave as if Ctrl-C came after this many segments of each seed.
+    /// Testing aid: behave as if Ctrl-C came after this many checkpoints of each seed.
     pub interrupt_after: Option<u64>,
     /// Skip the per-run plots (the reproductions draw their own).
     pub no_plots: bool,
+    /// One more observer per seed.
+    pub observer: Option<ObserverFactory>,
 }
 
-struct Watch {
-    bar: ProgressBar,
-}
-
-impl std::fmt::Debug for Watch {
+impl std::fmt::Debug for Exec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Watch")
-    }
-}
-
-impl Observe for Watch {
-    fn on_record(&mut self, rec: &Record) -> io::Result<()> {
-        if rec.iter > 0 {
-            self.bar.inc(1);
-        }
-        if STOP.load(Ordering::Relaxed) {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
-        }
-        Ok(())
+        f.debug_struct("Exec")
+            .field("threads", &self.threads)
+            .field("progress", &self.progress)
+            .field("resume", &self.resume)
+            .field("interrupt_after", &self.interrupt_after)
+            .field("no_plots", &self.no_plots)
+            .field("observer", &self.observer.is_some())
+            .finish()
     }
 }
 
 fn state_path(dir: &Path, seed: u64) -> PathBuf {
     dir.join(format!("seed{seed}.state.json"))
-}
-
-fn intern(name: &str) -> &'static str {
-    static NAMES: Mutex<Option<HashMap<String, &'static str>>> = Mutex::new(None);
-    let mut g = NAMES.lock().expect("names");
-    let m = g.get_or_insert_with(HashMap::new);
-    if let Some(s) = m.get(name) {
-        return s;
-    }
-    let s: &'static str = Box::leak(name.to_string().into_boxed_str());
-    m.insert(name.to_string(), s);
-    s
 }
 
 /// Run `spec` into `dir`.
@@ -208,29 +181,7 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
             &serde_json::to_string_pretty(spec).expect("spec serializes"),
         )?;
     }
-    let bar = if exec.progress {
-        // Without a cap the run's length is its time budget: count iterations only.
-        let (b, template) = if first.iters == UNCAPPED {
-            (
-                ProgressBar::new_spinner(),
-                "{spinner} {msg} [{elapsed_precise}] {pos} it ({per_sec})",
-            )
-        } else {
-            let total = runs.iter().fold(0u64, |t, (s, _)| {
-                t.saturating_add(s.iters.saturating_mul(s.seeds.len() as u64))
-            });
-            (
-                ProgressBar::new(total),
-                "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} it (eta {eta})",
-            )
-        };
-        b.set_style(ProgressStyle::with_template(template).expect("template"));
-        let names: Vec<&str> = runs.iter().map(|(s, _)| s.solver.as_str()).collect();
-        b.set_message(format!("{} on {}", names.join(", "), first.problem));
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(runs, exec);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(exec.threads.max(1))
         .build()
@@ -273,6 +224,33 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
     Ok(Outcome::Complete)
 }
 
+/// The progress bar of a call: iterations against the total, or a spinner for runs that only a
+/// time budget stops.
+fn progress_bar(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> ProgressBar {
+    if !exec.progress {
+        return ProgressBar::hidden();
+    }
+    let first = &runs[0].0;
+    let (b, template) = if first.iters == UNCAPPED {
+        (
+            ProgressBar::new_spinner(),
+            "{spinner} {msg} [{elapsed_precise}] {pos} it ({per_sec})",
+        )
+    } else {
+        let total = runs.iter().fold(0u64, |t, (s, _)| {
+            t.saturating_add(s.iters.saturating_mul(s.seeds.len() as u64))
+        });
+        (
+            ProgressBar::new(total),
+            "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} it (eta {eta})",
+        )
+    };
+    b.set_style(ProgressStyle::with_template(template).expect("template"));
+    let names: Vec<&str> = runs.iter().map(|(s, _)| s.solver.as_str()).collect();
+    b.set_message(format!("{} on {}", names.join(", "), first.problem));
+    b
+}
+
 /// With `--resume`, the folder must hold a run started with the same settings.
 fn check_resume(spec: &RunSpec, dir: &Path) -> Result<(), CliError> {
     let spec_path = dir.join("run.json");
@@ -293,6 +271,95 @@ fn check_resume(spec: &RunSpec, dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// What the observer of a seed's run keeps, shared with the job that reads it afterwards.
+#[derive(Debug, Default)]
+struct Log {
+    state: SeedState,
+    /// The last record if it carries no metrics (the end of a diverged run).
+    last: Option<Record>,
+}
+
+/// A hyper-cleaning problem and its corruption mask.
+type DhcMask = Option<(Arc<crate::solvers::problems::Dhc>, Vec<bool>)>;
+
+/// The observer of one seed: keeps the records with metrics (and the last), saves the seed's
+/// state at every checkpoint, moves the progress bar and takes the data hyper-cleaning
+/// quantities at checkpoints.
+struct SeedLog {
+    log: Arc<Mutex<Log>>,
+    state_path: PathBuf,
+    bar: ProgressBar,
+    dhc: DhcMask,
+    checkpoint_every: u64,
+    interrupt_after: Option<u64>,
+    checkpoints: u64,
+    stop: Stop,
+}
+
+impl std::fmt::Debug for SeedLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedLog")
+            .field("state_path", &self.state_path)
+            .finish()
+    }
+}
+
+/// The data hyper-cleaning quantities of the iterate `it`, for a hyper-cleaning problem.
+fn dhc_extra(dhc: &DhcMask, iter: u64, it: &Iterate) -> Option<Extra> {
+    {
+        let (dhc, mask) = dhc.as_ref()?;
+        let (val_loss, _) =
+            dhc.loss_and_accuracy(&dhc.data().val, &dhc.data().val_labels, it.y.as_ref());
+        let c = crate::solvers::problems::Dhc::cleaning(it.x.as_ref(), mask);
+        Some(Extra {
+            iter,
+            val_loss,
+            test_acc: dhc.test_accuracy(it.y.as_ref()),
+            precision: c.precision,
+            recall: c.recall,
+            f1: c.f1,
+        })
+    }
+}
+
+impl Observe for SeedLog {
+    fn on_record(&mut self, rec: &Record, it: &Iterate) -> io::Result<()> {
+        if rec.iter > 0 {
+            self.bar.inc(1);
+        }
+        let extra = (rec.iter > 0 && rec.iter % self.checkpoint_every == 0)
+            .then(|| dhc_extra(&self.dhc, rec.iter, it))
+            .flatten();
+        let mut log = self.log.lock().expect("log");
+        log.state.extras.extend(extra);
+        if rec.metrics.is_some() {
+            log.state.records.push(rec.clone());
+            log.last = None;
+        } else {
+            log.last = Some(rec.clone());
+        }
+        Ok(())
+    }
+
+    fn on_checkpoint(&mut self, ck: &Checkpoint) -> io::Result<()> {
+        let mut log = self.log.lock().expect("log");
+        log.state.checkpoint = Some(ck.clone());
+        // A checkpoint where a stop came can follow a record without metrics, which the
+        // continued run does not repeat: keep it.
+        if let Some(r) = log.last.take() {
+            log.state.records.push(r);
+        }
+        let text = serde_json::to_string(&log.state).map_err(io::Error::other)?;
+        crate::solvers::atomic::write(&self.state_path, text)?;
+        drop(log);
+        self.checkpoints += 1;
+        if self.interrupt_after.is_some_and(|n| self.checkpoints >= n) {
+            self.stop.request();
+        }
+        Ok(())
+    }
+}
+
 /// Drive one seed; `Ok(false)` if it was stopped before finishing.
 fn run_seed(
     spec: &RunSpec,
@@ -310,7 +377,7 @@ fn run_seed(
         }
         return Ok(true);
     }
-    let mut st: SeedState = if exec.resume && sp.exists() {
+    let state: SeedState = if exec.resume && sp.exists() {
         serde_json::from_str(
             &std::fs::read_to_string(&sp)
                 .map_err(|e| CliError::new(format!("{}: {e}", sp.display())))?,
@@ -320,96 +387,60 @@ fn run_seed(
         SeedState::default()
     };
     let problem: &dyn Problem = &*b.problem;
-    let every = spec.checkpoint_every.max(1);
-    let mut segments = 0u64;
-    if let Some(ck) = &st.checkpoint {
+    if let Some(ck) = &state.checkpoint {
         bar.inc(ck.iter);
     }
-    while st.status.is_none() {
-        let k = st.checkpoint.as_ref().map_or(0, |c| c.iter);
-        let target = ((k / every + 1) * every).min(spec.iters);
-        let remaining = spec.time_budget_s.map(|t| t - st.elapsed);
-        if remaining.is_some_and(|r| r <= 0.0) || k >= spec.iters {
-            st.status = Some(if k >= spec.iters {
-                Status::MaxIter
-            } else {
-                Status::TimeBudget
-            });
-            break;
-        }
-        let cfg = RunConfig {
-            max_iter: target,
-            time_budget: remaining.map(Duration::from_secs_f64),
-            metrics_every: spec.metrics_every.max(1),
-            ..RunConfig::default()
-        };
-        let mut solver = build_solver(
-            &spec.solver,
-            &seeded_solver_params(&spec.solver_params, seed),
-        )?;
-        let mut runner = Runner::new(cfg)
-            .map_err(|e| CliError::new(e.to_string()))?
-            .observe(Watch { bar: bar.clone() });
-        let t0 = Instant::now();
-        let res = match &st.checkpoint {
-            None => runner.run(problem, &mut *solver),
-            Some(ck) => runner.resume(problem, &mut *solver, ck),
-        };
-        let r = match res {
-            Ok(r) => r,
-            Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
-            Err(e) => return Err(CliError::new(format!("seed {seed}: {e}"))),
-        };
-        // Only records with metrics (and a segment's last) are ever written; keeping the rest
-        // would make memory and every checkpoint grow with the iteration count.
-        let n = r.trace.len();
-        for (i, rec) in r.trace.iter().enumerate() {
-            if rec.metrics.is_none() && i + 1 != n {
-                continue;
-            }
-            st.records.push(Rec {
-                iter: rec.iter,
-                counts: rec.counts,
-                scalars: rec
-                    .scalars
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.is_finite().then_some(*v)))
-                    .collect(),
-                metrics: rec.metrics.clone(),
-                elapsed: st.elapsed + rec.elapsed,
-            });
-        }
-        st.elapsed += t0.elapsed().as_secs_f64();
-        if let Some((dhc, mask)) = &b.dhc {
-            let (val_loss, _) = dhc.loss_and_accuracy(
-                &dhc.data().val,
-                &dhc.data().val_labels,
-                r.iterate.y.as_ref(),
-            );
-            let c = crate::solvers::problems::Dhc::cleaning(r.iterate.x.as_ref(), mask);
-            st.extras.push(Extra {
-                iter: r.iter,
-                val_loss,
-                test_acc: dhc.test_accuracy(r.iterate.y.as_ref()),
-                precision: c.precision,
-                recall: c.recall,
-                f1: c.f1,
-            });
-        }
-        st.checkpoint = r.checkpoint;
-        match r.status {
-            Status::MaxIter if target < spec.iters => {}
-            s => st.status = Some(s),
-        }
-        segments += 1;
-        if st.status.is_none() {
-            save_state(&sp, &st)?;
-            if STOP.load(Ordering::Relaxed) || exec.interrupt_after.is_some_and(|n| segments >= n) {
-                return Ok(false);
-            }
-        }
+    let cfg = RunConfig {
+        max_iter: spec.iters,
+        time_budget: spec.time_budget_s.map(Duration::from_secs_f64),
+        metrics_every: spec.metrics_every.max(1),
+        checkpoint_every: Some(spec.checkpoint_every.max(1)),
+        keep: Keep::Metrics,
+        ..RunConfig::default()
+    };
+    let mut solver = build_solver(
+        &spec.solver,
+        &seeded_solver_params(&spec.solver_params, seed),
+    )?;
+    let checkpoint = state.checkpoint.clone();
+    let log = Arc::new(Mutex::new(Log { state, last: None }));
+    let stop = STOP.child();
+    let observer = SeedLog {
+        log: log.clone(),
+        state_path: sp.clone(),
+        bar: bar.clone(),
+        dhc: b.dhc.clone(),
+        checkpoint_every: spec.checkpoint_every.max(1),
+        interrupt_after: exec.interrupt_after,
+        checkpoints: 0,
+        stop: stop.clone(),
+    };
+    let mut runner = Runner::new(cfg)
+        .map_err(|e| CliError::new(e.to_string()))?
+        .with_stop(stop)
+        .observe(observer);
+    if let Some(make) = &exec.observer {
+        runner = runner.observe_boxed(make(seed));
     }
-    write_traces(spec, dir, seed, problem, &st)?;
+    let r = match &checkpoint {
+        None => runner.run(problem, &mut *solver),
+        Some(ck) => runner.resume(problem, &mut *solver, ck),
+    }
+    .map_err(|e| CliError::new(format!("seed {seed}: {e}")))?;
+    if r.status == Status::Stopped {
+        return Ok(false);
+    }
+    let mut log = std::mem::take(&mut *log.lock().expect("log"));
+    if let Some(last) = log.last.take() {
+        log.state.records.push(last);
+    }
+    // The final iterate's hyper-cleaning quantities, unless a checkpoint took them.
+    if log.state.extras.last().is_none_or(|e| e.iter != r.iter) {
+        log.state
+            .extras
+            .extend(dhc_extra(&b.dhc, r.iter, &r.iterate));
+    }
+    write_traces(spec, dir, seed, problem, &log.state, &r.status)?;
     if sp.exists() {
         std::fs::remove_file(&sp)
             .map_err(|e| CliError::new(format!("removing {}: {e}", sp.display())))?;
@@ -438,19 +469,13 @@ fn clear_outputs(dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-fn save_state(path: &Path, st: &SeedState) -> Result<(), CliError> {
-    write_atomic(
-        path,
-        &serde_json::to_string(st).map_err(|e| CliError::new(e.to_string()))?,
-    )
-}
-
 fn write_traces(
     spec: &RunSpec,
     dir: &Path,
     seed: u64,
     problem: &dyn Problem,
     st: &SeedState,
+    status: &Status,
 ) -> Result<(), CliError> {
     let info = RunInfo {
         problem: problem.name(),
@@ -458,38 +483,21 @@ fn write_traces(
         dim_x: problem.dim_x(),
         dim_y: problem.dim_y(),
     };
-    let status = st.status.clone().unwrap_or(Status::MaxIter);
     let io = |e: io::Error| CliError::new(format!("writing traces in {}: {e}", dir.display()));
-    let mut writers: Vec<Box<dyn Observe>> = vec![
-        Box::new(CsvWriter::new(dir.join(format!("seed{seed}.csv")), 1)),
-        Box::new(JsonlWriter::new(dir.join(format!("seed{seed}.jsonl")), 1)),
-    ];
-    for w in &mut writers {
-        w.on_start(&info).map_err(io)?;
-        // Keep the rows with metrics and the last one (iteration 0 always has metrics).
-        let last = st.records.len().saturating_sub(1);
-        let kept = st
-            .records
-            .iter()
-            .enumerate()
-            .filter(|(i, r)| r.metrics.is_some() || *i == last)
-            .map(|(_, r)| r);
-        for r in kept {
-            let rec = Record {
-                iter: r.iter,
-                counts: r.counts,
-                scalars: r
-                    .scalars
-                    .iter()
-                    .map(|(k, v)| (intern(k), v.unwrap_or(f64::NAN)))
-                    .collect(),
-                metrics: r.metrics.clone(),
-                elapsed: r.elapsed,
-            };
-            w.on_record(&rec).map_err(io)?;
-        }
-        w.on_finish(&status).map_err(io)?;
-    }
+    CsvWriter::write_records(
+        &dir.join(format!("seed{seed}.csv")),
+        &info,
+        &st.records,
+        status,
+    )
+    .map_err(io)?;
+    JsonlWriter::write_records(
+        &dir.join(format!("seed{seed}.jsonl")),
+        &info,
+        &st.records,
+        status,
+    )
+    .map_err(io)?;
     if !st.extras.is_empty() {
         let mut s = String::from("iter,val_loss,test_acc,precision,recall,f1\n");
         for e in &st.extras {
@@ -501,6 +509,18 @@ fn write_traces(
         write_atomic(&dir.join(format!("seed{seed}.extras.csv")), &s)?;
     }
     Ok(())
+}
+
+/// How seed `seed` of the run in `dir` ended: the status line that closes its JSON Lines trace.
+pub fn seed_status(dir: &Path, seed: u64) -> Option<Status> {
+    #[derive(Deserialize)]
+    struct Line {
+        status: Status,
+    }
+    let text = std::fs::read_to_string(dir.join(format!("seed{seed}.jsonl"))).ok()?;
+    serde_json::from_str::<Line>(text.lines().last()?)
+        .ok()
+        .map(|l| l.status)
 }
 
 /// The seeds with a finished trace in `dir`, in order.

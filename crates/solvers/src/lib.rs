@@ -4,8 +4,9 @@
 //!   Hessian- and Jacobian-vector products, `∇‖∇ᵧg‖²`) derived from them, overridable.
 //! - [`Oracle`]: counted access to those oracles (Gc, MV and value calls, [`Counts`]).
 //! - [`Solver`]: a method's state and one step; the [`algorithms`] module holds the methods.
-//! - [`Runner`]: the loop with stopping rules, divergence detection, observers ([`observe`]),
-//!   metrics ([`Metrics`]), checkpoints and parallel batches ([`run_many`]).
+//! - [`Runner`]: the whole loop: stopping rules (iterations, time budget, tolerance, a shared
+//!   [`Stop`] signal), divergence detection, metrics ([`Metrics`]), checkpoints and observers
+//!   ([`observe`]) that see every [`Record`] with its iterate; parallel batches ([`run_many`]).
 //! - [`sampling`]: seeded minibatch oracles for problems that are sums over samples
 //!   ([`DataSum`]).
 //! - [`problems`]: the synthetic test problems with their known solutions.
@@ -27,6 +28,7 @@
 //! ```
 
 pub mod algorithms;
+pub mod atomic;
 mod error;
 mod linear;
 pub mod metrics;
@@ -34,6 +36,7 @@ pub mod observe;
 mod oracle;
 pub mod problem;
 pub mod problems;
+pub mod record;
 pub mod runner;
 pub mod sampling;
 pub mod solver;
@@ -43,8 +46,8 @@ pub use error::Error;
 pub use metrics::{MetricEvaluator, Metrics};
 pub use oracle::{Counts, Oracle};
 pub use problem::{Bounds, DataSum, Problem, Smoothness};
+pub use record::{Checkpoint, Divergence, Name, Named, Record, RunInfo, Status};
 pub use runner::{
-    Checkpoint, Divergence, Job, JobResult, Measure, Record, RunConfig, RunInfo, RunResult, Runner,
-    Status, Tolerance, run_many,
+    Job, JobResult, Keep, Measure, RunConfig, RunResult, Runner, Stop, Tolerance, run_many,
 };
 pub use solver::{Iterate, Scalars, Solver};

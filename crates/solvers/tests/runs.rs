@@ -5,7 +5,7 @@ use bilevel_solvers::algorithms::*;
 use bilevel_solvers::observe::{CsvWriter, JsonlWriter};
 use bilevel_solvers::problems::{NcCos, QuadraticKappa, ScSinCos};
 use bilevel_solvers::{
-    Checkpoint, Error, Job, Problem, Record, RunConfig, Runner, Solver, Status, run_many,
+    Checkpoint, Error, Iterate, Job, Problem, Record, RunConfig, Runner, Solver, Status, run_many,
 };
 use std::sync::Arc;
 
@@ -306,7 +306,7 @@ fn wall_time_budget_stops_the_run() {
 struct Slow;
 
 impl bilevel_solvers::observe::Observe for Slow {
-    fn on_record(&mut self, _rec: &Record) -> std::io::Result<()> {
+    fn on_record(&mut self, _rec: &Record, _it: &Iterate) -> std::io::Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(20));
         Ok(())
     }
@@ -425,7 +425,7 @@ fn same(a: &[Record], b: &[Record]) {
         let bits = |r: &Record| {
             r.scalars
                 .iter()
-                .map(|(k, v)| (*k, v.to_bits()))
+                .map(|(k, v)| (k.clone(), v.to_bits()))
                 .collect::<Vec<_>>()
         };
         assert_eq!(bits(ra), bits(rb));
@@ -464,8 +464,133 @@ fn checkpoint_resume_is_bit_identical() {
         assert_eq!(bits(&full.iterate.y), bits(&rest.iterate.y), "{}", a.name());
         assert_eq!(full.counts, rest.counts);
         same(&full.trace[13..], &rest.trace);
-        assert_eq!(full.checkpoint, rest.checkpoint);
+        assert_eq!(without_time(full.checkpoint), without_time(rest.checkpoint));
     }
+}
+
+/// A checkpoint without its wall time, which no two runs share.
+fn without_time(ck: Option<Checkpoint>) -> Option<Checkpoint> {
+    ck.map(|c| Checkpoint { elapsed: 0.0, ..c })
+}
+
+/// Keeps every checkpoint it is handed and stops the run (through its signal) at the `n`-th.
+#[derive(Debug)]
+struct StopAt {
+    n: usize,
+    stop: bilevel_solvers::Stop,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Checkpoint>>>,
+}
+
+impl bilevel_solvers::observe::Observe for StopAt {
+    fn on_record(&mut self, _rec: &Record, _it: &Iterate) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn on_checkpoint(&mut self, ck: &Checkpoint) -> std::io::Result<()> {
+        let mut seen = self.seen.lock().unwrap();
+        seen.push(ck.clone());
+        if seen.len() == self.n {
+            self.stop.request();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn the_runner_checkpoints_stops_on_its_signal_and_resumes_to_the_same_end() {
+    let p = QuadraticKappa::new(10.0, 3);
+    let cfg = RunConfig {
+        checkpoint_every: Some(7),
+        metrics_every: 5,
+        keep: bilevel_solvers::Keep::Metrics,
+        ..RunConfig::iters(40)
+    };
+    let solver = || SingleLoopAid::new(SingleLoopAidParams::from_smoothness(p.l(), 0.1)).unwrap();
+    let whole = Runner::new(cfg.clone())
+        .unwrap()
+        .run(&p, &mut solver())
+        .unwrap();
+    // Metrics at multiples of 5 and of 7, and at the last iteration; the trace keeps exactly
+    // those records.
+    let iters: Vec<u64> = whole.trace.iter().map(|r| r.iter).collect();
+    assert_eq!(
+        iters,
+        [0, 5, 7, 10, 14, 15, 20, 21, 25, 28, 30, 35, 40],
+        "{iters:?}"
+    );
+    assert!(whole.trace.iter().all(|r| r.metrics.is_some()));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let parent = bilevel_solvers::Stop::new();
+    let stop = parent.child();
+    let stopped = Runner::new(cfg.clone())
+        .unwrap()
+        .with_stop(stop.clone())
+        .observe(StopAt {
+            n: 2,
+            stop,
+            seen: seen.clone(),
+        })
+        .run(&p, &mut solver())
+        .unwrap();
+    assert_eq!(stopped.status, Status::Stopped);
+    assert!(
+        !parent.requested(),
+        "a child's request does not reach its parent"
+    );
+    let cks = seen.lock().unwrap().clone();
+    assert_eq!(cks.iter().map(|c| c.iter).collect::<Vec<_>>(), [7, 14]);
+    assert_eq!(stopped.iter, 14);
+    let rest = Runner::new(cfg)
+        .unwrap()
+        .resume(&p, &mut solver(), &cks[1])
+        .unwrap();
+    assert_eq!(rest.status, Status::MaxIter);
+    same(&whole.trace[5..], &rest.trace);
+    assert_eq!(
+        without_time(whole.checkpoint),
+        without_time(rest.checkpoint)
+    );
+    // A parent's request stops its children before their first step.
+    let parent = bilevel_solvers::Stop::new();
+    parent.request();
+    let r = Runner::new(RunConfig::iters(40))
+        .unwrap()
+        .with_stop(parent.child())
+        .run(&p, &mut solver())
+        .unwrap();
+    assert_eq!((r.status, r.iter), (Status::Stopped, 0));
+}
+
+#[test]
+fn a_time_budget_counts_the_time_before_a_resume_and_the_last_record_has_metrics() {
+    let p = ScSinCos::default();
+    let solver = || SingleLoopAid::new(SingleLoopAidParams::from_smoothness(100.0, 0.05)).unwrap();
+    let budget = std::time::Duration::from_millis(30);
+    let cfg = RunConfig {
+        time_budget: Some(budget),
+        metrics_every: 1_000_000,
+        keep: bilevel_solvers::Keep::Metrics,
+        ..RunConfig::iters(u64::MAX)
+    };
+    let r = Runner::new(cfg.clone())
+        .unwrap()
+        .run(&p, &mut solver())
+        .unwrap();
+    assert_eq!(r.status, Status::TimeBudget);
+    let last = r.trace.last().unwrap();
+    assert_eq!(last.iter, r.iter);
+    assert!(
+        last.metrics.is_some(),
+        "the final record carries the metrics"
+    );
+    assert_eq!(r.trace.len(), 2, "the start and the end");
+    // A checkpoint that used the whole budget resumes into an immediate stop.
+    let ck = r.checkpoint.unwrap();
+    assert!(ck.elapsed >= budget.as_secs_f64());
+    let again = Runner::new(cfg)
+        .unwrap()
+        .resume(&p, &mut solver(), &ck)
+        .unwrap();
+    assert_eq!((again.status, again.iter), (Status::TimeBudget, ck.iter));
 }
 
 fn jobs() -> Vec<Job> {
@@ -493,7 +618,10 @@ fn one_and_two_threads_give_identical_results() {
         assert_eq!(la, lb);
         let (ra, rb) = (ra.as_ref().unwrap(), rb.as_ref().unwrap());
         same(&ra.trace, &rb.trace);
-        assert_eq!(ra.checkpoint, rb.checkpoint);
+        assert_eq!(
+            without_time(ra.checkpoint.clone()),
+            without_time(rb.checkpoint.clone())
+        );
     }
 }
 
