@@ -1119,8 +1119,36 @@ fn stochastic_solvers_take_a_minibatch_from_set() {
         spec["solver_params"]["batch"],
         serde_json::json!({"batch_f": 32, "batch_g": 32, "seed": 5})
     );
-    let extras = std::fs::read_to_string(out.join("seed0.extras.csv")).unwrap();
-    assert!(extras.lines().count() > 1, "{extras}");
+    // The problem's own metrics are columns of the trace, at every metric evaluation.
+    assert!(!out.join("seed0.extras.csv").exists());
+    let trace = std::fs::read_to_string(out.join("seed0.csv")).unwrap();
+    let header: Vec<&str> = trace.lines().next().unwrap().split(',').collect();
+    let at = |c: &str| {
+        header
+            .iter()
+            .position(|h| *h == c)
+            .unwrap_or_else(|| panic!("{c}"))
+    };
+    let (f, val_loss, f1) = (at("f"), at("val_loss"), at("f1"));
+    assert!(
+        at("test_acc") > at("opt_gap") && at("precision") < f1,
+        "{header:?}"
+    );
+    let rows: Vec<Vec<&str>> = trace
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        41,
+        "metrics at every iteration of 40 (iters/100 rounds up to 1)"
+    );
+    for r in &rows {
+        // The validation loss is the upper-level objective itself.
+        assert_eq!(r[f], r[val_loss], "{r:?}");
+        assert!(!r[f1].is_empty(), "{r:?}");
+    }
     let last = std::fs::read_to_string(out.join("seed0.jsonl")).unwrap();
     assert_eq!(last.lines().last().unwrap(), r#"{"status":"MaxIter"}"#);
     // Each run seed draws its own samples: on the (unseeded) quadratic problem the traces of

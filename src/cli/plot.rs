@@ -47,6 +47,28 @@ impl Table {
         Ok(Table { header, rows })
     }
 
+    /// Add the columns of `other` (but its `key`) to the rows whose `key` matches one of its
+    /// rows; empty cells elsewhere.
+    pub fn join(&mut self, other: &Table, key: &str) {
+        let (Some(i), Some(j)) = (self.col(key), other.col(key)) else {
+            return;
+        };
+        let cols: Vec<usize> = (0..other.header.len()).filter(|&c| c != j).collect();
+        for &c in &cols {
+            self.header.push(other.header[c].clone());
+        }
+        for row in &mut self.rows {
+            let k = row.get(i).copied().flatten();
+            let hit = other
+                .rows
+                .iter()
+                .find(|r| k.is_some() && r.get(j).copied().flatten() == k);
+            for &c in &cols {
+                row.push(hit.and_then(|r| r.get(c).copied().flatten()));
+            }
+        }
+    }
+
     /// The index of column `name`.
     pub fn col(&self, name: &str) -> Option<usize> {
         self.header.iter().position(|h| h == name)

@@ -399,15 +399,6 @@ pub fn problem_spec(name: &str) -> Result<&'static ProblemSpec, CliError> {
         .ok_or_else(|| unknown("problem", name, PROBLEMS.iter().map(|s| s.name)))
 }
 
-/// A built problem, with what the DHC metrics need.
-#[derive(Clone, Debug)]
-pub struct Built {
-    /// The problem.
-    pub problem: Arc<dyn Problem>,
-    /// For DHC: the problem again, concretely, and the true corruption mask.
-    pub dhc: Option<(Arc<Dhc>, Vec<bool>)>,
-}
-
 /// Problem parameters after defaults: key → text.
 pub type ProblemParams = BTreeMap<String, String>;
 
@@ -530,12 +521,9 @@ pub fn build_problem(
     m: &ProblemParams,
     seed: u64,
     data: &mut DataCache,
-) -> Result<Built, CliError> {
+) -> Result<Arc<dyn Problem>, CliError> {
     let spec = problem_spec(name)?;
-    let plain = |p: Arc<dyn Problem>| Built {
-        problem: p,
-        dhc: None,
-    };
+    let plain = |p: Arc<dyn Problem>| p;
     let pos_int = |v: &usize| *v >= 1;
     Ok(match name {
         "quadratic" => plain(Arc::new(QuadraticKappa::new(
@@ -573,10 +561,7 @@ pub fn problem_smoothness(
     let mut data = DataCache::new(None);
     let mut worst: Option<crate::solvers::Smoothness> = None;
     for &seed in seeds {
-        let Some(c) = build_problem(name, m, seed, &mut data)?
-            .problem
-            .smoothness()
-        else {
+        let Some(c) = build_problem(name, m, seed, &mut data)?.smoothness() else {
             return Ok(None);
         };
         worst = Some(worst.map_or(c, |w| w.worst(c)));
@@ -589,7 +574,7 @@ fn build_dhc(
     m: &ProblemParams,
     seed: u64,
     data: &mut DataCache,
-) -> Result<Built, CliError> {
+) -> Result<Arc<dyn Problem>, CliError> {
     let preset: Preset = m["preset"]
         .parse()
         .map_err(|e| CliError::new(format!("--set preset={}: {e}", m["preset"])))?;
@@ -649,11 +634,9 @@ fn build_dhc(
         test_labels: task.test.labels,
         classes: task.num_classes,
     };
-    let dhc = Arc::new(Dhc::new(Arc::new(d), model, lambda, tag, seed));
-    Ok(Built {
-        problem: dhc.clone(),
-        dhc: Some((dhc, task.corrupted)),
-    })
+    Ok(Arc::new(
+        Dhc::new(Arc::new(d), model, lambda, tag, seed).with_corruption(task.corrupted),
+    ))
 }
 
 /// Levenshtein distance.

@@ -2,7 +2,7 @@
 //! printing our numbers beside the published ones.
 
 use super::plot::{LegendAt, Series, Table, band, draw, draw_at};
-use super::run::{ObserverFactory, Outcome, final_stats, fmt, run};
+use super::run::{ObserverFactory, Outcome, final_stats, fmt, run, trace_table, traces_of};
 use super::{CliError, RunArgs, resolve_run, write_atomic};
 use crate::solvers::observe::Observe;
 use crate::solvers::{Iterate, Record, Status};
@@ -346,17 +346,11 @@ fn stat(stats: &[(String, super::run::Stats)], k: &str) -> Option<super::run::St
     stats.iter().find(|(n, _)| n == k).map(|(_, s)| *s)
 }
 
-/// Median curves over seeds of column `col` of `seed*.<suffix>` in each folder.
-fn curves(dirs: &[(String, PathBuf)], suffix: &str, col: &str) -> Result<Vec<Series>, CliError> {
+/// Median curves over seeds of column `col` of the traces in each folder.
+fn curves(dirs: &[(String, PathBuf)], col: &str) -> Result<Vec<Series>, CliError> {
     let mut out = Vec::new();
     for (name, dir) in dirs {
-        let mut traces = Vec::new();
-        for s in super::run::seeds_in(dir)? {
-            let p = dir.join(format!("seed{s}.{suffix}"));
-            if p.exists() {
-                traces.push(Table::read(&p)?.pairs("iter", col));
-            }
-        }
+        let traces = traces_of(dir, col)?;
         if !traces.is_empty() {
             out.push(band(name, &traces));
         }
@@ -372,13 +366,9 @@ fn curves_vs_time(dirs: &[(String, PathBuf)], col: &str) -> Result<Vec<Series>, 
         let mut traces = Vec::new();
         let mut times = Vec::new();
         for s in super::run::seeds_in(dir)? {
-            let p = dir.join(format!("seed{s}.extras.csv"));
-            if p.exists() {
-                traces.push(Table::read(&p)?.pairs("iter", col));
-                times.push(
-                    Table::read(&dir.join(format!("seed{s}.csv")))?.pairs("iter", "elapsed_s"),
-                );
-            }
+            let t = trace_table(dir, s)?;
+            traces.push(t.pairs("iter", col));
+            times.push(t.pairs("iter", "elapsed_s"));
         }
         if traces.is_empty() {
             continue;
@@ -507,7 +497,7 @@ fn dhc_compare(
         let (s, x_label) = if c.vs_time {
             (curves_vs_time(&dirs, col)?, "wall time, s")
         } else {
-            (curves(&dirs, "extras.csv", col)?, "iteration")
+            (curves(&dirs, col)?, "iteration")
         };
         let p = out.join(format!("{col}.svg"));
         draw(
@@ -1033,7 +1023,7 @@ fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliEr
     }
     let slope = loglog_slope(&floors);
     for (name, dirs) in [("aid", &aid_dirs), ("itd", &itd_dirs)] {
-        let mut s = curves(dirs, "csv", "grad_phi_norm")?;
+        let mut s = curves(dirs, "grad_phi_norm")?;
         for c in &mut s {
             for v in c.y.iter_mut().chain(&mut c.lo).chain(&mut c.hi) {
                 *v *= *v;
@@ -1135,7 +1125,7 @@ fn galet_example1(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
         ("vf_kkt", "value-function KKT score (47)"),
         ("galet_rx", "R_x"),
     ] {
-        let s = curves(&dirs, "csv", col)?;
+        let s = curves(&dirs, col)?;
         draw(
             &out.join(format!("{col}.svg")),
             &format!("GALET on Example 1: {title}"),
@@ -1572,8 +1562,8 @@ fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
         // MV, wall time.
         let mut per: [Vec<f64>; 8] = Default::default();
         for s in super::run::seeds_in(&dir)? {
-            let t = Table::read(&dir.join(format!("seed{s}.extras.csv")))?;
-            let tr = Table::read(&dir.join(format!("seed{s}.csv")))?;
+            let t = trace_table(&dir, s)?;
+            let tr = &t;
             let v = t.pairs("iter", "val_loss");
             let vals = [
                 tr.last("iter").unwrap_or(f64::NAN),
@@ -1619,7 +1609,7 @@ fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), Cl
         ("val_loss", "validation loss"),
         ("test_acc", "test accuracy"),
     ] {
-        let s = curves(&dirs, "extras.csv", col)?;
+        let s = curves(&dirs, col)?;
         let p = out.join(format!("{col}.svg"));
         draw(
             &p,
@@ -1899,7 +1889,7 @@ fn synthetic(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliErro
                     "methods"
                 };
                 let p = out.join(case.problem).join(format!("{col}_{slug}.svg"));
-                let series = curves(dirs, "csv", col)?;
+                let series = curves(dirs, col)?;
                 draw(
                     &p,
                     &format!("{}: {clabel}, {group}, median over seeds", case.problem),

@@ -4,7 +4,7 @@
 
 use super::plot::{Series, Table, band, draw, quantile};
 use super::registry::{
-    Built, DataCache, ProblemParams, build_problem, build_solver, seeded_solver_params,
+    DataCache, ProblemParams, build_problem, build_solver, seeded_solver_params,
 };
 use super::{CliError, write_atomic};
 use crate::solvers::observe::{CsvWriter, JsonlWriter, Observe};
@@ -55,24 +55,12 @@ pub struct RunSpec {
     pub data_dir: Option<PathBuf>,
 }
 
-/// Data hyper-cleaning quantities at a checkpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-struct Extra {
-    iter: u64,
-    val_loss: f64,
-    test_acc: f64,
-    precision: f64,
-    recall: f64,
-    f1: f64,
-}
-
 /// A seed's progress: its last checkpoint and the records to be written up to it (those with
 /// metrics), saved in `seed<s>.state.json` at every checkpoint.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct SeedState {
     checkpoint: Option<Checkpoint>,
     records: Vec<Record>,
-    extras: Vec<Extra>,
 }
 
 /// How a call to [`run`] ended.
@@ -187,7 +175,7 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
         .build()
         .map_err(|e| CliError::new(format!("thread pool: {e}")))?;
     // Jobs in (spec, seed) order; each job is independent, so the order does not change a trace.
-    let jobs: Vec<(&RunSpec, &Path, u64, &Built)> = runs
+    let jobs: Vec<(&RunSpec, &Path, u64, &Arc<dyn Problem>)> = runs
         .iter()
         .flat_map(|(spec, dir)| {
             spec.seeds
@@ -279,18 +267,12 @@ struct Log {
     last: Option<Record>,
 }
 
-/// A hyper-cleaning problem and its corruption mask.
-type DhcMask = Option<(Arc<crate::solvers::problems::Dhc>, Vec<bool>)>;
-
 /// The observer of one seed: keeps the records with metrics (and the last), saves the seed's
-/// state at every checkpoint, moves the progress bar and takes the data hyper-cleaning
-/// quantities at checkpoints.
+/// state at every checkpoint and moves the progress bar.
 struct SeedLog {
     log: Arc<Mutex<Log>>,
     state_path: PathBuf,
     bar: ProgressBar,
-    dhc: DhcMask,
-    checkpoint_every: u64,
     interrupt_after: Option<u64>,
     checkpoints: u64,
     stop: Stop,
@@ -304,34 +286,12 @@ impl std::fmt::Debug for SeedLog {
     }
 }
 
-/// The data hyper-cleaning quantities of the iterate `it`, for a hyper-cleaning problem.
-fn dhc_extra(dhc: &DhcMask, iter: u64, it: &Iterate) -> Option<Extra> {
-    {
-        let (dhc, mask) = dhc.as_ref()?;
-        let (val_loss, _) =
-            dhc.loss_and_accuracy(&dhc.data().val, &dhc.data().val_labels, it.y.as_ref());
-        let c = crate::solvers::problems::Dhc::cleaning(it.x.as_ref(), mask);
-        Some(Extra {
-            iter,
-            val_loss,
-            test_acc: dhc.test_accuracy(it.y.as_ref()),
-            precision: c.precision,
-            recall: c.recall,
-            f1: c.f1,
-        })
-    }
-}
-
 impl Observe for SeedLog {
-    fn on_record(&mut self, rec: &Record, it: &Iterate) -> io::Result<()> {
+    fn on_record(&mut self, rec: &Record, _it: &Iterate) -> io::Result<()> {
         if rec.iter > 0 {
             self.bar.inc(1);
         }
-        let extra = (rec.iter > 0 && rec.iter % self.checkpoint_every == 0)
-            .then(|| dhc_extra(&self.dhc, rec.iter, it))
-            .flatten();
         let mut log = self.log.lock().expect("log");
-        log.state.extras.extend(extra);
         if rec.metrics.is_some() {
             log.state.records.push(rec.clone());
             log.last = None;
@@ -365,7 +325,7 @@ fn run_seed(
     spec: &RunSpec,
     dir: &Path,
     seed: u64,
-    b: &Built,
+    problem: &Arc<dyn Problem>,
     exec: &Exec,
     bar: &ProgressBar,
 ) -> Result<bool, CliError> {
@@ -386,7 +346,7 @@ fn run_seed(
     } else {
         SeedState::default()
     };
-    let problem: &dyn Problem = &*b.problem;
+    let problem: &dyn Problem = &**problem;
     if let Some(ck) = &state.checkpoint {
         bar.inc(ck.iter);
     }
@@ -409,8 +369,6 @@ fn run_seed(
         log: log.clone(),
         state_path: sp.clone(),
         bar: bar.clone(),
-        dhc: b.dhc.clone(),
-        checkpoint_every: spec.checkpoint_every.max(1),
         interrupt_after: exec.interrupt_after,
         checkpoints: 0,
         stop: stop.clone(),
@@ -433,12 +391,6 @@ fn run_seed(
     let mut log = std::mem::take(&mut *log.lock().expect("log"));
     if let Some(last) = log.last.take() {
         log.state.records.push(last);
-    }
-    // The final iterate's hyper-cleaning quantities, unless a checkpoint took them.
-    if log.state.extras.last().is_none_or(|e| e.iter != r.iter) {
-        log.state
-            .extras
-            .extend(dhc_extra(&b.dhc, r.iter, &r.iterate));
     }
     write_traces(spec, dir, seed, problem, &log.state, &r.status)?;
     if sp.exists() {
@@ -498,16 +450,6 @@ fn write_traces(
         status,
     )
     .map_err(io)?;
-    if !st.extras.is_empty() {
-        let mut s = String::from("iter,val_loss,test_acc,precision,recall,f1\n");
-        for e in &st.extras {
-            s += &format!(
-                "{},{:e},{:e},{:e},{:e},{:e}\n",
-                e.iter, e.val_loss, e.test_acc, e.precision, e.recall, e.f1
-            );
-        }
-        write_atomic(&dir.join(format!("seed{seed}.extras.csv")), &s)?;
-    }
     Ok(())
 }
 
@@ -537,6 +479,21 @@ pub fn seeds_in(dir: &Path) -> Result<Vec<u64>, CliError> {
         .collect();
     seeds.sort_unstable();
     Ok(seeds)
+}
+
+/// The trace of seed `seed` in `dir` as a table: `seed<s>.csv`, joined by iteration with the
+/// columns of a `seed<s>.extras.csv`, where the data hyper-cleaning metrics of runs made before
+/// they moved into the trace live (at checkpoints).
+///
+/// # Errors
+/// A trace that cannot be read.
+pub fn trace_table(dir: &Path, seed: u64) -> Result<Table, CliError> {
+    let mut t = Table::read(&dir.join(format!("seed{seed}.csv")))?;
+    let legacy = dir.join(format!("seed{seed}.extras.csv"));
+    if legacy.is_file() {
+        t.join(&Table::read(&legacy)?, "iter");
+    }
+    Ok(t)
 }
 
 /// Columns summarized when present: trace columns, then hyper-cleaning columns.
@@ -603,21 +560,12 @@ pub fn final_stats(dir: &Path) -> Result<Vec<(String, Stats)>, CliError> {
     let mut out = Vec::new();
     let traces: Vec<Table> = seeds
         .iter()
-        .map(|s| Table::read(&dir.join(format!("seed{s}.csv"))))
+        .map(|&s| trace_table(dir, s))
         .collect::<Result<_, _>>()?;
-    let extras: Vec<Table> = seeds
-        .iter()
-        .filter_map(|s| {
-            let p = dir.join(format!("seed{s}.extras.csv"));
-            p.exists().then(|| Table::read(&p))
-        })
-        .collect::<Result<_, _>>()?;
-    for (cols, tables) in [(&SUMMARY_TRACE[..], &traces), (&SUMMARY_EXTRA[..], &extras)] {
-        for c in cols {
-            let v: Vec<f64> = tables.iter().filter_map(|t| t.last(c)).collect();
-            if let Some(s) = Stats::of(&v) {
-                out.push((c.to_string(), s));
-            }
+    for c in SUMMARY_TRACE.iter().chain(&SUMMARY_EXTRA) {
+        let v: Vec<f64> = traces.iter().filter_map(|t| t.last(c)).collect();
+        if let Some(s) = Stats::of(&v) {
+            out.push((c.to_string(), s));
         }
     }
     Ok(out)
@@ -696,25 +644,18 @@ pub fn fmt(v: f64) -> String {
     }
 }
 
-/// The traces of column `col` (against the iteration) of every finished seed in `dir`, from
-/// the `seed*.<suffix>` files; empty traces where a file lacks the column.
-fn traces_of(dir: &Path, suffix: &str, col: &str) -> Result<Vec<Vec<(f64, f64)>>, CliError> {
-    let mut out = Vec::new();
-    for s in seeds_in(dir)? {
-        let p = dir.join(format!("seed{s}.{suffix}"));
-        if p.exists() {
-            out.push(Table::read(&p)?.pairs("iter", col));
-        }
-    }
-    Ok(out)
+/// The traces of column `col` (against the iteration) of every finished seed in `dir`; empty
+/// traces where a seed lacks the column.
+pub fn traces_of(dir: &Path, col: &str) -> Result<Vec<Vec<(f64, f64)>>, CliError> {
+    seeds_in(dir)?
+        .into_iter()
+        .map(|s| Ok(trace_table(dir, s)?.pairs("iter", col)))
+        .collect()
 }
 
-/// Every plotted column with the trace file it lives in.
-fn plotted_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
-    SUMMARY_TRACE[4..]
-        .iter()
-        .map(|c| ("csv", *c))
-        .chain(SUMMARY_EXTRA.iter().map(|c| ("extras.csv", *c)))
+/// Every plotted column.
+fn plotted_columns() -> impl Iterator<Item = &'static str> {
+    SUMMARY_TRACE[4..].iter().chain(&SUMMARY_EXTRA).copied()
 }
 
 /// Columns drawn on a linear axis: losses, accuracies and cleaning scores.
@@ -744,8 +685,8 @@ pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
         .map(|s| format!("{} on {}", s.solver, s.problem))
         .unwrap_or_else(|| dir.display().to_string());
     let mut written = Vec::new();
-    for (suffix, c) in plotted_columns() {
-        let traces = traces_of(dir, suffix, c)?;
+    for c in plotted_columns() {
+        let traces = traces_of(dir, c)?;
         if traces.iter().all(Vec::is_empty) {
             continue;
         }
@@ -805,11 +746,11 @@ pub fn compare_dir(parent: &Path) -> Result<Vec<PathBuf>, CliError> {
         )));
     }
     let mut written = Vec::new();
-    for (suffix, c) in plotted_columns() {
+    for c in plotted_columns() {
         let mut series = Vec::new();
         let mut all_positive = true;
         for (name, dir) in &runs {
-            let traces = traces_of(dir, suffix, c)?;
+            let traces = traces_of(dir, c)?;
             if traces.iter().all(Vec::is_empty) {
                 continue;
             }

@@ -3,6 +3,7 @@
 use crate::error::Error;
 use crate::linear::cg;
 use crate::problem::Problem;
+use crate::record::{Named, named};
 use crate::solver::{Iterate, Solver};
 use crate::vecops::{lincomb, norm, norm_sq};
 use bilevel_ad::Evaluator;
@@ -39,6 +40,9 @@ pub struct Metrics {
     pub vf_kkt: Option<f64>,
     /// The problem's optimality gap (see each problem's documentation).
     pub opt_gap: Option<f64>,
+    /// The problem's own measures ([`Problem::metrics`]), in its order.
+    #[serde(default, with = "crate::record::named_serde")]
+    pub extra: Named,
 }
 
 impl Metrics {
@@ -55,6 +59,11 @@ impl Metrics {
         "vf_kkt",
         "opt_gap",
     ];
+
+    /// The extra measure named `name` ([`Metrics::extra`]).
+    pub fn extra(&self, name: &str) -> Option<f64> {
+        self.extra.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
 
     /// The measures in the order of [`Metrics::NAMES`].
     pub fn values(&self) -> [Option<f64>; 10] {
@@ -152,6 +161,7 @@ impl MetricEvaluator {
                 .flatten()
                 .map(|g| norm(&g)),
             opt_gap: p.optimality_gap(x, y),
+            extra: named(p.metrics(ev, x, y)),
             ..Metrics::default()
         };
         if let Some(gs) = g_star {

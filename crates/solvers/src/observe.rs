@@ -38,7 +38,8 @@ fn finite(v: f64) -> Option<f64> {
 }
 
 /// Writes every `every`-th record as a CSV row: `iter, gc, mv, value_calls, elapsed_s`, the
-/// [`Metrics::NAMES`] columns, then the solver's scalars (named in the header from the first
+/// [`Metrics::NAMES`] columns, the problem's extra metrics ([`Metrics::extra`], named from the
+/// first record with metrics), then the solver's scalars (named in the header from the first
 /// step record; rows before it wait in memory). A scalar whose name is already a column (PGD-QP
 /// reports the `h` it stepped from, which is also a metric) is headed `step_<name>`, so every
 /// header name is unique.
@@ -47,7 +48,8 @@ pub struct CsvWriter {
     path: PathBuf,
     every: u64,
     file: Option<Staged>,
-    names: Option<Vec<Name>>,
+    /// The problem's extra metric columns and the scalar columns, once fixed.
+    names: Option<(Vec<Name>, Vec<Name>)>,
     pending: Vec<Record>,
 }
 
@@ -63,7 +65,7 @@ impl CsvWriter {
         }
     }
 
-    fn row(rec: &Record, names: &[Name]) -> String {
+    fn row(rec: &Record, extra: &[Name], names: &[Name]) -> String {
         let cell = |v: Option<f64>| {
             v.and_then(finite)
                 .map(|v| format!("{v:e}"))
@@ -78,19 +80,30 @@ impl CsvWriter {
         ];
         let m = rec.metrics.clone().unwrap_or_default();
         cells.extend(m.values().iter().map(|v| cell(*v)));
+        for n in extra {
+            cells.push(cell(m.extra(n)));
+        }
         for n in names {
             cells.push(cell(rec.scalar(n)));
         }
         cells.join(",")
     }
 
-    /// Fix the scalar columns, write the header and the rows waiting for it.
+    /// Fix the columns (the extra metrics of the first record that has metrics, the scalars
+    /// `names`), write the header and the rows waiting for it.
     fn start_rows(&mut self, names: Vec<Name>) -> io::Result<()> {
+        let extra: Vec<Name> = self
+            .pending
+            .iter()
+            .find_map(|r| r.metrics.as_ref())
+            .map(|m| m.extra.iter().map(|(k, _)| k.clone()).collect())
+            .unwrap_or_default();
         let f = self.file.as_mut().expect("on_start was called");
         let mut header: Vec<String> = ["iter", "gc", "mv", "value_calls", "elapsed_s"]
             .iter()
             .chain(Metrics::NAMES.iter())
             .map(|s| (*s).to_string())
+            .chain(extra.iter().map(|n| n.to_string()))
             .collect();
         for n in &names {
             let name = if header.iter().any(|h| h == n) {
@@ -102,9 +115,9 @@ impl CsvWriter {
         }
         writeln!(f, "{}", header.join(","))?;
         for rec in self.pending.drain(..) {
-            writeln!(f, "{}", Self::row(&rec, &names))?;
+            writeln!(f, "{}", Self::row(&rec, &extra, &names))?;
         }
-        self.names = Some(names);
+        self.names = Some((extra, names));
         Ok(())
     }
 }
@@ -150,13 +163,14 @@ impl CsvWriter {
             return Ok(());
         }
         if self.names.is_none() {
+            self.pending.push(rec.clone());
             if rec.scalars.is_empty() {
-                self.pending.push(rec.clone());
                 return Ok(());
             }
-            self.start_rows(rec.scalars.iter().map(|(k, _)| k.clone()).collect())?;
+            return self.start_rows(rec.scalars.iter().map(|(k, _)| k.clone()).collect());
         }
-        let line = Self::row(rec, self.names.as_deref().unwrap_or_default());
+        let (extra, names) = self.names.as_ref().expect("columns are fixed");
+        let line = Self::row(rec, extra, names);
         let f = self.file.as_mut().expect("on_start was called");
         writeln!(f, "{line}")
     }
@@ -224,6 +238,9 @@ impl JsonlWriter {
         if let Some(m) = &rec.metrics {
             for (k, v) in Metrics::NAMES.iter().zip(m.values()) {
                 metrics.insert((*k).to_string(), num(v));
+            }
+            for (k, v) in &m.extra {
+                metrics.insert(k.to_string(), num(Some(*v)));
             }
         }
         let mut scalars = Map::new();
