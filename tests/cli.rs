@@ -545,8 +545,8 @@ fn list_names_every_problem_and_solver() {
     for p in registry::PROBLEMS {
         assert!(text.contains(p.name));
     }
-    for s in registry::SOLVERS {
-        assert!(text.contains(s.name));
+    for s in bilevel::solvers::registry::SOLVERS {
+        assert!(text.contains(s.name) && text.contains(s.summary));
     }
     assert!(text.contains("solve.Cg.max_iter"));
     assert!(text.contains("batch.batch_g"));
@@ -648,20 +648,24 @@ fn a_run_file_takes_the_flags_spelling_and_a_seed_list() {
         })
     };
     let head = "problem = \"quadratic\"\nsolver = \"aid-single-loop\"\n";
-    let (spec, _, _) = resolve(&format!(
+    let spec = resolve(&format!(
         "{head}seeds = [0, 2]\ntime-budget = \"2s\"\nmetrics-every = 5\n"
     ))
-    .unwrap();
+    .unwrap()
+    .0
+    .spec;
     assert_eq!(spec.seeds, vec![0, 2]);
     assert_eq!(spec.time_budget_s, Some(2.0));
     // A budget without an iteration cap stops on time alone, checkpointing every tenth
     // metric row.
     assert_eq!(spec.iters, UNCAPPED);
     assert_eq!((spec.metrics_every, spec.checkpoint_every), (5, 50));
-    let (spec, _, _) = resolve(&format!(
+    let spec = resolve(&format!(
         "{head}seeds = 3\ntime_budget = \"2s\"\niters = 40\n"
     ))
-    .unwrap();
+    .unwrap()
+    .0
+    .spec;
     assert_eq!(spec.seeds, vec![3]);
     assert_eq!((spec.iters, spec.metrics_every), (40, 1));
     let err = resolve(&format!("{head}seeds = [1, 1]\n")).unwrap_err().0;

@@ -3,13 +3,14 @@
 //!
 //! Every function the program calls is public here, so tests can drive it without a process.
 
-pub mod defaults;
 pub mod oracles;
 pub mod plot;
 pub mod registry;
 pub mod reproduce;
 pub mod run;
+pub mod text;
 
+use crate::solvers;
 use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -274,7 +275,7 @@ fn split_set(s: &str) -> Result<(String, String), CliError> {
 /// # Errors
 /// Unknown names (with suggestions), bad values (naming the key and its allowed range), or more
 /// than one solver (see [`resolve_runs`]).
-pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec), CliError> {
+pub fn resolve_run(args: &RunArgs) -> Result<(run::Run, run::Exec), CliError> {
     let (mut runs, exec) = resolve_runs(args)?;
     if runs.len() != 1 {
         return Err(CliError::new(format!(
@@ -282,8 +283,7 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
             runs.len()
         )));
     }
-    let (spec, out) = runs.remove(0);
-    Ok((spec, out, exec))
+    Ok((runs.remove(0), exec))
 }
 
 /// Resolve `run` arguments (with the run file) into one spec and folder per solver, and the
@@ -294,7 +294,7 @@ pub fn resolve_run(args: &RunArgs) -> Result<(run::RunSpec, PathBuf, run::Exec),
 ///
 /// # Errors
 /// Unknown names (with suggestions), bad values (naming the key and its allowed range).
-pub fn resolve_runs(args: &RunArgs) -> Result<(Vec<(run::RunSpec, PathBuf)>, run::Exec), CliError> {
+pub fn resolve_runs(args: &RunArgs) -> Result<(Vec<run::Run>, run::Exec), CliError> {
     let file: RunFile = match &args.config {
         Some(p) => toml::from_str(
             &std::fs::read_to_string(p)
@@ -331,8 +331,10 @@ pub fn resolve_runs(args: &RunArgs) -> Result<(Vec<(run::RunSpec, PathBuf)>, run
     let pspec = registry::problem_spec(&problem)?;
     let mut params = Vec::new();
     for solver in &solvers {
-        let d = registry::solver_defaults(solver)?;
-        let keys = registry::solver_keys(&d);
+        let d = solvers::registry::solver(solver)
+            .map_err(registry::explain)?
+            .defaults();
+        let keys = d.keys();
         params.push((d, keys, Vec::<String>::new()));
     }
     let mut sets: Vec<(String, String)> = file
@@ -356,9 +358,9 @@ pub fn resolve_runs(args: &RunArgs) -> Result<(Vec<(run::RunSpec, PathBuf)>, run
             continue;
         }
         let mut taken = false;
-        for (solver, (solver_params, keys, explicit)) in solvers.iter().zip(&mut params) {
+        for (solver_params, keys, explicit) in &mut params {
             if keys.contains(&k) {
-                registry::set_solver_param(solver, solver_params, &k, &v)?;
+                solver_params.set(&k, &v).map_err(registry::explain)?;
                 explicit.push(k.clone());
                 taken = true;
             }
@@ -439,24 +441,24 @@ pub fn resolve_runs(args: &RunArgs) -> Result<(Vec<(run::RunSpec, PathBuf)>, run
         let derived = match &constants {
             Some(c) => {
                 let cap = (iters != run::UNCAPPED).then_some(iters);
-                defaults::derive(&solver, &mut solver_params, &explicit, c, cap)?
+                solver_params.derive(c, cap, &explicit)
             }
             None => Vec::new(),
         };
         // Validate the solver's ranges now, naming the key.
-        registry::build_solver(&solver, &solver_params)?;
+        solver_params.build().map_err(registry::explain)?;
         let dir = match (&out, several) {
             (Some(o), false) => o.clone(),
             (Some(o), true) => o.join(&solver),
             (None, false) => PathBuf::from(format!("runs/{problem}-{solver}")),
             (None, true) => PathBuf::from(format!("runs/{problem}/{solver}")),
         };
-        runs.push((
-            run::RunSpec {
+        runs.push(run::Run {
+            spec: run::RunSpec {
                 problem: problem.clone(),
                 solver,
                 problem_params: problem_params.clone(),
-                solver_params,
+                solver_params: solver_params.to_json(),
                 derived,
                 seeds: seeds.clone(),
                 iters,
@@ -465,8 +467,9 @@ pub fn resolve_runs(args: &RunArgs) -> Result<(Vec<(run::RunSpec, PathBuf)>, run
                 checkpoint_every,
                 data_dir: data_dir.clone(),
             },
+            params: solver_params,
             dir,
-        ));
+        });
     }
     let exec = run::Exec {
         threads: args
@@ -496,32 +499,28 @@ pub fn list_text() -> String {
         let c = registry::problem_params(p, &BTreeMap::new())
             .and_then(|m| registry::problem_smoothness(p.name, &m, &[0]));
         if let Ok(Some(c)) = c {
-            s += &format!(
-                "      constants (seed 0): {}\n",
-                defaults::constants_text(&c)
-            );
+            s += &format!("      constants (seed 0): {}\n", text::constants_text(&c));
         }
     }
     s += "\nSOLVERS (--solver NAME, --set KEY=VALUE; dotted keys reach nested fields)\n\
           A key marked `from the problem` takes the value of its rule instead of the number \
           shown when the problem states the constants the rule needs and the key is not set; \
           --library-defaults keeps the numbers shown.\n";
-    for sv in registry::SOLVERS {
-        s += &format!("  {:<18} {}\n", sv.name, sv.about);
-        if let Ok(d) = registry::solver_defaults(sv.name) {
-            let rules = defaults::rules(sv.name);
-            for (k, v) in registry::flatten(&d) {
-                if k == "batch" && v.is_null() {
-                    for (bk, help) in registry::BATCH_KEYS {
-                        let def = if bk == "batch" { "none" } else { "" };
-                        s += &format!("      {bk:<22} = {def:<6} {help}\n");
-                    }
-                    continue;
+    for sv in solvers::registry::SOLVERS {
+        s += &format!("  {:<18} {}\n", sv.name, sv.summary);
+        let d = sv.defaults();
+        let rules = d.rules();
+        for (k, v) in solvers::registry::flatten(&d.to_json()) {
+            if k == "batch" && v.is_null() {
+                for (bk, help) in solvers::registry::BATCH_KEYS {
+                    let def = if bk == "batch" { "none" } else { "" };
+                    s += &format!("      {bk:<22} = {def:<6} {help}\n");
                 }
-                s += &format!("      {k:<22} = {v}\n");
-                if let Some(r) = rules.iter().find(|r| r.key == k) {
-                    s += &format!("          from the problem: {}\n", r.text);
-                }
+                continue;
+            }
+            s += &format!("      {k:<22} = {v}\n");
+            if let Some((_, text)) = rules.iter().find(|(key, _)| *key == k) {
+                s += &format!("          from the problem: {text}\n");
             }
         }
     }
@@ -543,9 +542,9 @@ pub fn run_cli(cli: Cli) -> Result<i32, CliError> {
             let (runs, exec) = resolve_runs(&args)?;
             // One solver reports in its folder, several in the folder above theirs.
             let out = match &runs[..] {
-                [(_, dir)] => dir.clone(),
+                [one] => one.dir.clone(),
                 more => more[0]
-                    .1
+                    .dir
                     .parent()
                     .map_or_else(PathBuf::new, Path::to_path_buf),
             };

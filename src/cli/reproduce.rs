@@ -2,7 +2,8 @@
 //! printing our numbers beside the published ones.
 
 use super::plot::{LegendAt, Series, Table, band, draw, draw_at};
-use super::run::{ObserverFactory, Outcome, final_stats, fmt, run, trace_table, traces_of};
+use super::run::{ObserverFactory, Outcome, final_stats, run, trace_table, traces_of};
+use super::text::fmt;
 use super::{CliError, RunArgs, resolve_run, write_atomic};
 use crate::solvers::observe::Observe;
 use crate::solvers::{Iterate, Record, Status};
@@ -256,16 +257,17 @@ fn one_observed(
         library_defaults: true,
         ..RunArgs::default()
     };
-    let (spec, dir, mut exec) = resolve_run(&ra)?;
+    let (r, mut exec) = resolve_run(&ra)?;
+    let (spec, dir) = (&r.spec, &r.dir);
     if args.redraw {
-        match reusable(&dir, &spec)? {
+        match reusable(dir, spec)? {
             Reuse::All => return Ok(Ran::Reused),
             Reuse::Some => {
                 // Take the folder over with the new seed list; `resume` keeps the finished
                 // seeds, continues interrupted ones and runs the missing ones.
                 write_atomic(
                     &dir.join("run.json"),
-                    &serde_json::to_string_pretty(&spec).expect("spec serializes"),
+                    &serde_json::to_string_pretty(spec).expect("spec serializes"),
                 )?;
                 exec.resume = true;
             }
@@ -274,7 +276,7 @@ fn one_observed(
     }
     exec.no_plots = true;
     exec.observer = observer;
-    Ok(match run(&spec, &dir, &exec)? {
+    Ok(match run(&r, &exec)? {
         Outcome::Complete => Ran::Fresh,
         Outcome::Interrupted => Ran::Stopped,
     })
@@ -1645,24 +1647,21 @@ type SynthMethod = (String, &'static str, Vec<String>, u64);
 /// `α = K^{−1/6}`, `γ = min{K^{−2/3}, 1/L_f}`) for a horizon of `k` iterations; `ws` is the
 /// warm-start step on `g(x₀, ·)`.
 fn pgdqp_theorem(thm45: bool, k: u64, l_f: f64, l_h: f64, ws: f64) -> SynthMethod {
-    let kf = k as f64;
-    let (rho, alpha, gamma, label) = if thm45 {
-        let a = kf.powf(-1.0 / 6.0);
+    use crate::solvers::algorithms::PgdQpParams;
+    let (rho, p, label) = if thm45 {
         (
             "GradNormSqrtH0",
-            a,
-            kf.powf(-2.0 / 3.0).min(1.0 / l_f),
+            PgdQpParams::corollary_4_6(k, l_f),
             "PGD-QP, Thm 4.5 (ρ = ‖∇h‖√h₀)",
         )
     } else {
-        let a = kf.powf(-1.0 / 3.0);
         (
             "GradNormSq",
-            a,
-            a.min(1.0 / (l_f + a * l_h)),
+            PgdQpParams::theorem_4_2_horizon(k, l_f, l_h),
             "PGD-QP, Thm 4.2 (ρ = ‖∇h‖²)",
         )
     };
+    let (alpha, gamma) = (p.alpha, p.gamma);
     (
         format!("{label}, K = {k}"),
         "pgd-qp",
@@ -1942,7 +1941,8 @@ mod tests {
             seeds: Some("0..2".into()),
             ..RunArgs::default()
         };
-        let (spec, _, _) = resolve_run(&ra).unwrap();
+        let (run, _) = resolve_run(&ra).unwrap();
+        let spec = run.spec;
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         let put = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();

@@ -3,13 +3,13 @@
 //! files and `--resume` continues it bit-identically.
 
 use super::plot::{Series, Table, band, draw, quantile};
-use super::registry::{
-    DataCache, ProblemParams, build_problem, build_solver, seeded_solver_params,
-};
+use super::registry::{DataCache, ProblemParams, build_problem, explain};
+use super::text::fmt;
 use super::{CliError, write_atomic};
 use crate::solvers::observe::{CsvWriter, JsonlWriter, Observe};
+use crate::solvers::registry::Params;
 use crate::solvers::{
-    Checkpoint, Iterate, Keep, Problem, Record, RunConfig, RunInfo, Runner, Status, Stop,
+    Checkpoint, Derived, Iterate, Keep, Problem, Record, RunConfig, RunInfo, Runner, Status, Stop,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,7 @@ pub struct RunSpec {
     pub solver_params: Value,
     /// The parameters among them whose defaults came from the problem's smoothness constants.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub derived: Vec<super::defaults::Derived>,
+    pub derived: Vec<Derived>,
     /// Seeds.
     pub seeds: Vec<u64>,
     /// Iteration cap ([`UNCAPPED`] when only the time budget stops the run).
@@ -53,6 +53,18 @@ pub struct RunSpec {
     pub checkpoint_every: u64,
     /// Data folder.
     pub data_dir: Option<PathBuf>,
+}
+
+/// One solver's run as the arguments resolve it: what it records, its typed parameters (parsed
+/// once, from which each seed's solver is built) and its folder.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The run's identity (`run.json`).
+    pub spec: RunSpec,
+    /// The solver's parameters (the same as `spec.solver_params`).
+    pub params: Box<dyn Params>,
+    /// The run folder.
+    pub dir: PathBuf,
 }
 
 /// A seed's progress: its last checkpoint and the records to be written up to it (those with
@@ -109,12 +121,12 @@ fn state_path(dir: &Path, seed: u64) -> PathBuf {
     dir.join(format!("seed{seed}.state.json"))
 }
 
-/// Run `spec` into `dir`.
+/// Run `run` into its folder.
 ///
 /// # Errors
 /// Bad parameters, missing data, I/O.
-pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError> {
-    run_many(&[(spec.clone(), dir.to_path_buf())], exec)
+pub fn run(run: &Run, exec: &Exec) -> Result<Outcome, CliError> {
+    run_many(std::slice::from_ref(run), exec)
 }
 
 /// Run several specs, each into its folder, with every (spec, seed) pair a job of one thread
@@ -125,11 +137,11 @@ pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError>
 ///
 /// # Errors
 /// Bad parameters, missing data, I/O.
-pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, CliError> {
-    let Some((first, _)) = runs.first() else {
+pub fn run_many(runs: &[Run], exec: &Exec) -> Result<Outcome, CliError> {
+    let Some(first) = runs.first().map(|r| &r.spec) else {
         return Ok(Outcome::Complete);
     };
-    if let Some((other, _)) = runs.iter().find(|(s, _)| {
+    if let Some(other) = runs.iter().map(|r| &r.spec).find(|s| {
         s.problem != first.problem
             || s.problem_params != first.problem_params
             || s.seeds != first.seeds
@@ -140,12 +152,12 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
             other.solver, first.solver
         )));
     }
-    for (spec, dir) in runs {
+    for r in runs {
         if exec.resume {
-            check_resume(spec, dir)?;
+            check_resume(&r.spec, &r.dir)?;
         }
         // Fail on bad solver parameters before loading any data.
-        build_solver(&spec.solver, &spec.solver_params)?;
+        r.params.build().map_err(explain)?;
     }
     let mut data = DataCache::new(first.data_dir.as_deref());
     let mut built = Vec::new();
@@ -158,7 +170,7 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
         )?);
     }
     // Only now, with the problems built, touch the output folders.
-    for (spec, dir) in runs {
+    for Run { spec, dir, .. } in runs {
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError::new(format!("creating {}: {e}", dir.display())))?;
         if !exec.resume {
@@ -175,19 +187,20 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
         .build()
         .map_err(|e| CliError::new(format!("thread pool: {e}")))?;
     // Jobs in (spec, seed) order; each job is independent, so the order does not change a trace.
-    let jobs: Vec<(&RunSpec, &Path, u64, &Arc<dyn Problem>)> = runs
+    let jobs: Vec<(&Run, u64, &Arc<dyn Problem>)> = runs
         .iter()
-        .flat_map(|(spec, dir)| {
-            spec.seeds
+        .flat_map(|r| {
+            r.spec
+                .seeds
                 .iter()
                 .zip(&built)
-                .map(move |(&seed, b)| (spec, dir.as_path(), seed, b))
+                .map(move |(&seed, b)| (r, seed, b))
         })
         .collect();
     let results: Vec<Result<bool, CliError>> = pool.install(|| {
         use rayon::prelude::*;
         jobs.par_iter()
-            .map(|&(spec, dir, seed, b)| run_seed(spec, dir, seed, b, exec, &bar))
+            .map(|&(r, seed, b)| run_seed(r, seed, b, exec, &bar))
             .collect()
     });
     bar.finish_and_clear();
@@ -198,14 +211,14 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
     if !all_done {
         return Ok(Outcome::Interrupted);
     }
-    for (_, dir) in runs {
-        summarize(dir)?;
+    for r in runs {
+        summarize(&r.dir)?;
         if !exec.no_plots {
-            plot_dir(dir)?;
+            plot_dir(&r.dir)?;
         }
     }
     if runs.len() > 1 {
-        if let Some(parent) = runs[0].1.parent() {
+        if let Some(parent) = runs[0].dir.parent() {
             compare_dir(parent)?;
         }
     }
@@ -214,19 +227,19 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
 
 /// The progress bar of a call: iterations against the total, or a spinner for runs that only a
 /// time budget stops.
-fn progress_bar(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> ProgressBar {
+fn progress_bar(runs: &[Run], exec: &Exec) -> ProgressBar {
     if !exec.progress {
         return ProgressBar::hidden();
     }
-    let first = &runs[0].0;
+    let first = &runs[0].spec;
     let (b, template) = if first.iters == UNCAPPED {
         (
             ProgressBar::new_spinner(),
             "{spinner} {msg} [{elapsed_precise}] {pos} it ({per_sec})",
         )
     } else {
-        let total = runs.iter().fold(0u64, |t, (s, _)| {
-            t.saturating_add(s.iters.saturating_mul(s.seeds.len() as u64))
+        let total = runs.iter().fold(0u64, |t, r| {
+            t.saturating_add(r.spec.iters.saturating_mul(r.spec.seeds.len() as u64))
         });
         (
             ProgressBar::new(total),
@@ -234,7 +247,7 @@ fn progress_bar(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> ProgressBar {
         )
     };
     b.set_style(ProgressStyle::with_template(template).expect("template"));
-    let names: Vec<&str> = runs.iter().map(|(s, _)| s.solver.as_str()).collect();
+    let names: Vec<&str> = runs.iter().map(|r| r.spec.solver.as_str()).collect();
     b.set_message(format!("{} on {}", names.join(", "), first.problem));
     b
 }
@@ -322,13 +335,13 @@ impl Observe for SeedLog {
 
 /// Drive one seed; `Ok(false)` if it was stopped before finishing.
 fn run_seed(
-    spec: &RunSpec,
-    dir: &Path,
+    run: &Run,
     seed: u64,
     problem: &Arc<dyn Problem>,
     exec: &Exec,
     bar: &ProgressBar,
 ) -> Result<bool, CliError> {
+    let (spec, dir) = (&run.spec, run.dir.as_path());
     let sp = state_path(dir, seed);
     if exec.resume && !sp.exists() && dir.join(format!("seed{seed}.csv")).exists() {
         // Finished before the interruption.
@@ -358,10 +371,7 @@ fn run_seed(
         keep: Keep::Metrics,
         ..RunConfig::default()
     };
-    let mut solver = build_solver(
-        &spec.solver,
-        &seeded_solver_params(&spec.solver_params, seed),
-    )?;
+    let mut solver = run.params.for_seed(seed).build().map_err(explain)?;
     let checkpoint = state.checkpoint.clone();
     let log = Arc::new(Mutex::new(Log { state, last: None }));
     let stop = STOP.child();
@@ -629,19 +639,6 @@ pub fn summarize(dir: &Path) -> Result<(), CliError> {
         &dir.join("summary.md"),
         &format!("{title}{md}\nStatus per seed:\n\n{statuses}{derived}"),
     )
-}
-
-/// A number in 4 significant digits (integers as they are).
-pub fn fmt(v: f64) -> String {
-    let a = v.abs();
-    if v == 0.0 || (v.fract() == 0.0 && a < 1e9) {
-        format!("{v:.0}")
-    } else if (1e-3..1e5).contains(&a) {
-        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
-        format!("{v:.decimals$}")
-    } else {
-        format!("{v:.3e}")
-    }
 }
 
 /// The traces of column `col` (against the iteration) of every finished seed in `dir`; empty

@@ -9,6 +9,10 @@
 //!   ([`observe`]) that see every [`Record`] with its iterate; parallel batches ([`run_many`]).
 //! - [`sampling`]: seeded minibatch oracles for problems that are sums over samples
 //!   ([`DataSum`]).
+//! - [`rules`]: each method's theory-backed step sizes from a problem's [`Smoothness`]
+//!   ([`StepRules::from_smoothness`]), written next to the method.
+//! - [`registry`]: every solver by name, with its defaults, builder and rules, and parameters
+//!   set from `key=value` text.
 //! - [`problems`]: the synthetic test problems with their known solutions.
 //!
 //! Nothing here forms a Hessian: every second-order quantity is a product computed by one
@@ -21,7 +25,7 @@
 //! use bilevel_solvers::{RunConfig, Runner};
 //!
 //! let problem = QuadraticKappa::new(10.0, 2);
-//! let mut solver = SingleLoopAid::new(SingleLoopAidParams::from_smoothness(problem.l(), 0.5)).unwrap();
+//! let mut solver = SingleLoopAid::new(SingleLoopAidParams::for_lipschitz(problem.l(), 0.5)).unwrap();
 //! let result = Runner::new(RunConfig::iters(500)).unwrap().run(&problem, &mut solver).unwrap();
 //! let m = result.last_metrics().unwrap();
 //! assert!(m.grad_phi_norm.unwrap() < 1e-4);
@@ -37,9 +41,13 @@ mod oracle;
 pub mod problem;
 pub mod problems;
 pub mod record;
+pub mod registry;
+pub mod rules;
 pub mod runner;
 pub mod sampling;
 pub mod solver;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod vecops;
 
 pub use error::Error;
@@ -47,6 +55,7 @@ pub use metrics::{MetricEvaluator, Metrics};
 pub use oracle::{Counts, Oracle};
 pub use problem::{Bounds, DataSum, Problem, Smoothness};
 pub use record::{Checkpoint, Divergence, Name, Named, Record, RunInfo, Status};
+pub use rules::{Derived, StepRules};
 pub use runner::{
     Job, JobResult, Keep, Measure, RunConfig, RunResult, Runner, Stop, Tolerance, run_many,
 };

@@ -215,7 +215,7 @@ impl RunResult {
 /// use bilevel_solvers::{RunConfig, Runner, Status};
 ///
 /// let problem = QuadraticKappa::new(2.0, 2);
-/// let params = SingleLoopAidParams::from_smoothness(problem.l(), 0.5);
+/// let params = SingleLoopAidParams::for_lipschitz(problem.l(), 0.5);
 /// let mut solver = SingleLoopAid::new(params).unwrap();
 /// let result = Runner::new(RunConfig::iters(300)).unwrap().run(&problem, &mut solver).unwrap();
 /// assert_eq!(result.status, Status::MaxIter);

@@ -52,7 +52,7 @@ fn quadratic_kappa_each_method_reaches_its_floor() {
         let l = p.l();
         let iters = 3000;
         // Single-loop AID: exact in the limit (Theorem 1), no floor.
-        let mut s = SingleLoopAid::new(SingleLoopAidParams::from_smoothness(l, 0.5 / l)).unwrap();
+        let mut s = SingleLoopAid::new(SingleLoopAidParams::for_lipschitz(l, 0.5 / l)).unwrap();
         assert_reaches(
             &format!("aid k{kappa}"),
             grad_phi_sq(&p, &mut s, iters),
@@ -60,7 +60,7 @@ fn quadratic_kappa_each_method_reaches_its_floor() {
         );
         // Single-loop ITD with α = 1/L: one unrolled step is a 1-term Neumann series, so
         // ‖∇Φ‖² → 0.01(κ − 1)² (the Θ(κ²) floor of Theorem 4).
-        let mut s = SingleLoopItd::new(SingleLoopItdParams::from_smoothness(l, 0.5 / l)).unwrap();
+        let mut s = SingleLoopItd::new(SingleLoopItdParams::for_lipschitz(l, 0.5 / l)).unwrap();
         let floor = 0.01 * (kappa - 1.0).powi(2);
         assert_reaches(
             &format!("itd k{kappa}"),
@@ -188,7 +188,7 @@ fn single_loop_itd_floor_grows_with_kappa() {
     for kappa in [2.0, 4.0, 8.0, 16.0] {
         let p = QuadraticKappa::new(kappa, 2);
         let l = p.l();
-        let mut s = SingleLoopItd::new(SingleLoopItdParams::from_smoothness(l, 0.5 / l)).unwrap();
+        let mut s = SingleLoopItd::new(SingleLoopItdParams::for_lipschitz(l, 0.5 / l)).unwrap();
         floors.push(grad_phi_sq(&p, &mut s, 4000));
     }
     eprintln!("itd floors {floors:?}");
@@ -202,7 +202,7 @@ fn sc_sincos_every_hypergradient_method_from_the_same_start() {
     // Methods whose hypergradient estimate is exact at their fixed point: below 1e-4.
     let mut exact: Vec<(Box<dyn Solver>, u64)> = vec![
         (
-            Box::new(SingleLoopAid::new(SingleLoopAidParams::from_smoothness(l, 0.05)).unwrap()),
+            Box::new(SingleLoopAid::new(SingleLoopAidParams::for_lipschitz(l, 0.05)).unwrap()),
             3000,
         ),
         (
@@ -246,8 +246,7 @@ fn sc_sincos_every_hypergradient_method_from_the_same_start() {
     // RHG truncated to its last 3 steps: 3; RHG through 10 steps and AIDBiO with a 10-term
     // series: 10), and RHG and AIDBiO, which use the same series, share their fixed point.
     let floor = |s: &mut dyn Solver| grad_phi_sq(&p, s, 3000).sqrt();
-    let itd =
-        floor(&mut SingleLoopItd::new(SingleLoopItdParams::from_smoothness(l, 0.05)).unwrap());
+    let itd = floor(&mut SingleLoopItd::new(SingleLoopItdParams::for_lipschitz(l, 0.05)).unwrap());
     let rhg_params = RhgParams {
         alpha: 1.0 / l,
         beta: 0.05,

@@ -1,5 +1,6 @@
 use crate::error::{Error, check, check_count, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::{Rule, StepRules, inv_l_g};
 use crate::sampling::{Minibatch, SampleStream, Source, grad_f, grad_g};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, zeros};
@@ -121,7 +122,29 @@ impl F2saParams {
     }
 }
 
-const NAME: &str = "f2sa";
+impl StepRules for F2saParams {
+    fn rules() -> &'static [Rule<Self>] {
+        &[
+            Rule {
+                key: "gamma0",
+                text: "1/L_g: gradient steps on the L_g-smooth g(x, ·) for z (F²SA slides: γ_k \
+                       bounded by the problem constants, constant for exact gradients)",
+                unless_set: &[],
+                value: inv_l_g,
+                set: |p, v| p.gamma0 = v,
+            },
+            Rule {
+                key: "alpha0",
+                text: "0.01/L_g: the default α₀ = 0.01 for L_g = 1, scaled (α_kλ_k ≲ 1/L_g)",
+                unless_set: &[],
+                value: |c| inv_l_g(c).map(|v| 0.01 * v),
+                set: |p, v| p.alpha0 = v,
+            },
+        ]
+    }
+}
+
+pub(crate) const NAME: &str = "f2sa";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {
@@ -168,11 +191,7 @@ impl F2sa {
 
 impl Solver for F2sa {
     fn name(&self) -> &'static str {
-        if self.params.a == self.params.c {
-            "f2sa-fixed-lambda"
-        } else {
-            NAME
-        }
+        NAME
     }
     fn init(&mut self, o: &mut Oracle<'_>, it: &mut Iterate) -> Result<(), Error> {
         if let Some(b) = &self.params.batch {

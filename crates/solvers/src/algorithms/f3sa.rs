@@ -1,6 +1,7 @@
 use crate::error::{Error, check, check_pos};
 use crate::oracle::Oracle;
 use crate::problem::Grad;
+use crate::rules::{Rule, StepRules, inv_l_g};
 use crate::sampling::{Draw, Minibatch, SampleStream, Source, grad_f, grad_g};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, zeros};
@@ -158,7 +159,29 @@ impl F3saParams {
     }
 }
 
-const NAME: &str = "f3sa";
+impl StepRules for F3saParams {
+    fn rules() -> &'static [Rule<Self>] {
+        &[
+            Rule {
+                key: "gamma0",
+                text: "1/L_g: gradient steps on the L_g-smooth g(x, ·) for z (F²SA slides: γ_k \
+                       bounded by the problem constants, constant for exact gradients)",
+                unless_set: &[],
+                value: inv_l_g,
+                set: |p, v| p.gamma0 = v,
+            },
+            Rule {
+                key: "alpha0",
+                text: "0.01/L_g: the default α₀ = 0.01 for L_g = 1, scaled (α_kλ_k ≲ 1/L_g)",
+                unless_set: &[],
+                value: |c| inv_l_g(c).map(|v| 0.01 * v),
+                set: |p, v| p.alpha0 = v,
+            },
+        ]
+    }
+}
+
+pub(crate) const NAME: &str = "f3sa";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {

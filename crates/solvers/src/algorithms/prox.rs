@@ -1,5 +1,6 @@
 use crate::error::{Error, check, check_count, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::StepRules;
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, zeros};
 use bilevel_linalg::Mat;
@@ -73,7 +74,10 @@ impl ProxF2saParams {
     }
 }
 
-const NAME: &str = "prox-f2sa-two-loop";
+/// No rule: the proximal methods' steps are tied to `ρ ≪ 1/L_g` by inequalities, not formulas.
+impl StepRules for ProxF2saParams {}
+
+pub(crate) const NAME: &str = "prox-f2sa-two-loop";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {

@@ -1,6 +1,7 @@
 use super::f3sa::{Fun, Storm};
 use crate::error::{Error, check, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::StepRules;
 use crate::sampling::{Minibatch, SampleStream, Source};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, zeros};
@@ -113,7 +114,10 @@ impl ProxF2saMomentumParams {
     }
 }
 
-const NAME: &str = "prox-f2sa-momentum";
+/// No rule: the proximal methods' steps are tied to `ρ ≪ 1/L_g` by inequalities, not formulas.
+impl StepRules for ProxF2saMomentumParams {}
+
+pub(crate) const NAME: &str = "prox-f2sa-momentum";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {
