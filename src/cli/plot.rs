@@ -147,7 +147,7 @@ const COLORS: [RGBColor; 10] = [
 /// Where [`draw_at`] puts the legend.
 pub use plotters::prelude::SeriesLabelPosition as LegendAt;
 
-/// Draw `series` into an SVG at `path` (written to a temporary name, then renamed). With
+/// Draw `series` into an SVG at `path` (written whole, atomically). With
 /// `log_y`, non-positive values are dropped. The legend sits at the right, half way up.
 pub fn draw(
     path: &Path,
@@ -178,10 +178,6 @@ pub fn draw_at(
     log_y: bool,
     legend: LegendAt,
 ) -> Result<(), CliError> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp.svg",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
     let keep = |v: f64| v.is_finite() && (!log_y || v > 0.0);
     let all_y: Vec<f64> = series
         .iter()
@@ -202,8 +198,9 @@ pub fn draw_at(
         }
     }
     let x1 = if x1 <= x0 { x0 + 1.0 } else { x1 };
+    let mut svg = String::new();
     let result = (|| -> Result<(), Box<dyn std::error::Error>> {
-        let root = SVGBackend::new(&tmp, (800, 500)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (800, 500)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut b = ChartBuilder::on(&root);
         b.caption(title, ("sans-serif", 20))
@@ -269,8 +266,7 @@ pub fn draw_at(
         Ok(())
     })();
     result.map_err(|e| CliError::new(format!("drawing {}: {e}", path.display())))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| CliError::new(format!("writing {}: {e}", path.display())))
+    super::write_atomic(path, &svg)
 }
 
 /// [`tick_label`] with enough decimals to tell apart ticks on an axis spanning `span`

@@ -36,6 +36,7 @@ pub mod atomic;
 mod error;
 mod linear;
 pub mod metrics;
+mod named;
 pub mod observe;
 mod oracle;
 pub mod problem;
@@ -51,12 +52,11 @@ pub mod testing;
 pub mod vecops;
 
 pub use error::Error;
-pub use metrics::{MetricEvaluator, Metrics};
+pub use metrics::{Measure, MetricEvaluator, Metrics};
+pub use named::{Name, Named};
 pub use oracle::{Counts, Oracle};
 pub use problem::{Bounds, DataSum, Problem, Smoothness};
-pub use record::{Checkpoint, Divergence, Name, Named, Record, RunInfo, Status};
+pub use record::{Checkpoint, Divergence, Record, RunInfo, Status};
 pub use rules::{Derived, StepRules};
-pub use runner::{
-    Job, JobResult, Keep, Measure, RunConfig, RunResult, Runner, Stop, Tolerance, run_many,
-};
+pub use runner::{Job, JobResult, Keep, RunConfig, RunResult, Runner, Stop, Tolerance, run_many};
 pub use solver::{Iterate, Scalars, Solver};

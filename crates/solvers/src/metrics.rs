@@ -2,8 +2,8 @@
 
 use crate::error::Error;
 use crate::linear::cg;
+use crate::named::{Named, named};
 use crate::problem::Problem;
-use crate::record::{Named, named};
 use crate::solver::{Iterate, Solver};
 use crate::vecops::{lincomb, norm, norm_sq};
 use bilevel_ad::Evaluator;
@@ -41,7 +41,7 @@ pub struct Metrics {
     /// The problem's optimality gap (see each problem's documentation).
     pub opt_gap: Option<f64>,
     /// The problem's own measures ([`Problem::metrics`]), in its order.
-    #[serde(default, with = "crate::record::named_serde")]
+    #[serde(default, with = "crate::named::named_serde")]
     pub extra: Named,
 }
 
@@ -79,6 +79,32 @@ impl Metrics {
             self.vf_kkt,
             self.opt_gap,
         ]
+    }
+}
+
+/// A stationarity measure among the [`Metrics`] (what a [`Tolerance`](crate::Tolerance) applies
+/// to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Measure {
+    /// `‖∇Φ(x)‖²` ([`Metrics::grad_phi_norm`] squared).
+    GradPhiSq,
+    /// The problem's optimality gap ([`Metrics::opt_gap`]).
+    OptimalityGap,
+    /// `R_x + R_w + R_y`, GALET's stationarity measure.
+    GaletResidual,
+    /// The ε-KKT residual ([`Metrics::kkt`]).
+    Kkt,
+}
+
+impl Measure {
+    /// The measure's value in `m`, if available.
+    pub fn of(self, m: &Metrics) -> Option<f64> {
+        match self {
+            Measure::GradPhiSq => m.grad_phi_norm.map(|v| v * v),
+            Measure::OptimalityGap => m.opt_gap,
+            Measure::GaletResidual => Some(m.galet_rx? + m.galet_rw? + m.galet_ry?),
+            Measure::Kkt => m.kkt,
+        }
     }
 }
 

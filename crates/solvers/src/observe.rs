@@ -6,7 +6,8 @@
 
 use crate::atomic::Staged;
 use crate::metrics::Metrics;
-use crate::record::{Checkpoint, Name, Record, RunInfo, Status};
+use crate::named::Name;
+use crate::record::{Checkpoint, Record, RunInfo, Status};
 use crate::solver::Iterate;
 use serde_json::{Map, Value, json};
 use std::fmt;

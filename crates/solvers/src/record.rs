@@ -4,48 +4,10 @@
 
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::named::{Named, named_serde};
 use crate::oracle::Counts;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::path::Path;
-
-/// The name of a reported quantity: borrowed from the solver or problem that reports it, owned
-/// when read back from a file.
-pub type Name = Cow<'static, str>;
-
-/// Named values (a step's scalars, a problem's extra metrics), in the order reported.
-pub type Named = Vec<(Name, f64)>;
-
-/// `names` as [`Named`] values.
-pub fn named(values: Vec<(&'static str, f64)>) -> Named {
-    values
-        .into_iter()
-        .map(|(k, v)| (Cow::Borrowed(k), v))
-        .collect()
-}
-
-/// Serde for [`Named`]: a list of `[name, value]` pairs, a non-finite value as `null` (read back
-/// as NaN), so the order survives and no number is lost.
-pub(crate) mod named_serde {
-    use super::Named;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Named, s: S) -> Result<S::Ok, S::Error> {
-        let pairs: Vec<(&str, Option<f64>)> = v
-            .iter()
-            .map(|(k, x)| (k.as_ref(), x.is_finite().then_some(*x)))
-            .collect();
-        pairs.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Named, D::Error> {
-        let pairs = Vec::<(String, Option<f64>)>::deserialize(d)?;
-        Ok(pairs
-            .into_iter()
-            .map(|(k, x)| (k.into(), x.unwrap_or(f64::NAN)))
-            .collect())
-    }
-}
 
 /// One iteration as seen by observers and kept in the trace.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,7 +69,7 @@ pub enum Status {
     /// The tolerance was met.
     Converged {
         /// The measure.
-        measure: crate::runner::Measure,
+        measure: crate::metrics::Measure,
         /// Its value.
         value: f64,
     },
@@ -204,6 +166,7 @@ impl Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::named::named;
 
     #[test]
     fn records_round_trip_through_json_with_non_finite_scalars() {

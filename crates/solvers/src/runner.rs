@@ -2,42 +2,18 @@
 //! parallel runs.
 
 use crate::error::Error;
-use crate::metrics::{MetricEvaluator, Metrics};
+use crate::metrics::{Measure, MetricEvaluator, Metrics};
+use crate::named::named;
 use crate::observe::Observe;
 use crate::oracle::Oracle;
 use crate::problem::Problem;
-use crate::record::{Checkpoint, Divergence, Record, RunInfo, Status, named};
+use crate::record::{Checkpoint, Divergence, Record, RunInfo, Status};
 use crate::solver::{Iterate, Solver};
 use crate::vecops::{first_non_finite, from_slice, norm_ref, to_vec};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// The stationarity measure a [`Tolerance`] applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Measure {
-    /// `‖∇Φ(x)‖²` ([`Metrics::grad_phi_norm`] squared).
-    GradPhiSq,
-    /// The problem's optimality gap ([`Metrics::opt_gap`]).
-    OptimalityGap,
-    /// `R_x + R_w + R_y`, GALET's stationarity measure.
-    GaletResidual,
-    /// The ε-KKT residual ([`Metrics::kkt`]).
-    Kkt,
-}
-
-impl Measure {
-    /// The measure's value in `m`, if available.
-    pub fn of(self, m: &Metrics) -> Option<f64> {
-        match self {
-            Measure::GradPhiSq => m.grad_phi_norm.map(|v| v * v),
-            Measure::OptimalityGap => m.opt_gap,
-            Measure::GaletResidual => Some(m.galet_rx? + m.galet_rw? + m.galet_ry?),
-            Measure::Kkt => m.kkt,
-        }
-    }
-}
 
 /// Stop when `measure ≤ value` (checked whenever metrics are evaluated).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
