@@ -361,3 +361,47 @@ fn set_json(
     };
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_solver_is_named_as_in_the_registry_and_builds_from_its_defaults() {
+        for e in SOLVERS {
+            let s = e.defaults().build().unwrap();
+            assert_eq!(s.name(), e.name);
+            assert_eq!(e.defaults().solver(), e.name);
+            assert!(solver(e.name).is_ok());
+        }
+        assert!(matches!(
+            solver("pgdqp"),
+            Err(Error::UnknownName { what: "solver", .. })
+        ));
+    }
+
+    #[test]
+    fn keys_are_flat_and_values_are_typed_once() {
+        let mut p = solver("f2sa").unwrap().defaults();
+        let keys = p.keys();
+        for k in ["alpha0", "k0", "inner_steps", "batch", "batch.seed"] {
+            assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+        }
+        let e = p.set("inner_steps", "1.5").unwrap_err();
+        assert!(
+            matches!(&e, Error::BadValue { key, .. } if key == "inner_steps"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("an integer >= 0"), "{e}");
+        assert!(matches!(p.set("alpha", "1"), Err(Error::UnknownKey { .. })));
+        p.set("alpha0", "0.5").unwrap();
+        p.set("batch", "8").unwrap();
+        p.set("batch.seed", "3").unwrap();
+        assert_eq!(p.to_json()["alpha0"], 0.5);
+        // Run seed 2 draws from the stream 3 + 2.
+        assert_eq!(p.for_seed(2).to_json()["batch"]["seed"], 5);
+        let mut q = solver("pgd-qp").unwrap().defaults();
+        let e = q.set("rho", "Sqrt").unwrap_err();
+        assert!(e.to_string().contains("`rho`"), "{e}");
+    }
+}

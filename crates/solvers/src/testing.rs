@@ -129,8 +129,11 @@ pub fn solvers(l: f64) -> Vec<(&'static str, Box<dyn Solver>)> {
             "f2sa",
             Box::new(
                 F2sa::new(F2saParams {
-                    alpha0: 0.05 / l,
-                    gamma0: 1.0 / l,
+                    schedule: PenaltySchedule {
+                        alpha0: 0.05 / l,
+                        gamma0: 1.0 / l,
+                        ..PenaltySchedule::default()
+                    },
                     ..F2saParams::default()
                 })
                 .unwrap(),
@@ -165,11 +168,14 @@ pub fn solvers(l: f64) -> Vec<(&'static str, Box<dyn Solver>)> {
             "f3sa",
             Box::new(
                 F3sa::new(F3saParams {
-                    alpha0: 0.05 / l,
-                    gamma0: 1.0 / l,
-                    // c > 0 turns the momentum on (η_k < 1 after the first step).
-                    a: 0.5,
-                    c: 0.25,
+                    schedule: PenaltySchedule {
+                        alpha0: 0.05 / l,
+                        gamma0: 1.0 / l,
+                        // c > 0 turns the momentum on (η_k < 1 after the first step).
+                        a: 0.5,
+                        c: 0.25,
+                        ..PenaltySchedule::default()
+                    },
                     ..F3saParams::default()
                 })
                 .unwrap(),

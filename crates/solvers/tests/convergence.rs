@@ -654,7 +654,10 @@ fn nasty_constrained_projected_methods_stay_feasible_and_reach_zero() {
     // γ₀ = 0.1 < 2α₀λ₀ does not settle: pinned.
     for p in [
         F2saParams {
-            gamma0: 0.1,
+            schedule: PenaltySchedule {
+                gamma0: 0.1,
+                ..PenaltySchedule::default()
+            },
             ..F2saParams::default()
         },
         F2saParams::fixed_lambda(10.0, 0.01, 0.1, 0.01, 1),
@@ -732,7 +735,10 @@ fn f3sa_on_nasty_constrained_ends_near_zero_with_its_default_gamma() {
     let (x, band) = nasty_run(&mut F3sa::new(F3saParams::default()).unwrap(), 2000);
     assert!(x.abs() < 0.05 && band < 0.05, "f3sa: {x} {band}");
     let mut s = F3sa::new(F3saParams {
-        gamma0: 0.1,
+        schedule: PenaltySchedule {
+            gamma0: 0.1,
+            ..PenaltySchedule::default()
+        },
         ..F3saParams::default()
     })
     .unwrap();
@@ -807,8 +813,11 @@ fn momentum_methods_on_quadratic_reach_their_penalty_floor() {
         (
             Box::new(
                 F3sa::new(F3saParams {
-                    alpha0: 0.05 / l,
-                    gamma0: 1.0 / l,
+                    schedule: PenaltySchedule {
+                        alpha0: 0.05 / l,
+                        gamma0: 1.0 / l,
+                        ..PenaltySchedule::default()
+                    },
                     ..F3saParams::default()
                 })
                 .unwrap(),
@@ -840,14 +849,20 @@ fn f3sa_without_momentum_is_f2sa_with_one_inner_step() {
     let p = ScSinCos::default();
     let (a, g) = (0.05 / 100.0, 1.0 / 100.0);
     let mut f3 = F3sa::new(F3saParams {
-        alpha0: a,
-        gamma0: g,
+        schedule: PenaltySchedule {
+            alpha0: a,
+            gamma0: g,
+            ..PenaltySchedule::default()
+        },
         ..F3saParams::default()
     })
     .unwrap();
     let mut f2 = F2sa::new(F2saParams {
-        alpha0: a,
-        gamma0: g,
+        schedule: PenaltySchedule {
+            alpha0: a,
+            gamma0: g,
+            ..PenaltySchedule::default()
+        },
         ..F2saParams::default()
     })
     .unwrap();

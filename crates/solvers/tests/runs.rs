@@ -513,8 +513,11 @@ fn invalid_parameters_name_the_parameter_and_range() {
     assert!(matches!(e, Error::InvalidParameter { name: "beta", .. }));
     assert!(e.to_string().contains("beta") && e.to_string().contains("> 0"));
     let e = F2sa::new(F2saParams {
-        c: 0.9,
-        a: 0.5,
+        schedule: PenaltySchedule {
+            c: 0.9,
+            a: 0.5,
+            ..PenaltySchedule::default()
+        },
         ..F2saParams::default()
     })
     .unwrap_err();

@@ -4,7 +4,7 @@
 use bilevel_ad::Evaluator;
 use bilevel_linalg::Mat;
 use bilevel_solvers::algorithms::{
-    F2sa, F2saParams, F3sa, F3saParams, ProxF2saMomentum, ProxF2saMomentumParams,
+    F2sa, F2saParams, F3sa, F3saParams, PenaltySchedule, ProxF2saMomentum, ProxF2saMomentumParams,
 };
 use bilevel_solvers::problem::Grad;
 use bilevel_solvers::problems::{Activation, Dhc, DhcData, DhcModel, QuadraticKappa, ScSinCos};
@@ -64,9 +64,12 @@ fn stochastic_run(seed: u64) -> (Vec<u64>, f64) {
         seed,
     };
     let mut s = F3sa::new(F3saParams {
-        alpha0: 0.025 / l,
-        gamma0: 0.25 / l,
-        k0: 100.0,
+        schedule: PenaltySchedule {
+            alpha0: 0.025 / l,
+            gamma0: 0.25 / l,
+            k0: 100.0,
+            ..(F3saParams::stochastic(batch)).schedule
+        },
         ..F3saParams::stochastic(batch)
     })
     .unwrap();
@@ -409,9 +412,12 @@ fn dhc_f2sa(p: &Dhc, seed: u64, iters: u64) -> (Vec<u64>, Mat<f64>, u64) {
         seed,
     };
     let mut s = F2sa::new(F2saParams {
-        alpha0: 0.05,
-        gamma0: 0.5,
-        lambda0: 10.0,
+        schedule: PenaltySchedule {
+            alpha0: 0.05,
+            gamma0: 0.5,
+            lambda0: 10.0,
+            ..PenaltySchedule::default()
+        },
         batch: Some(batch),
         ..F2saParams::default()
     })

@@ -31,6 +31,7 @@ pub(crate) mod pgdqp;
 pub(crate) mod prox;
 pub(crate) mod prox_momentum;
 pub(crate) mod rhg;
+mod schedule;
 pub(crate) mod vpbgd;
 
 pub use aid::{SingleLoopAid, SingleLoopAidParams};
@@ -44,4 +45,5 @@ pub use pgdqp::{PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
 pub use prox_momentum::{ProxF2saMomentum, ProxF2saMomentumParams};
 pub use rhg::{Rhg, RhgParams};
+pub use schedule::PenaltySchedule;
 pub use vpbgd::{VPbgd, VPbgdParams};
