@@ -980,15 +980,19 @@ fn run_json(dir: &Path) -> serde_json::Value {
 }
 
 fn run_sc_sincos(out: &Path, solver: &str, extra: &[&str]) {
-    let o = bilevel()
+    let o = sc_sincos(out, solver, extra);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn sc_sincos(out: &Path, solver: &str, extra: &[&str]) -> std::process::Output {
+    bilevel()
         .args(["run", "--problem", "sc-sincos", "--solver", solver])
         .args(["--iters", "1000", "--quiet"])
         .args(extra)
         .arg("--out")
         .arg(out)
         .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        .unwrap()
 }
 
 #[test]
@@ -996,9 +1000,23 @@ fn run_derives_step_sizes_from_the_problem_smoothness() {
     let tmp = tempfile::tempdir().unwrap();
     // sc-sincos has L_g = 100: the solvers' fixed defaults (steps of order 1) diverge.
     let lib = tmp.path().join("library");
-    run_sc_sincos(&lib, "aid-single-loop", &["--library-defaults"]);
+    // A diverged run writes its files, says so in its summary and exits with code 3.
+    let o = sc_sincos(&lib, "aid-single-loop", &["--library-defaults"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("diverged"));
     let last = std::fs::read_to_string(lib.join("seed0.jsonl")).unwrap();
     assert!(last.contains("Diverged"), "{last}");
+    let summary = std::fs::read_to_string(lib.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("**Diverged: 1 of 1 seeds** (seed 0)")
+            && summary.contains("- seed 0: diverged at k = "),
+        "{summary}"
+    );
     assert!(run_json(&lib).get("derived").is_none());
     for solver in ["pgd-qp", "aid-single-loop"] {
         let out = tmp.path().join(solver);

@@ -9,7 +9,14 @@ use std::path::PathBuf;
 
 /// Gradient-based bilevel optimization: run solvers on problems, plot and reproduce papers.
 #[derive(Debug, Parser)]
-#[command(name = "bilevel", version, about)]
+#[command(
+    name = "bilevel",
+    version,
+    about,
+    after_help = "Exit codes: 0 done; 2 bad arguments, unknown names, missing data or a refused \
+                  output folder; 3 a run diverged (its traces and summary are written, and \
+                  summary.md names the seeds); 130 stopped by Ctrl-C (continue with --resume)."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -113,6 +120,10 @@ pub struct RunArgs {
     /// Continue an interrupted run from its checkpoints.
     #[arg(long)]
     pub resume: bool,
+    /// Replace a run of another problem or solver in the output folder (only the files that run
+    /// wrote are deleted; without this flag such a folder is refused).
+    #[arg(long)]
+    pub force: bool,
     /// Keep the solver's fixed defaults: do not derive step sizes from the problem's
     /// smoothness constants (see `bilevel list`).
     #[arg(long)]
@@ -168,7 +179,16 @@ pub(crate) fn file_seeds(v: &toml::Value) -> Result<String, CliError> {
     })
 }
 
-/// Parse `0..5`, `3` or `1,2,7`.
+/// The most seeds one run takes.
+pub const MAX_SEEDS: usize = 10_000;
+
+fn too_many(s: &str, n: u64) -> CliError {
+    CliError::new(format!(
+        "--seeds {s}: {n} seeds; a run takes at most {MAX_SEEDS}"
+    ))
+}
+
+/// Parse `0..5`, `3` or `1,2,7` (at most [`MAX_SEEDS`] seeds).
 ///
 /// # Errors
 /// A message showing the accepted forms, or naming a seed listed twice.
@@ -186,12 +206,18 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, CliError> {
         if b <= a {
             return Err(bad());
         }
+        if b - a > MAX_SEEDS as u64 {
+            return Err(too_many(s, b - a));
+        }
         return Ok((a..b).collect());
     }
     let seeds: Vec<u64> = s
         .split(',')
         .map(|t| t.trim().parse().map_err(|_| bad()))
         .collect::<Result<_, _>>()?;
+    if seeds.len() > MAX_SEEDS {
+        return Err(too_many(s, seeds.len() as u64));
+    }
     // Two workers on one seed would write the same files.
     if let Some(d) = (1..seeds.len()).find(|&i| seeds[..i].contains(&seeds[i])) {
         return Err(CliError::new(format!(

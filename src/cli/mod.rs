@@ -4,6 +4,8 @@
 //! Every function the program calls is public here, so tests can drive it without a process.
 
 pub mod args;
+pub mod compare;
+pub mod folder;
 pub mod list;
 pub mod oracles;
 pub mod plot;
@@ -11,6 +13,8 @@ pub mod registry;
 pub mod reproduce;
 pub mod resolve;
 pub mod run;
+mod seed;
+pub mod summary;
 pub mod text;
 
 pub use args::{Cli, Command, Common, RunArgs, parse_duration, parse_seeds};
@@ -22,6 +26,14 @@ use clap::Parser;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// The exit code of an error: bad arguments, unknown names, missing data, a folder refused, I/O.
+pub const EXIT_USAGE: i32 = 2;
+/// The exit code of `bilevel run` when a seed diverged: its files and summary are written, and
+/// `summary.md` says which seeds diverged and where.
+pub const EXIT_DIVERGED: i32 = 3;
+/// The exit code of a run stopped by Ctrl-C (its checkpoints continue it with `--resume`).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// An error a person can act on: the message says what was wrong and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +64,7 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
 }
 
 /// Run the program on `args` (without the program name), printing to stdout. Returns the exit
-/// code: 0 on success, 130 when interrupted.
+/// code ([`EXIT_DIVERGED`], [`EXIT_INTERRUPTED`]; errors are [`EXIT_USAGE`]).
 ///
 /// # Errors
 /// Any [`CliError`].
@@ -73,12 +85,19 @@ pub fn run_cli(cli: Cli) -> Result<i32, CliError> {
                     .map_or_else(PathBuf::new, Path::to_path_buf),
             };
             match run::run_many(&runs, &exec)? {
-                run::Outcome::Complete => {
+                run::Outcome::Complete { diverged } => {
                     println!(
                         "{}",
-                        std::fs::read_to_string(out.join("summary.md")).unwrap_or_default()
+                        std::fs::read_to_string(out.join(folder::SUMMARY_MD)).unwrap_or_default()
                     );
                     println!("wrote traces, summary and plots to {}", out.display());
+                    if diverged > 0 {
+                        eprintln!(
+                            "{diverged} seed(s) diverged (see {}); exit code {EXIT_DIVERGED}",
+                            out.join(folder::SUMMARY_MD).display()
+                        );
+                        return Ok(EXIT_DIVERGED);
+                    }
                     Ok(0)
                 }
                 run::Outcome::Interrupted => {
@@ -86,12 +105,12 @@ pub fn run_cli(cli: Cli) -> Result<i32, CliError> {
                         "stopped; checkpoints are in {}. Continue with the same command and --resume.",
                         out.display()
                     );
-                    Ok(130)
+                    Ok(EXIT_INTERRUPTED)
                 }
             }
         }
         Command::Plot { dir } => {
-            for p in run::plot_any(&dir)? {
+            for p in compare::plot_any(&dir)? {
                 println!("{}", p.display());
             }
             Ok(0)
@@ -122,7 +141,7 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let _ = ctrlc::set_handler(|| {
         if run::STOP.requested() {
-            std::process::exit(130);
+            std::process::exit(EXIT_INTERRUPTED);
         }
         run::STOP.request();
         eprintln!("\nstopping after the current iteration (Ctrl-C again to quit at once)...");
@@ -131,7 +150,7 @@ pub fn main() -> std::process::ExitCode {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::ExitCode::from(2)
+            std::process::ExitCode::from(EXIT_USAGE as u8)
         }
     }
 }

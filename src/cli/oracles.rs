@@ -21,6 +21,11 @@ pub fn oracle_table(
     reps: usize,
     batch: Option<usize>,
 ) -> Result<String, CliError> {
+    if !(1..=1_000_000).contains(&reps) {
+        return Err(CliError::new(format!(
+            "--reps {reps}: expected an integer in 1..=1000000"
+        )));
+    }
     let spec = problem_spec(problem)?;
     let params = problem_params(spec, sets)?;
     let built = build_problem(problem, &params, 0, &mut DataCache::new(data_dir))?;

@@ -42,9 +42,9 @@ const DHC_COMMON: [ParamSpec; 7] = [
         "pgdqp",
         "split and corruption preset: pgdqp, pgdqp-pca, galet, single-loop-itd, benchopt",
     ),
-    p("n", "preset", "training samples (integer >= 1)"),
-    p("val", "preset", "validation samples (integer >= 1)"),
-    p("test", "preset", "test samples (integer >= 1)"),
+    p("n", "preset", "training samples (integer in 1..=70000)"),
+    p("val", "preset", "validation samples (integer in 1..=70000)"),
+    p("test", "preset", "test samples (integer in 1..=70000)"),
     p("p", "preset", "corruption rate, in [0, 1]"),
     p("lambda", "0.001", "ridge weight on the lower level, >= 0"),
     p("bias", "false", "append a bias column of ones (true/false)"),
@@ -57,18 +57,18 @@ pub const PROBLEMS: &[ProblemSpec] = &[
         about: "quadratic with condition number kappa (single-loop AID/ITD paper, §5)",
         params: &[
             p("kappa", "10", "condition number, >= 1"),
-            p("dim", "2", "dimension of x and y (integer >= 1)"),
+            p("dim", "2", "dimension of x and y (integer in 1..=10000000)"),
         ],
     },
     ProblemSpec {
         name: "sc-sincos",
         about: "sin/cos upper level over a strongly convex quadratic lower level (PGD-QP App. C.1.1)",
-        params: &[p("n", "20", "dimension (integer >= 1)")],
+        params: &[p("n", "20", "dimension (integer in 1..=4096; H is n × n)")],
     },
     ProblemSpec {
         name: "nc-cos",
         about: "same upper level over a nonconvex cos lower level (PGD-QP App. C.1.3)",
-        params: &[p("n", "20", "dimension (integer >= 1)")],
+        params: &[p("n", "20", "dimension (integer in 1..=4096; H is n × n)")],
     },
     ProblemSpec {
         name: "coreset",
@@ -92,7 +92,7 @@ pub const PROBLEMS: &[ProblemSpec] = &[
     ProblemSpec {
         name: "lower-bound",
         about: "f = y over g = ½(y − F(x))² with a nonconvex F (F²SA slides)",
-        params: &[p("n", "2", "dimension of x (integer >= 1)")],
+        params: &[p("n", "2", "dimension of x (integer in 1..=10000000)")],
     },
     ProblemSpec {
         name: "dhc-linear",
@@ -110,7 +110,7 @@ pub const PROBLEMS: &[ProblemSpec] = &[
             DHC_COMMON[4],
             DHC_COMMON[5],
             DHC_COMMON[6],
-            p("components", "82", "PCA components (integer >= 1)"),
+            p("components", "82", "PCA components (integer in 1..=784)"),
         ],
     },
     ProblemSpec {
@@ -127,7 +127,7 @@ pub const PROBLEMS: &[ProblemSpec] = &[
             p(
                 "hidden",
                 "50",
-                "hidden width (integer >= 1; the papers use 50 and 256)",
+                "hidden width (integer in 1..=4096; the papers use 50 and 256)",
             ),
             p("activation", "relu", "relu, tanh or sigmoid"),
         ],
@@ -141,6 +141,15 @@ pub fn problem_spec(name: &str) -> Result<&'static ProblemSpec, CliError> {
         .find(|s| s.name == name)
         .ok_or_else(|| unknown("problem", name, PROBLEMS.iter().map(|s| s.name)))
 }
+
+/// The largest dimension of a problem made of vectors (80 MB per vector).
+const MAX_VECTOR: usize = 10_000_000;
+/// The largest dimension of a problem holding dense `n × n` matrices (128 MB per matrix).
+const MAX_SQUARE: usize = 4096;
+/// The most samples of a hyper-cleaning split (MNIST holds 70,000 images).
+const MAX_SAMPLES: usize = 70_000;
+/// The widest hidden layer of the hyper-cleaning network (3.2 million weights on MNIST).
+const MAX_HIDDEN: usize = 4096;
 
 /// Problem parameters after defaults: key → text.
 pub type ProblemParams = BTreeMap<String, String>;
@@ -267,14 +276,21 @@ pub fn build_problem(
 ) -> Result<Arc<dyn Problem>, CliError> {
     let spec = problem_spec(name)?;
     let plain = |p: Arc<dyn Problem>| p;
-    let pos_int = |v: &usize| *v >= 1;
+    // Every size is bounded before anything is allocated from it.
+    let size = |max: usize| move |v: &usize| (1..=max).contains(v);
     Ok(match name {
         "quadratic" => plain(Arc::new(QuadraticKappa::new(
             get(spec, m, "kappa", |k: &f64| *k >= 1.0 && k.is_finite())?,
-            get(spec, m, "dim", pos_int)?,
+            get(spec, m, "dim", size(MAX_VECTOR))?,
         ))),
-        "sc-sincos" => plain(Arc::new(ScSinCos::new(get(spec, m, "n", pos_int)?, seed))),
-        "nc-cos" => plain(Arc::new(NcCos::new(get(spec, m, "n", pos_int)?, seed))),
+        "sc-sincos" => plain(Arc::new(ScSinCos::new(
+            get(spec, m, "n", size(MAX_SQUARE))?,
+            seed,
+        ))),
+        "nc-cos" => plain(Arc::new(NcCos::new(
+            get(spec, m, "n", size(MAX_SQUARE))?,
+            seed,
+        ))),
         "coreset" => plain(Arc::new(Coreset::new(seed))),
         "galet-example1" => {
             let f = |k| get(spec, m, k, |v: &f64| v.is_finite());
@@ -284,7 +300,12 @@ pub fn build_problem(
             )))
         }
         "nasty-constrained" => plain(Arc::new(NastyConstrained)),
-        "lower-bound" => plain(Arc::new(LowerBound::new(get(spec, m, "n", pos_int)?))),
+        "lower-bound" => plain(Arc::new(LowerBound::new(get(
+            spec,
+            m,
+            "n",
+            size(MAX_VECTOR),
+        )?))),
         "dhc-linear" | "dhc-pca" | "dhc-mlp" => build_dhc(spec, m, seed, data)?,
         _ => unreachable!("problem_spec accepted {name}"),
     })
@@ -326,7 +347,7 @@ fn build_dhc(
         .with_bias(get(spec, m, "bias", |_: &bool| true)?);
     for key in ["n", "val", "test"] {
         if m[key] != "preset" {
-            let len = get(spec, m, key, |v: &usize| *v >= 1)?;
+            let len = get(spec, m, key, |v: &usize| (1..=MAX_SAMPLES).contains(v))?;
             let slot = match key {
                 "n" => &mut cfg.train,
                 "val" => &mut cfg.val,
@@ -342,11 +363,13 @@ fn build_dhc(
     let (model, tag) = match spec.name {
         "dhc-linear" => (DhcModel::Linear, "linear".to_string()),
         "dhc-pca" => {
-            cfg = cfg.with_pca(Some(get(spec, m, "components", |v: &usize| *v >= 1)?));
+            cfg = cfg.with_pca(Some(get(spec, m, "components", |v: &usize| {
+                (1..=784).contains(v)
+            })?));
             (DhcModel::Linear, "pca".to_string())
         }
         _ => {
-            let hidden = get(spec, m, "hidden", |v: &usize| *v >= 1)?;
+            let hidden = get(spec, m, "hidden", |v: &usize| (1..=MAX_HIDDEN).contains(v))?;
             let act = Activation::parse(&m["activation"]).ok_or_else(|| {
                 CliError::new(format!(
                     "--set activation={}: `activation` of problem dhc-mlp must be relu, tanh or sigmoid",

@@ -6,6 +6,9 @@ use super::{CliError, registry, run, solvers};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// The most worker threads a run starts.
+const MAX_THREADS: usize = 1024;
+
 /// The default metric spacing of a run that only a time budget stops.
 const UNCAPPED_METRICS_EVERY: u64 = 100;
 
@@ -210,14 +213,18 @@ pub fn resolve_runs(args: &RunArgs) -> Result<(Vec<run::Run>, run::Exec), CliErr
             dir,
         });
     }
+    let threads = args.common.threads.or(file.threads);
+    if let Some(t) = threads.filter(|t| !(1..=MAX_THREADS).contains(t)) {
+        return Err(CliError::new(format!(
+            "--threads {t}: expected an integer in 1..={MAX_THREADS}"
+        )));
+    }
     let exec = run::Exec {
-        threads: args
-            .common
-            .threads
-            .or(file.threads)
+        threads: threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         progress: !args.common.quiet,
         resume: args.resume,
+        force: args.force,
         interrupt_after: args.interrupt_after,
         no_plots: false,
         observer: None,

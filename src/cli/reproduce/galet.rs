@@ -291,7 +291,7 @@ pub(super) fn galet_sensitivity(
             .iter()
             .map(|[_, x, y1, y2, _]| (vec![*x], vec![*y1, *y2]))
             .collect();
-        let status = crate::cli::run::seed_status(&dir, 0).unwrap_or(Status::MaxIter);
+        let status = crate::cli::summary::seed_status(&dir, 0).unwrap_or(Status::MaxIter);
         let t = Table::read(&dir.join("seed0.csv"))?;
         let g = t.pairs("iter", "opt_gap");
         let first = |thr: f64| {

@@ -209,7 +209,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
             "stopped; the same command with --redraw keeps the finished runs and continues the \
              interrupted ones from their checkpoints"
         );
-        return Ok(130);
+        return Ok(crate::cli::EXIT_INTERRUPTED);
     }
     let total = format!(
         "Total wall time: {:.1} s{}.",

@@ -2,8 +2,10 @@
 //! `--redraw`), the methods as data, and the curves and statistics drawn from the traces.
 
 use super::ReproduceArgs;
+use crate::cli::folder::seeds_in;
 use crate::cli::plot::{Series, Table, band};
-use crate::cli::run::{ObserverFactory, Outcome, Stats, run, seeds_in, trace_table, traces_of};
+use crate::cli::run::{ObserverFactory, Outcome, run};
+use crate::cli::summary::{Stats, trace_table, traces_of};
 use crate::cli::{CliError, RunArgs, resolve_run, write_atomic};
 use std::path::{Path, PathBuf};
 
@@ -117,7 +119,7 @@ pub(super) fn one_observed(
     exec.no_plots = true;
     exec.observer = observer;
     Ok(match run(&r, &exec)? {
-        Outcome::Complete => Ran::Fresh,
+        Outcome::Complete { .. } => Ran::Fresh,
         Outcome::Interrupted => Ran::Stopped,
     })
 }

@@ -4,8 +4,9 @@
 use super::plan::*;
 use super::{ReproduceArgs, SINGLE_LOOP_PAPER};
 use crate::cli::CliError;
+use crate::cli::folder::seeds_in;
 use crate::cli::plot::{Series, Table, draw};
-use crate::cli::run::{Stats, seeds_in, trace_table};
+use crate::cli::summary::{Stats, trace_table};
 use crate::cli::text::fmt;
 use std::path::Path;
 

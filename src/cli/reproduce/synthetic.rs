@@ -4,7 +4,7 @@ use super::plan::*;
 use super::{PGDQP_PAPER, ReproduceArgs};
 use crate::cli::CliError;
 use crate::cli::plot::draw;
-use crate::cli::run::final_stats;
+use crate::cli::summary::final_stats;
 use crate::cli::text::fmt;
 use std::path::{Path, PathBuf};
 
