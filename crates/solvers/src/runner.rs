@@ -2,7 +2,7 @@
 //! parallel runs.
 
 use crate::error::Error;
-use crate::metrics::{Measure, MetricEvaluator, Metrics};
+use crate::metrics::{Hints, Measure, MetricEvaluator, Metrics};
 use crate::named::named;
 use crate::observe::Observe;
 use crate::oracle::Oracle;
@@ -60,27 +60,25 @@ pub enum Keep {
 }
 
 impl Default for RunConfig {
-    /// 100 iterations, no time budget, tolerance or checkpoints, bound `1e12`, metrics every
-    /// iteration, every record kept.
+    /// [`RunConfig::iters`]`(100)`.
     fn default() -> Self {
-        RunConfig {
-            max_iter: 100,
-            time_budget: None,
-            tolerance: None,
-            divergence_bound: 1e12,
-            metrics_every: 1,
-            checkpoint_every: None,
-            keep: Keep::All,
-        }
+        Self::iters(100)
     }
 }
 
 impl RunConfig {
-    /// `max_iter` iterations, otherwise the defaults.
+    /// `max_iter` iterations with metrics at about a hundred points along the run
+    /// (every `max(1, max_iter / 100)` iterations, and at the last); no time budget, tolerance
+    /// or checkpoints; divergence bound `1e12`; every record kept.
     pub fn iters(max_iter: u64) -> Self {
         RunConfig {
             max_iter,
-            ..Self::default()
+            time_budget: None,
+            tolerance: None,
+            divergence_bound: 1e12,
+            metrics_every: (max_iter / 100).max(1),
+            checkpoint_every: None,
+            keep: Keep::All,
         }
     }
 
@@ -373,7 +371,7 @@ impl Runner {
                 reason,
             });
         } else if record_start {
-            let metrics = clock.exclude(|| mev.evaluate(problem, &it, &*solver));
+            let metrics = clock.exclude(|| mev.evaluate(problem, &it, Hints::of(&*solver)));
             let rec = Record {
                 iter: k,
                 counts: o.counts(),
@@ -414,7 +412,7 @@ impl Runner {
             let last = k >= cfg.max_iter || budget_used(elapsed);
             let ck_due = cfg.checkpoint_every.is_some_and(|c| k % c == 0);
             let metrics = (k % cfg.metrics_every == 0 || ck_due || last)
-                .then(|| clock.exclude(|| mev.evaluate(problem, &it, &*solver)));
+                .then(|| clock.exclude(|| mev.evaluate(problem, &it, Hints::of(&*solver))));
             let rec = Record {
                 iter: k,
                 counts: o.counts(),

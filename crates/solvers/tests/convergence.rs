@@ -592,10 +592,12 @@ fn galet_example1_reaches_optimal_set_from_two_starts() {
 /// returns the final `x` and the largest `|x|` over the last 200 iterations.
 fn nasty_run(s: &mut dyn Solver, iters: u64) -> (f64, f64) {
     let p = NastyConstrained;
-    let r = Runner::new(RunConfig::iters(iters))
-        .unwrap()
-        .run(&p, s)
-        .unwrap();
+    // Metrics at every iterate: they give |x|.
+    let cfg = RunConfig {
+        metrics_every: 1,
+        ..RunConfig::iters(iters)
+    };
+    let r = Runner::new(cfg).unwrap().run(&p, s).unwrap();
     assert_eq!(r.status, Status::MaxIter, "{}", s.name());
     let (bx, by) = (p.bounds_x().unwrap(), p.bounds_y().unwrap());
     assert!(
