@@ -107,8 +107,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub metrics_every: Option<u64>,
     /// Checkpoint every this many iterations (default: iters/20, or ten times --metrics-every
-    /// under a time budget without --iters); the hyper-cleaning metrics are taken at
-    /// checkpoints.
+    /// under a time budget without --iters); metrics are also evaluated at checkpoints.
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
     /// Output folder, data folder, threads and progress.

@@ -1,5 +1,5 @@
 //! `bilevel run`: every (seed, solver) pair a job of one pool of workers, each driven by one
-//! `solvers::Runner` that checkpoints into the run folder (see [`seed`](super::seed)), so a
+//! `solvers::Runner` that checkpoints into the run folder (the program's `seed` module), so a
 //! stopped run leaves only complete files and `--resume` continues it bit-identically; the run
 //! folders are taken, locked and cleaned through [`folder`].
 

@@ -139,8 +139,8 @@ fn final_row(t: &Table) -> Option<&Vec<Option<f64>>> {
         .or_else(|| t.rows.last())
 }
 
-/// The final value of each summarized column per seed (all from the seed's [`final_row`]),
-/// then statistics over seeds.
+/// The final value of each summarized column per seed, all from one row (the seed's last row
+/// with metrics, else its last), then statistics over seeds.
 ///
 /// # Errors
 /// A trace that cannot be read.
