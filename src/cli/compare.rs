@@ -5,7 +5,7 @@ use super::CliError;
 use super::folder::{self, Folder, Manifest, Take, seeds_in};
 use super::plot::{Series, band, draw};
 use super::summary::{
-    PLOTTED, SUMMARY_EXTRA, SUMMARY_TRACE, Stats, final_stats, spec_of, traces_of,
+    SUMMARY_EXTRA, SUMMARY_TRACE, Stats, final_stats, plotted, spec_of, traces_of,
 };
 use super::text::fmt;
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ pub fn plot_dir(f: &Folder) -> Result<Vec<PathBuf>, CliError> {
         .map(|s| format!("{} on {}", s.solver, s.problem))
         .unwrap_or_else(|| dir.display().to_string());
     let mut written = Vec::new();
-    for c in PLOTTED {
+    for c in plotted() {
         let traces = traces_of(dir, c)?;
         if traces.iter().all(Vec::is_empty) {
             continue;
@@ -107,7 +107,7 @@ pub fn compare_dir(f: &Folder) -> Result<Vec<PathBuf>, CliError> {
         )));
     }
     let mut written = Vec::new();
-    for c in PLOTTED {
+    for c in plotted() {
         let mut series = Vec::new();
         let mut all_positive = true;
         for (name, dir) in &runs {

@@ -298,7 +298,7 @@ fn legacy_manifest(dir: &Path) -> Result<Option<Manifest>, CliError> {
     for s in spec.seeds {
         files.extend([trace_csv(s), trace_jsonl(s), state(s), legacy_extras(s)]);
     }
-    files.extend(super::summary::PLOTTED.iter().map(|c| plot(c)));
+    files.extend(super::summary::plotted().map(plot));
     Ok(Some(Manifest {
         problem: spec.problem,
         solver: Some(spec.solver),

@@ -26,21 +26,10 @@ pub const SUMMARY_TRACE: [&str; 11] = [
 ];
 /// Hyper-cleaning columns.
 pub const SUMMARY_EXTRA: [&str; 5] = ["val_loss", "test_acc", "precision", "recall", "f1"];
-/// Every plotted column.
-pub const PLOTTED: [&str; 12] = [
-    "f",
-    "g",
-    "h",
-    "grad_phi_norm",
-    "kkt",
-    "vf_kkt",
-    "opt_gap",
-    "val_loss",
-    "test_acc",
-    "precision",
-    "recall",
-    "f1",
-];
+/// Every plotted column: the metrics of the trace and the hyper-cleaning columns.
+pub fn plotted() -> impl Iterator<Item = &'static str> {
+    SUMMARY_TRACE[4..].iter().chain(&SUMMARY_EXTRA).copied()
+}
 
 /// The trace of seed `seed` in `dir` as a table: `seed<s>.csv`, joined by iteration with the
 /// columns of a `seed<s>.extras.csv`, where the data hyper-cleaning metrics of runs made before

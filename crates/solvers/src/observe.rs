@@ -34,6 +34,25 @@ pub trait Observe: Send + fmt::Debug {
     }
 }
 
+/// A trace writer: what it does with one record, without the iterate.
+trait Lines: Observe {
+    fn push(&mut self, rec: &Record) -> io::Result<()>;
+}
+
+/// Feed `records` to a fresh writer `w` as one run ending with `status`.
+fn write_all(
+    mut w: impl Lines,
+    info: &RunInfo,
+    records: &[Record],
+    status: &Status,
+) -> io::Result<()> {
+    w.on_start(info)?;
+    for r in records {
+        w.push(r)?;
+    }
+    w.on_finish(status)
+}
+
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
@@ -123,6 +142,18 @@ impl CsvWriter {
     }
 }
 
+impl Lines for CsvWriter {
+    fn push(&mut self, rec: &Record) -> io::Result<()> {
+        self.push_record(rec)
+    }
+}
+
+impl Lines for JsonlWriter {
+    fn push(&mut self, rec: &Record) -> io::Result<()> {
+        self.push_record(rec)
+    }
+}
+
 impl Observe for CsvWriter {
     fn on_start(&mut self, _info: &RunInfo) -> io::Result<()> {
         self.file = Some(Staged::create(&self.path)?);
@@ -132,11 +163,17 @@ impl Observe for CsvWriter {
     }
 
     fn on_record(&mut self, rec: &Record, _it: &Iterate) -> io::Result<()> {
-        self.push(rec)
+        self.push_record(rec)
     }
 
-    fn on_finish(&mut self, status: &Status) -> io::Result<()> {
-        self.finish(status)
+    fn on_finish(&mut self, _status: &Status) -> io::Result<()> {
+        if self.names.is_none() {
+            self.start_rows(Vec::new())?;
+        }
+        if let Some(f) = self.file.take() {
+            f.commit()?;
+        }
+        Ok(())
     }
 }
 
@@ -151,15 +188,10 @@ impl CsvWriter {
         records: &[Record],
         status: &Status,
     ) -> io::Result<()> {
-        let mut w = CsvWriter::new(path, 1);
-        w.on_start(info)?;
-        for r in records {
-            w.push(r)?;
-        }
-        w.finish(status)
+        write_all(CsvWriter::new(path, 1), info, records, status)
     }
 
-    fn push(&mut self, rec: &Record) -> io::Result<()> {
+    fn push_record(&mut self, rec: &Record) -> io::Result<()> {
         if rec.iter % self.every != 0 {
             return Ok(());
         }
@@ -174,16 +206,6 @@ impl CsvWriter {
         let line = Self::row(rec, extra, names);
         let f = self.file.as_mut().expect("on_start was called");
         writeln!(f, "{line}")
-    }
-
-    fn finish(&mut self, _status: &Status) -> io::Result<()> {
-        if self.names.is_none() {
-            self.start_rows(Vec::new())?;
-        }
-        if let Some(f) = self.file.take() {
-            f.commit()?;
-        }
-        Ok(())
     }
 }
 
@@ -216,15 +238,10 @@ impl JsonlWriter {
         records: &[Record],
         status: &Status,
     ) -> io::Result<()> {
-        let mut w = JsonlWriter::new(path, 1);
-        w.on_start(info)?;
-        for r in records {
-            w.push(r)?;
-        }
-        w.on_finish(status)
+        write_all(JsonlWriter::new(path, 1), info, records, status)
     }
 
-    fn push(&mut self, rec: &Record) -> io::Result<()> {
+    fn push_record(&mut self, rec: &Record) -> io::Result<()> {
         if rec.iter % self.every != 0 {
             return Ok(());
         }
@@ -273,7 +290,7 @@ impl Observe for JsonlWriter {
     }
 
     fn on_record(&mut self, rec: &Record, _it: &Iterate) -> io::Result<()> {
-        self.push(rec)
+        self.push_record(rec)
     }
 
     fn on_finish(&mut self, status: &Status) -> io::Result<()> {

@@ -210,22 +210,11 @@ impl Trajectory {
     }
 }
 
-/// A run's status in words.
+/// A run's status in words ("ran K iterations" for the iteration cap).
 fn status_text(s: &Status) -> String {
     match s {
-        Status::Diverged {
-            iter,
-            quantity,
-            reason,
-        } => format!(
-            "diverged at k = {iter} ({quantity} {})",
-            match reason {
-                crate::solvers::Divergence::NonFinite => "not finite",
-                crate::solvers::Divergence::TooLarge => "too large",
-            }
-        ),
         Status::MaxIter => "ran K iterations".into(),
-        other => format!("{other:?}"),
+        other => other.describe(),
     }
 }
 
