@@ -5,6 +5,7 @@ use super::plan::*;
 use super::{GALET_PAPER, ReproduceArgs};
 use crate::cli::plot::{LegendAt, Series, Table, draw, draw_at};
 use crate::cli::run::ObserverFactory;
+use crate::cli::summary::trace_table;
 use crate::cli::text::fmt;
 use crate::cli::{CliError, write_atomic};
 use crate::solvers::observe::Observe;
@@ -40,7 +41,7 @@ pub(super) fn galet_example1(args: &ReproduceArgs, out: &Path) -> Result<(String
         )? {
             return Ok((String::new(), true));
         }
-        let t = Table::read(&dir.join("seed0.csv"))?;
+        let t = trace_table(&dir, 0)?;
         let res = ["galet_rx", "galet_rw", "galet_ry"]
             .iter()
             .map(|c| t.last(c).unwrap_or(f64::NAN))
@@ -281,7 +282,7 @@ pub(super) fn galet_sensitivity(
             .map(|[_, x, y1, y2, _]| (vec![*x], vec![*y1, *y2]))
             .collect();
         let status = crate::cli::summary::seed_status(&dir, 0).unwrap_or(Status::MaxIter);
-        let t = Table::read(&dir.join("seed0.csv"))?;
+        let t = trace_table(&dir, 0)?;
         let g = t.pairs("iter", "opt_gap");
         let first = |thr: f64| {
             g.iter()

@@ -2,8 +2,8 @@
 //! `--redraw`), the methods as data, and the curves and statistics drawn from the traces.
 
 use super::ReproduceArgs;
-use crate::cli::folder::seeds_in;
-use crate::cli::plot::{Series, Table, band};
+use crate::cli::folder::{self, seeds_in};
+use crate::cli::plot::{Series, band};
 use crate::cli::run::{ObserverFactory, Outcome, run};
 use crate::cli::summary::{Stats, trace_table, traces_of};
 use crate::cli::{CliError, RunArgs, resolve_run, write_atomic};
@@ -109,7 +109,7 @@ pub(super) fn one_observed(
                 // Take the folder over with the new seed list; `resume` keeps the finished
                 // seeds, continues interrupted ones and runs the missing ones.
                 write_atomic(
-                    &dir.join("run.json"),
+                    &dir.join(folder::SPEC),
                     &serde_json::to_string_pretty(spec).expect("spec serializes"),
                 )?;
                 exec.resume = true;
@@ -156,7 +156,7 @@ pub(super) enum Reuse {
 /// Lines trace ends with its status line, and started when it left a checkpoint (`--resume`
 /// continues it).
 pub(super) fn reusable(dir: &Path, spec: &crate::cli::run::RunSpec) -> Result<Reuse, CliError> {
-    let Ok(text) = std::fs::read_to_string(dir.join("run.json")) else {
+    let Ok(text) = std::fs::read_to_string(dir.join(folder::SPEC)) else {
         return Ok(Reuse::None);
     };
     let Ok(mut saved) = serde_json::from_str::<crate::cli::run::RunSpec>(&text) else {
@@ -168,7 +168,7 @@ pub(super) fn reusable(dir: &Path, spec: &crate::cli::run::RunSpec) -> Result<Re
         return Ok(Reuse::None);
     }
     let done = |s: &u64| {
-        std::fs::read_to_string(dir.join(format!("seed{s}.jsonl"))).is_ok_and(|text| {
+        std::fs::read_to_string(dir.join(folder::trace_jsonl(*s))).is_ok_and(|text| {
             text.lines()
                 .last()
                 .is_some_and(|l| l.starts_with("{\"status\""))
@@ -179,7 +179,7 @@ pub(super) fn reusable(dir: &Path, spec: &crate::cli::run::RunSpec) -> Result<Re
     } else if spec
         .seeds
         .iter()
-        .any(|s| done(s) || dir.join(format!("seed{s}.state.json")).is_file())
+        .any(|s| done(s) || dir.join(folder::state(*s)).is_file())
     {
         Reuse::Some
     } else {
@@ -280,7 +280,7 @@ pub(super) fn trace_summary(dir: &Path, col: &str) -> Result<(f64, f64, f64, f64
     let mut mins = Vec::new();
     let mut iters = Vec::new();
     for s in seeds_in(dir)? {
-        let t = Table::read(&dir.join(format!("seed{s}.csv")))?;
+        let t = trace_table(dir, s)?;
         let v = t.pairs("iter", col);
         if let Some(p) = v.last() {
             last.push(p.1);

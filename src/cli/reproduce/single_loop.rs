@@ -5,7 +5,7 @@ use super::plan::*;
 use super::{ReproduceArgs, SINGLE_LOOP_PAPER};
 use crate::cli::CliError;
 use crate::cli::folder::seeds_in;
-use crate::cli::plot::{Series, Table, draw};
+use crate::cli::plot::{Series, draw};
 use crate::cli::summary::{Stats, trace_table};
 use crate::cli::text::fmt;
 use std::path::Path;
@@ -56,7 +56,7 @@ pub(super) fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, b
             )? {
                 return Ok((String::new(), true));
             }
-            let t = Table::read(&dir.join("seed0.csv"))?;
+            let t = trace_table(&dir, 0)?;
             let g: Vec<(f64, f64)> = t
                 .pairs("iter", "grad_phi_norm")
                 .into_iter()
