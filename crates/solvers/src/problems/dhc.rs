@@ -181,7 +181,7 @@ impl Dhc {
     pub fn with_corruption(mut self, corrupted: Vec<bool>) -> Self {
         assert_eq!(
             corrupted.len(),
-            self.data.train.nrows(),
+            self.dim_x(),
             "Dhc: the corruption mask must have one entry per training sample"
         );
         self.corrupted = Some(corrupted);
