@@ -191,7 +191,8 @@ pub fn run_many(runs: &[Run], exec: &Exec) -> Result<Outcome, CliError> {
     std::thread::scope(|scope| {
         for _ in 0..exec.threads.clamp(1, jobs.len().max(1)) {
             scope.spawn(|| {
-                while !failed.load(Ordering::SeqCst) {
+                // After Ctrl-C no job starts: the running ones stop at their next iteration.
+                while !failed.load(Ordering::SeqCst) && !STOP.requested() {
                     let Some(&(s, r)) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) else {
                         break;
                     };
@@ -209,8 +210,9 @@ pub fn run_many(runs: &[Run], exec: &Exec) -> Result<Outcome, CliError> {
         }
     });
     bar.finish_and_clear();
-    let mut stopped = false;
-    for end in ends.into_inner().expect("ends") {
+    let ends = ends.into_inner().expect("ends");
+    let mut stopped = ends.len() < jobs.len();
+    for end in ends {
         stopped |= end? == SeedEnd::Stopped;
     }
     if stopped {
