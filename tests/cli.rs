@@ -1234,3 +1234,50 @@ fn stochastic_solvers_take_a_minibatch_from_set() {
     ]);
     assert!(err.contains("unknown --set key `batch`"), "{err}");
 }
+
+#[test]
+fn the_library_reproduces_a_run_as_the_readme_shows() {
+    use bilevel::solvers::observe::CsvWriter;
+    use bilevel::solvers::problems::QuadraticKappa;
+    use bilevel::solvers::{Problem, RunConfig, Runner, registry};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("program");
+    bilevel()
+        .args([
+            "run",
+            "--problem",
+            "quadratic",
+            "--solver",
+            "aid-single-loop",
+        ])
+        .args(["--iters", "500", "--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    // The README's code ("Writing a problem"): metrics every 5 iterations (iters/100), a
+    // checkpoint every 25 (iters/20), the rows with metrics written.
+    let problem = QuadraticKappa::new(10.0, 2);
+    let mut params = registry::solver("aid-single-loop").unwrap().defaults();
+    let derived = params.derive(&problem.smoothness().unwrap(), Some(500), &[]);
+    assert_eq!(derived.len(), 3);
+    let mut solver = params.for_seed(0).build().unwrap();
+    let config = RunConfig {
+        checkpoint_every: Some(25),
+        ..RunConfig::iters(500)
+    };
+    let lib = tmp.path().join("library.csv");
+    Runner::new(config)
+        .unwrap()
+        .observe(CsvWriter::new(&lib, 5))
+        .run(&problem, &mut *solver)
+        .unwrap();
+    assert_eq!(
+        csv_without_time(&lib),
+        csv_without_time(&out.join("seed0.csv"))
+    );
+    assert_eq!(
+        run_json(&out)["solver_params"],
+        params.to_json(),
+        "the same parameters"
+    );
+}
