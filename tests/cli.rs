@@ -545,8 +545,8 @@ fn list_names_every_problem_and_solver() {
     for p in registry::PROBLEMS {
         assert!(text.contains(p.name));
     }
-    for s in registry::SOLVERS {
-        assert!(text.contains(s.name));
+    for s in bilevel::solvers::registry::SOLVERS {
+        assert!(text.contains(s.name) && text.contains(s.summary));
     }
     assert!(text.contains("solve.Cg.max_iter"));
     assert!(text.contains("batch.batch_g"));
@@ -648,20 +648,24 @@ fn a_run_file_takes_the_flags_spelling_and_a_seed_list() {
         })
     };
     let head = "problem = \"quadratic\"\nsolver = \"aid-single-loop\"\n";
-    let (spec, _, _) = resolve(&format!(
+    let spec = resolve(&format!(
         "{head}seeds = [0, 2]\ntime-budget = \"2s\"\nmetrics-every = 5\n"
     ))
-    .unwrap();
+    .unwrap()
+    .0
+    .spec;
     assert_eq!(spec.seeds, vec![0, 2]);
     assert_eq!(spec.time_budget_s, Some(2.0));
     // A budget without an iteration cap stops on time alone, checkpointing every tenth
     // metric row.
     assert_eq!(spec.iters, UNCAPPED);
     assert_eq!((spec.metrics_every, spec.checkpoint_every), (5, 50));
-    let (spec, _, _) = resolve(&format!(
+    let spec = resolve(&format!(
         "{head}seeds = 3\ntime_budget = \"2s\"\niters = 40\n"
     ))
-    .unwrap();
+    .unwrap()
+    .0
+    .spec;
     assert_eq!(spec.seeds, vec![3]);
     assert_eq!((spec.iters, spec.metrics_every), (40, 1));
     let err = resolve(&format!("{head}seeds = [1, 1]\n")).unwrap_err().0;
@@ -976,15 +980,19 @@ fn run_json(dir: &Path) -> serde_json::Value {
 }
 
 fn run_sc_sincos(out: &Path, solver: &str, extra: &[&str]) {
-    let o = bilevel()
+    let o = sc_sincos(out, solver, extra);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn sc_sincos(out: &Path, solver: &str, extra: &[&str]) -> std::process::Output {
+    bilevel()
         .args(["run", "--problem", "sc-sincos", "--solver", solver])
         .args(["--iters", "1000", "--quiet"])
         .args(extra)
         .arg("--out")
         .arg(out)
         .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        .unwrap()
 }
 
 #[test]
@@ -992,9 +1000,23 @@ fn run_derives_step_sizes_from_the_problem_smoothness() {
     let tmp = tempfile::tempdir().unwrap();
     // sc-sincos has L_g = 100: the solvers' fixed defaults (steps of order 1) diverge.
     let lib = tmp.path().join("library");
-    run_sc_sincos(&lib, "aid-single-loop", &["--library-defaults"]);
+    // A diverged run writes its files, says so in its summary and exits with code 3.
+    let o = sc_sincos(&lib, "aid-single-loop", &["--library-defaults"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("diverged"));
     let last = std::fs::read_to_string(lib.join("seed0.jsonl")).unwrap();
     assert!(last.contains("Diverged"), "{last}");
+    let summary = std::fs::read_to_string(lib.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("**Diverged: 1 of 1 seeds** (seed 0)")
+            && summary.contains("- seed 0: diverged at k = "),
+        "{summary}"
+    );
     assert!(run_json(&lib).get("derived").is_none());
     for solver in ["pgd-qp", "aid-single-loop"] {
         let out = tmp.path().join(solver);
@@ -1119,8 +1141,36 @@ fn stochastic_solvers_take_a_minibatch_from_set() {
         spec["solver_params"]["batch"],
         serde_json::json!({"batch_f": 32, "batch_g": 32, "seed": 5})
     );
-    let extras = std::fs::read_to_string(out.join("seed0.extras.csv")).unwrap();
-    assert!(extras.lines().count() > 1, "{extras}");
+    // The problem's own metrics are columns of the trace, at every metric evaluation.
+    assert!(!out.join("seed0.extras.csv").exists());
+    let trace = std::fs::read_to_string(out.join("seed0.csv")).unwrap();
+    let header: Vec<&str> = trace.lines().next().unwrap().split(',').collect();
+    let at = |c: &str| {
+        header
+            .iter()
+            .position(|h| *h == c)
+            .unwrap_or_else(|| panic!("{c}"))
+    };
+    let (f, val_loss, f1) = (at("f"), at("val_loss"), at("f1"));
+    assert!(
+        at("test_acc") > at("opt_gap") && at("precision") < f1,
+        "{header:?}"
+    );
+    let rows: Vec<Vec<&str>> = trace
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        41,
+        "metrics at every iteration of 40 (iters/100 rounds up to 1)"
+    );
+    for r in &rows {
+        // The validation loss is the upper-level objective itself.
+        assert_eq!(r[f], r[val_loss], "{r:?}");
+        assert!(!r[f1].is_empty(), "{r:?}");
+    }
     let last = std::fs::read_to_string(out.join("seed0.jsonl")).unwrap();
     assert_eq!(last.lines().last().unwrap(), r#"{"status":"MaxIter"}"#);
     // Each run seed draws its own samples: on the (unseeded) quadratic problem the traces of
@@ -1183,4 +1233,51 @@ fn stochastic_solvers_take_a_minibatch_from_set() {
         "batch=4",
     ]);
     assert!(err.contains("unknown --set key `batch`"), "{err}");
+}
+
+#[test]
+fn the_library_reproduces_a_run_as_the_readme_shows() {
+    use bilevel::solvers::observe::CsvWriter;
+    use bilevel::solvers::problems::QuadraticKappa;
+    use bilevel::solvers::{Problem, RunConfig, Runner, registry};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("program");
+    bilevel()
+        .args([
+            "run",
+            "--problem",
+            "quadratic",
+            "--solver",
+            "aid-single-loop",
+        ])
+        .args(["--iters", "500", "--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    // The README's code ("Writing a problem"): metrics every 5 iterations (iters/100), a
+    // checkpoint every 25 (iters/20), the rows with metrics written.
+    let problem = QuadraticKappa::new(10.0, 2);
+    let mut params = registry::solver("aid-single-loop").unwrap().defaults();
+    let derived = params.derive(&problem.smoothness().unwrap(), Some(500), &[]);
+    assert_eq!(derived.len(), 3);
+    let mut solver = params.for_seed(0).build().unwrap();
+    let config = RunConfig {
+        checkpoint_every: Some(25),
+        ..RunConfig::iters(500)
+    };
+    let lib = tmp.path().join("library.csv");
+    Runner::new(config)
+        .unwrap()
+        .observe(CsvWriter::new(&lib, 5))
+        .run(&problem, &mut *solver)
+        .unwrap();
+    assert_eq!(
+        csv_without_time(&lib),
+        csv_without_time(&out.join("seed0.csv"))
+    );
+    assert_eq!(
+        run_json(&out)["solver_params"],
+        params.to_json(),
+        "the same parameters"
+    );
 }

@@ -21,10 +21,15 @@ pub fn oracle_table(
     reps: usize,
     batch: Option<usize>,
 ) -> Result<String, CliError> {
+    if !(1..=1_000_000).contains(&reps) {
+        return Err(CliError::new(format!(
+            "--reps {reps}: expected an integer in 1..=1000000"
+        )));
+    }
     let spec = problem_spec(problem)?;
     let params = problem_params(spec, sets)?;
     let built = build_problem(problem, &params, 0, &mut DataCache::new(data_dir))?;
-    let p = &*built.problem;
+    let p = &*built;
     let (x, y) = (p.x0(), p.y0());
     let v = crate::linalg::Mat::from_fn(p.dim_y(), 1, |i, _| ((i % 7) as f64 - 3.0) * 0.1);
     let u = crate::linalg::Mat::from_fn(p.dim_x(), 1, |i, _| ((i % 5) as f64 - 2.0) * 0.1);

@@ -47,6 +47,28 @@ impl Table {
         Ok(Table { header, rows })
     }
 
+    /// Add the columns of `other` (but its `key`) to the rows whose `key` matches one of its
+    /// rows; empty cells elsewhere.
+    pub fn join(&mut self, other: &Table, key: &str) {
+        let (Some(i), Some(j)) = (self.col(key), other.col(key)) else {
+            return;
+        };
+        let cols: Vec<usize> = (0..other.header.len()).filter(|&c| c != j).collect();
+        for &c in &cols {
+            self.header.push(other.header[c].clone());
+        }
+        for row in &mut self.rows {
+            let k = row.get(i).copied().flatten();
+            let hit = other
+                .rows
+                .iter()
+                .find(|r| k.is_some() && r.get(j).copied().flatten() == k);
+            for &c in &cols {
+                row.push(hit.and_then(|r| r.get(c).copied().flatten()));
+            }
+        }
+    }
+
     /// The index of column `name`.
     pub fn col(&self, name: &str) -> Option<usize> {
         self.header.iter().position(|h| h == name)
@@ -125,7 +147,7 @@ const COLORS: [RGBColor; 10] = [
 /// Where [`draw_at`] puts the legend.
 pub use plotters::prelude::SeriesLabelPosition as LegendAt;
 
-/// Draw `series` into an SVG at `path` (written to a temporary name, then renamed). With
+/// Draw `series` into an SVG at `path` (written whole, atomically). With
 /// `log_y`, non-positive values are dropped. The legend sits at the right, half way up.
 pub fn draw(
     path: &Path,
@@ -156,10 +178,6 @@ pub fn draw_at(
     log_y: bool,
     legend: LegendAt,
 ) -> Result<(), CliError> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp.svg",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
     let keep = |v: f64| v.is_finite() && (!log_y || v > 0.0);
     let all_y: Vec<f64> = series
         .iter()
@@ -180,8 +198,9 @@ pub fn draw_at(
         }
     }
     let x1 = if x1 <= x0 { x0 + 1.0 } else { x1 };
+    let mut svg = String::new();
     let result = (|| -> Result<(), Box<dyn std::error::Error>> {
-        let root = SVGBackend::new(&tmp, (800, 500)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (800, 500)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut b = ChartBuilder::on(&root);
         b.caption(title, ("sans-serif", 20))
@@ -247,8 +266,7 @@ pub fn draw_at(
         Ok(())
     })();
     result.map_err(|e| CliError::new(format!("drawing {}: {e}", path.display())))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| CliError::new(format!("writing {}: {e}", path.display())))
+    super::write_atomic(path, &svg)
 }
 
 /// [`tick_label`] with enough decimals to tell apart ticks on an axis spanning `span`

@@ -1,14 +1,11 @@
-//! The problems and solvers the program knows by name, their parameters and defaults, and the
-//! mapping of `--set key=value` onto them.
+//! The problems the program knows by name, their parameters and defaults, and the names it
+//! suggests for a misspelt one. (The solvers' table is the library's `solvers::registry`.)
 
 use super::CliError;
 use crate::datasets::hyperclean::{HypercleanConfig, Preset, SplitSpec};
 use crate::datasets::mnist::{self, Dataset, DatasetKind, LoadOptions, Split};
 use crate::solvers::Problem;
-use crate::solvers::Solver;
-use crate::solvers::algorithms::*;
 use crate::solvers::problems::*;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,9 +42,9 @@ const DHC_COMMON: [ParamSpec; 7] = [
         "pgdqp",
         "split and corruption preset: pgdqp, pgdqp-pca, galet, single-loop-itd, benchopt",
     ),
-    p("n", "preset", "training samples (integer >= 1)"),
-    p("val", "preset", "validation samples (integer >= 1)"),
-    p("test", "preset", "test samples (integer >= 1)"),
+    p("n", "preset", "training samples (integer in 1..=70000)"),
+    p("val", "preset", "validation samples (integer in 1..=70000)"),
+    p("test", "preset", "test samples (integer in 1..=70000)"),
     p("p", "preset", "corruption rate, in [0, 1]"),
     p("lambda", "0.001", "ridge weight on the lower level, >= 0"),
     p("bias", "false", "append a bias column of ones (true/false)"),
@@ -60,18 +57,18 @@ pub const PROBLEMS: &[ProblemSpec] = &[
         about: "quadratic with condition number kappa (single-loop AID/ITD paper, §5)",
         params: &[
             p("kappa", "10", "condition number, >= 1"),
-            p("dim", "2", "dimension of x and y (integer >= 1)"),
+            p("dim", "2", "dimension of x and y (integer in 1..=10000000)"),
         ],
     },
     ProblemSpec {
         name: "sc-sincos",
         about: "sin/cos upper level over a strongly convex quadratic lower level (PGD-QP App. C.1.1)",
-        params: &[p("n", "20", "dimension (integer >= 1)")],
+        params: &[p("n", "20", "dimension (integer in 1..=4096; H is n × n)")],
     },
     ProblemSpec {
         name: "nc-cos",
         about: "same upper level over a nonconvex cos lower level (PGD-QP App. C.1.3)",
-        params: &[p("n", "20", "dimension (integer >= 1)")],
+        params: &[p("n", "20", "dimension (integer in 1..=4096; H is n × n)")],
     },
     ProblemSpec {
         name: "coreset",
@@ -95,7 +92,7 @@ pub const PROBLEMS: &[ProblemSpec] = &[
     ProblemSpec {
         name: "lower-bound",
         about: "f = y over g = ½(y − F(x))² with a nonconvex F (F²SA slides)",
-        params: &[p("n", "2", "dimension of x (integer >= 1)")],
+        params: &[p("n", "2", "dimension of x (integer in 1..=10000000)")],
     },
     ProblemSpec {
         name: "dhc-linear",
@@ -113,7 +110,7 @@ pub const PROBLEMS: &[ProblemSpec] = &[
             DHC_COMMON[4],
             DHC_COMMON[5],
             DHC_COMMON[6],
-            p("components", "82", "PCA components (integer >= 1)"),
+            p("components", "82", "PCA components (integer in 1..=784)"),
         ],
     },
     ProblemSpec {
@@ -130,266 +127,12 @@ pub const PROBLEMS: &[ProblemSpec] = &[
             p(
                 "hidden",
                 "50",
-                "hidden width (integer >= 1; the papers use 50 and 256)",
+                "hidden width (integer in 1..=4096; the papers use 50 and 256)",
             ),
             p("activation", "relu", "relu, tanh or sigmoid"),
         ],
     },
 ];
-
-/// A solver the program can build: its name and default parameters.
-#[derive(Clone, Copy, Debug)]
-pub struct SolverSpec {
-    /// [`Solver::name`].
-    pub name: &'static str,
-    /// One line.
-    pub about: &'static str,
-}
-
-/// Every solver.
-pub const SOLVERS: &[SolverSpec] = &[
-    SolverSpec {
-        name: "aid-single-loop",
-        about: "single-loop AID (single-loop AID/ITD paper, Alg. 1)",
-    },
-    SolverSpec {
-        name: "itd-single-loop",
-        about: "single-loop ITD (same paper, Alg. 2)",
-    },
-    SolverSpec {
-        name: "pgd-qp",
-        about: "perturbed gradient descent via a convex QP (PGD-QP paper, Alg. 1)",
-    },
-    SolverSpec {
-        name: "galet",
-        about: "generalized alternating method (GALET, Alg. 1)",
-    },
-    SolverSpec {
-        name: "rhg",
-        about: "reverse-mode ITD through T unrolled steps (Franceschi et al., \"Forward and Reverse Gradient-Based Hyperparameter Optimization\")",
-    },
-    SolverSpec {
-        name: "aidbio",
-        about: "double-loop AID with CG or Neumann (Ji, Yang and Liang, \"Bilevel Optimization: Convergence Analysis and Enhanced Design\")",
-    },
-    SolverSpec {
-        name: "bome",
-        about: "BOME, first order, value-function based (Liu et al., \"BOME! Bilevel Optimization Made Easy\")",
-    },
-    SolverSpec {
-        name: "v-pbgd",
-        about: "V-PBGD, first-order penalty (Shen and Chen, \"On Penalty-based Bilevel Gradient Descent Method\")",
-    },
-    SolverSpec {
-        name: "f2sa",
-        about: "F²SA, fully first-order (increasing or fixed λ)",
-    },
-    SolverSpec {
-        name: "prox-f2sa-two-loop",
-        about: "proximal two-loop F²SA with projections",
-    },
-    SolverSpec {
-        name: "f3sa",
-        about: "F³SA, F²SA with momentum-assisted (STORM-type) estimators",
-    },
-    SolverSpec {
-        name: "prox-f2sa-momentum",
-        about: "proximal single-loop F²SA with momentum and projections",
-    },
-];
-
-/// The default parameters of `solver` as a JSON object.
-pub fn solver_defaults(solver: &str) -> Result<Value, CliError> {
-    let v = match solver {
-        "aid-single-loop" => serde_json::to_value(SingleLoopAidParams::default()),
-        "itd-single-loop" => serde_json::to_value(SingleLoopItdParams::default()),
-        "pgd-qp" => serde_json::to_value(PgdQpParams::default()),
-        "galet" => serde_json::to_value(GaletParams::default()),
-        "rhg" => serde_json::to_value(RhgParams::default()),
-        "aidbio" => serde_json::to_value(AidBioParams::default()),
-        "bome" => serde_json::to_value(BomeParams::default()),
-        "v-pbgd" => serde_json::to_value(VPbgdParams::default()),
-        "f2sa" => serde_json::to_value(F2saParams::default()),
-        "prox-f2sa-two-loop" => serde_json::to_value(ProxF2saParams::default()),
-        "f3sa" => serde_json::to_value(F3saParams::default()),
-        "prox-f2sa-momentum" => serde_json::to_value(ProxF2saMomentumParams::default()),
-        _ => return Err(unknown("solver", solver, SOLVERS.iter().map(|s| s.name))),
-    };
-    v.map_err(|e| CliError::new(format!("serializing defaults: {e}")))
-}
-
-/// Build `solver` from a full parameter object (the defaults with `--set` applied).
-pub fn build_solver(solver: &str, params: &Value) -> Result<Box<dyn Solver>, CliError> {
-    fn de<T: serde::de::DeserializeOwned>(v: &Value, s: &str) -> Result<T, CliError> {
-        serde_json::from_value(v.clone())
-            .map_err(|e| CliError::new(format!("solver {s}: bad parameter value: {e}")))
-    }
-    let inv = |e: crate::solvers::Error| CliError::new(e.to_string());
-    Ok(match solver {
-        "aid-single-loop" => Box::new(SingleLoopAid::new(de(params, solver)?).map_err(inv)?),
-        "itd-single-loop" => Box::new(SingleLoopItd::new(de(params, solver)?).map_err(inv)?),
-        "pgd-qp" => Box::new(PgdQp::new(de(params, solver)?).map_err(inv)?),
-        "galet" => Box::new(Galet::new(de(params, solver)?).map_err(inv)?),
-        "rhg" => Box::new(Rhg::new(de(params, solver)?).map_err(inv)?),
-        "aidbio" => Box::new(AidBio::new(de(params, solver)?).map_err(inv)?),
-        "bome" => Box::new(Bome::new(de(params, solver)?).map_err(inv)?),
-        "v-pbgd" => Box::new(VPbgd::new(de(params, solver)?).map_err(inv)?),
-        "f2sa" => Box::new(F2sa::new(de(params, solver)?).map_err(inv)?),
-        "prox-f2sa-two-loop" => Box::new(ProxF2saTwoLoop::new(de(params, solver)?).map_err(inv)?),
-        "f3sa" => Box::new(F3sa::new(de(params, solver)?).map_err(inv)?),
-        "prox-f2sa-momentum" => Box::new(ProxF2saMomentum::new(de(params, solver)?).map_err(inv)?),
-        _ => return Err(unknown("solver", solver, SOLVERS.iter().map(|s| s.name))),
-    })
-}
-
-/// The leaves of a JSON object as `(dotted.key, value)` pairs, in order.
-pub fn flatten(v: &Value) -> Vec<(String, Value)> {
-    fn go(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
-        match v {
-            Value::Object(m) => {
-                for (k, v) in m {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    go(&key, v, out);
-                }
-            }
-            _ => out.push((prefix.to_string(), v.clone())),
-        }
-    }
-    let mut out = Vec::new();
-    go("", v, &mut out);
-    out
-}
-
-/// The minibatch keys of the stochastic solvers (whose `batch` is `none` by default: exact
-/// gradients), with their meaning, for `bilevel list`.
-pub const BATCH_KEYS: [(&str, &str); 4] = [
-    (
-        "batch",
-        "`none` (exact gradients) or B: minibatches of B samples of f and of g",
-    ),
-    ("batch.batch_f", "samples of f per stochastic gradient"),
-    ("batch.batch_g", "samples of g per stochastic gradient"),
-    (
-        "batch.seed",
-        "index stream seed (run seed s draws from batch.seed + s); default 0",
-    ),
-];
-
-/// Whether `params` has an optional minibatch (`batch`, a [`Minibatch`] or `null`).
-fn has_batch(params: &Value) -> bool {
-    params
-        .get("batch")
-        .is_some_and(|b| b.is_null() || b.is_object())
-}
-
-/// Every `--set` key of a solver: the leaves of its parameters, and the dotted minibatch keys
-/// while its `batch` is still `none`.
-pub fn solver_keys(params: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = flatten(params).into_iter().map(|(k, _)| k).collect();
-    if params.get("batch").is_some_and(Value::is_null) {
-        keys.extend(BATCH_KEYS[1..].iter().map(|(k, _)| k.to_string()));
-    }
-    keys
-}
-
-/// The solver parameters for run seed `seed`: a minibatch stream seeded by `batch.seed + seed`,
-/// so that the seeds of a run draw different samples (other parameters unchanged).
-pub fn seeded_solver_params(params: &Value, seed: u64) -> Value {
-    let mut p = params.clone();
-    if let Some(s) = p.pointer_mut("/batch/seed")
-        && let Some(v) = s.as_u64()
-    {
-        *s = Value::from(v.wrapping_add(seed));
-    }
-    p
-}
-
-/// Set the dotted `key` of `params` to `text`, typed like the current value.
-///
-/// The optional minibatch of the stochastic solvers takes `batch=B` (both sizes `B`, stream
-/// seed kept or 0) or `batch=none`; a dotted `batch.…` key on a `none` batch first makes one
-/// with sizes 0 (which validation refuses until both are set) and seed 0.
-pub fn set_solver_param(
-    solver: &str,
-    params: &mut Value,
-    key: &str,
-    text: &str,
-) -> Result<(), CliError> {
-    let keys = solver_keys(params);
-    if has_batch(params) && (key == "batch" || key.starts_with("batch.")) {
-        let batch = &mut params["batch"];
-        if key == "batch" {
-            if text == "none" {
-                *batch = Value::Null;
-                return Ok(());
-            }
-            let b: u64 = text.parse().ok().filter(|b| *b >= 1).ok_or_else(|| {
-                CliError::new(format!(
-                    "--set batch={text}: `batch` of solver {solver} expects `none` or an integer >= 1"
-                ))
-            })?;
-            if batch.is_null() {
-                *batch = serde_json::json!({ "batch_f": b, "batch_g": b, "seed": 0 });
-            } else {
-                batch["batch_f"] = Value::from(b);
-                batch["batch_g"] = Value::from(b);
-            }
-            return Ok(());
-        }
-        if batch.is_null() {
-            *batch = serde_json::json!({ "batch_f": 0, "batch_g": 0, "seed": 0 });
-        }
-    }
-    let mut slot = &mut *params;
-    for part in key.split('.') {
-        slot = match slot.get_mut(part) {
-            Some(s) => s,
-            None => {
-                return Err(unknown(
-                    &format!("parameter of solver {solver}"),
-                    key,
-                    keys.iter().map(String::as_str),
-                ));
-            }
-        };
-    }
-    let bad = |what: &str| {
-        CliError::new(format!(
-            "--set {key}={text}: `{key}` of solver {solver} expects {what}"
-        ))
-    };
-    *slot = match slot {
-        Value::Bool(_) => Value::Bool(text.parse().map_err(|_| bad("true or false"))?),
-        Value::Number(n) if n.is_u64() && !text.contains(['.', 'e', 'E']) => {
-            Value::from(text.parse::<u64>().map_err(|_| bad("an integer >= 0"))?)
-        }
-        Value::Number(_) => {
-            let v: f64 = text.parse().map_err(|_| bad("a number"))?;
-            serde_json::Number::from_f64(v)
-                .map(Value::Number)
-                .ok_or_else(|| bad("a finite number"))?
-        }
-        Value::String(_) => Value::String(text.to_string()),
-        Value::Null => {
-            if text == "none" {
-                Value::Null
-            } else {
-                Value::from(
-                    text.parse::<u64>()
-                        .map_err(|_| bad("an integer >= 0 or `none`"))?,
-                )
-            }
-        }
-        Value::Object(_) | Value::Array(_) => {
-            return Err(bad("a nested key, e.g. one of the listed dotted keys"));
-        }
-    };
-    Ok(())
-}
 
 /// The problem spec named `name`.
 pub fn problem_spec(name: &str) -> Result<&'static ProblemSpec, CliError> {
@@ -399,14 +142,14 @@ pub fn problem_spec(name: &str) -> Result<&'static ProblemSpec, CliError> {
         .ok_or_else(|| unknown("problem", name, PROBLEMS.iter().map(|s| s.name)))
 }
 
-/// A built problem, with what the DHC metrics need.
-#[derive(Clone, Debug)]
-pub struct Built {
-    /// The problem.
-    pub problem: Arc<dyn Problem>,
-    /// For DHC: the problem again, concretely, and the true corruption mask.
-    pub dhc: Option<(Arc<Dhc>, Vec<bool>)>,
-}
+/// The largest dimension of a problem made of vectors (80 MB per vector).
+const MAX_VECTOR: usize = 10_000_000;
+/// The largest dimension of a problem holding dense `n × n` matrices (128 MB per matrix).
+const MAX_SQUARE: usize = 4096;
+/// The most samples of a hyper-cleaning split (MNIST holds 70,000 images).
+const MAX_SAMPLES: usize = 70_000;
+/// The widest hidden layer of the hyper-cleaning network (3.2 million weights on MNIST).
+const MAX_HIDDEN: usize = 4096;
 
 /// Problem parameters after defaults: key → text.
 pub type ProblemParams = BTreeMap<String, String>;
@@ -530,20 +273,24 @@ pub fn build_problem(
     m: &ProblemParams,
     seed: u64,
     data: &mut DataCache,
-) -> Result<Built, CliError> {
+) -> Result<Arc<dyn Problem>, CliError> {
     let spec = problem_spec(name)?;
-    let plain = |p: Arc<dyn Problem>| Built {
-        problem: p,
-        dhc: None,
-    };
-    let pos_int = |v: &usize| *v >= 1;
+    let plain = |p: Arc<dyn Problem>| p;
+    // Every size is bounded before anything is allocated from it.
+    let size = |max: usize| move |v: &usize| (1..=max).contains(v);
     Ok(match name {
         "quadratic" => plain(Arc::new(QuadraticKappa::new(
             get(spec, m, "kappa", |k: &f64| *k >= 1.0 && k.is_finite())?,
-            get(spec, m, "dim", pos_int)?,
+            get(spec, m, "dim", size(MAX_VECTOR))?,
         ))),
-        "sc-sincos" => plain(Arc::new(ScSinCos::new(get(spec, m, "n", pos_int)?, seed))),
-        "nc-cos" => plain(Arc::new(NcCos::new(get(spec, m, "n", pos_int)?, seed))),
+        "sc-sincos" => plain(Arc::new(ScSinCos::new(
+            get(spec, m, "n", size(MAX_SQUARE))?,
+            seed,
+        ))),
+        "nc-cos" => plain(Arc::new(NcCos::new(
+            get(spec, m, "n", size(MAX_SQUARE))?,
+            seed,
+        ))),
         "coreset" => plain(Arc::new(Coreset::new(seed))),
         "galet-example1" => {
             let f = |k| get(spec, m, k, |v: &f64| v.is_finite());
@@ -553,7 +300,12 @@ pub fn build_problem(
             )))
         }
         "nasty-constrained" => plain(Arc::new(NastyConstrained)),
-        "lower-bound" => plain(Arc::new(LowerBound::new(get(spec, m, "n", pos_int)?))),
+        "lower-bound" => plain(Arc::new(LowerBound::new(get(
+            spec,
+            m,
+            "n",
+            size(MAX_VECTOR),
+        )?))),
         "dhc-linear" | "dhc-pca" | "dhc-mlp" => build_dhc(spec, m, seed, data)?,
         _ => unreachable!("problem_spec accepted {name}"),
     })
@@ -573,10 +325,7 @@ pub fn problem_smoothness(
     let mut data = DataCache::new(None);
     let mut worst: Option<crate::solvers::Smoothness> = None;
     for &seed in seeds {
-        let Some(c) = build_problem(name, m, seed, &mut data)?
-            .problem
-            .smoothness()
-        else {
+        let Some(c) = build_problem(name, m, seed, &mut data)?.smoothness() else {
             return Ok(None);
         };
         worst = Some(worst.map_or(c, |w| w.worst(c)));
@@ -589,7 +338,7 @@ fn build_dhc(
     m: &ProblemParams,
     seed: u64,
     data: &mut DataCache,
-) -> Result<Built, CliError> {
+) -> Result<Arc<dyn Problem>, CliError> {
     let preset: Preset = m["preset"]
         .parse()
         .map_err(|e| CliError::new(format!("--set preset={}: {e}", m["preset"])))?;
@@ -598,7 +347,7 @@ fn build_dhc(
         .with_bias(get(spec, m, "bias", |_: &bool| true)?);
     for key in ["n", "val", "test"] {
         if m[key] != "preset" {
-            let len = get(spec, m, key, |v: &usize| *v >= 1)?;
+            let len = get(spec, m, key, |v: &usize| (1..=MAX_SAMPLES).contains(v))?;
             let slot = match key {
                 "n" => &mut cfg.train,
                 "val" => &mut cfg.val,
@@ -614,11 +363,13 @@ fn build_dhc(
     let (model, tag) = match spec.name {
         "dhc-linear" => (DhcModel::Linear, "linear".to_string()),
         "dhc-pca" => {
-            cfg = cfg.with_pca(Some(get(spec, m, "components", |v: &usize| *v >= 1)?));
+            cfg = cfg.with_pca(Some(get(spec, m, "components", |v: &usize| {
+                (1..=784).contains(v)
+            })?));
             (DhcModel::Linear, "pca".to_string())
         }
         _ => {
-            let hidden = get(spec, m, "hidden", |v: &usize| *v >= 1)?;
+            let hidden = get(spec, m, "hidden", |v: &usize| (1..=MAX_HIDDEN).contains(v))?;
             let act = Activation::parse(&m["activation"]).ok_or_else(|| {
                 CliError::new(format!(
                     "--set activation={}: `activation` of problem dhc-mlp must be relu, tanh or sigmoid",
@@ -649,11 +400,9 @@ fn build_dhc(
         task.test.labels,
         task.num_classes,
     );
-    let dhc = Arc::new(Dhc::new(Arc::new(d), model, lambda, tag, seed));
-    Ok(Built {
-        problem: dhc.clone(),
-        dhc: Some((dhc, task.corrupted)),
-    })
+    Ok(Arc::new(
+        Dhc::new(Arc::new(d), model, lambda, tag, seed).with_corruption(task.corrupted),
+    ))
 }
 
 /// Levenshtein distance.
@@ -698,6 +447,27 @@ pub fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<&'a 
 /// The error "unknown WHAT `NAME`; did you mean `A`? known: …".
 pub fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> CliError {
     unknown_in(what, name, "", known)
+}
+
+/// A library error as the program reports it: an unknown name or key with the closest known
+/// ones, a bad value naming its key (as `--set key=value`), anything else as it says.
+pub fn explain(e: crate::solvers::Error) -> CliError {
+    use crate::solvers::Error as E;
+    match e {
+        E::UnknownName { what, name, known } => {
+            unknown(what, &name, known.iter().map(String::as_str))
+        }
+        E::UnknownKey { solver, key, known } => unknown_in(
+            "--set key",
+            &key,
+            &format!(" of solver {solver}"),
+            known.iter().map(String::as_str),
+        ),
+        E::BadValue {
+            ref key, ref text, ..
+        } => CliError::new(format!("--set {key}={text}: {e}")),
+        other => CliError::new(other.to_string()),
+    }
 }
 
 /// The error "unknown WHAT `NAME` CONTEXT; did you mean `A`? known: …".

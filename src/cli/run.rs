@@ -1,31 +1,31 @@
-//! `bilevel run`: seeds in parallel, each driven in segments with a checkpoint after each, so a
-//! stopped run leaves only complete files and `--resume` continues it bit-identically.
+//! `bilevel run`: every (seed, solver) pair a job of one pool of workers, each driven by one
+//! `solvers::Runner` that checkpoints into the run folder (the program's `seed` module), so a
+//! stopped run leaves only complete files and `--resume` continues it bit-identically; the run
+//! folders are taken, locked and cleaned through [`folder`].
 
-use super::plot::{Series, Table, band, draw, quantile};
-use super::registry::{
-    Built, DataCache, ProblemParams, build_problem, build_solver, seeded_solver_params,
-};
-use super::{CliError, write_atomic};
-use crate::solvers::observe::{CsvWriter, JsonlWriter, Observe};
-use crate::solvers::{
-    Checkpoint, Counts, Error, Metrics, Problem, Record, RunConfig, RunInfo, Runner, Status,
-};
+use super::CliError;
+use super::compare::{compare_dir, plot_dir};
+use super::folder::{self, Folder, Take};
+use super::registry::{DataCache, ProblemParams, build_problem, explain};
+use super::seed::{SeedEnd, run_seed};
+use super::summary::{self, summarize};
+use crate::solvers::observe::Observe;
+use crate::solvers::registry::Params;
+use crate::solvers::{Derived, Problem, Stop};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// The iteration cap of a run that only its time budget stops (`--time-budget` without
 /// `--iters`).
 pub const UNCAPPED: u64 = u64::MAX;
 
-/// Set by Ctrl-C: runs stop at the next iteration, keeping their last checkpoint.
-pub static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by Ctrl-C: every run stops before its next iteration, keeping a checkpoint of where it
+/// stopped.
+pub static STOP: LazyLock<Stop> = LazyLock::new(Stop::new);
 
 /// Everything that determines a run (saved as `run.json` in its folder).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,7 +40,7 @@ pub struct RunSpec {
     pub solver_params: Value,
     /// The parameters among them whose defaults came from the problem's smoothness constants.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub derived: Vec<super::defaults::Derived>,
+    pub derived: Vec<Derived>,
     /// Seeds.
     pub seeds: Vec<u64>,
     /// Iteration cap ([`UNCAPPED`] when only the time budget stops the run).
@@ -55,48 +55,36 @@ pub struct RunSpec {
     pub data_dir: Option<PathBuf>,
 }
 
-/// A record in a form that round-trips through JSON exactly.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Rec {
-    iter: u64,
-    counts: Counts,
-    scalars: Vec<(String, Option<f64>)>,
-    metrics: Option<Metrics>,
-    elapsed: f64,
-}
-
-/// Data hyper-cleaning quantities at a checkpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-struct Extra {
-    iter: u64,
-    val_loss: f64,
-    test_acc: f64,
-    precision: f64,
-    recall: f64,
-    f1: f64,
-}
-
-/// A seed's progress: the last checkpoint and everything recorded up to it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct SeedState {
-    checkpoint: Option<Checkpoint>,
-    records: Vec<Rec>,
-    extras: Vec<Extra>,
-    elapsed: f64,
-    status: Option<Status>,
+/// One solver's run as the arguments resolve it: what it records, its typed parameters (parsed
+/// once, from which each seed's solver is built) and its folder.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The run's identity (`run.json`).
+    pub spec: RunSpec,
+    /// The solver's parameters (the same as `spec.solver_params`).
+    pub params: Box<dyn Params>,
+    /// The run folder.
+    pub dir: PathBuf,
 }
 
 /// How a call to [`run`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every seed finished; traces, summary and plots are written.
-    Complete,
+    /// Every seed finished; traces, summary and plots are written. `diverged` seeds (over all
+    /// runs) ended by diverging.
+    Complete {
+        /// How many seeds diverged.
+        diverged: usize,
+    },
     /// Stopped (Ctrl-C); checkpoints are saved, `--resume` continues.
     Interrupted,
 }
 
+/// Builds one more observer for the job of a seed (the reproductions use it to follow iterates).
+pub type ObserverFactory = Arc<dyn Fn(u64) -> Box<dyn Observe> + Send + Sync>;
+
 /// Options of one call that are not part of the run's identity.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Exec {
     /// Worker threads.
     pub threads: usize,
@@ -104,71 +92,52 @@ pub struct Exec {
     pub progress: bool,
     /// Continue from the checkpoints in the folder.
     pub resume: bool,
-    /// Testing aid: behave as if Ctrl-C came after this many segments of each seed.
+    /// Replace a run of another problem or solver in the folder.
+    pub force: bool,
+    /// Testing aid: behave as if Ctrl-C came after this many checkpoints of each seed.
     pub interrupt_after: Option<u64>,
     /// Skip the per-run plots (the reproductions draw their own).
     pub no_plots: bool,
+    /// One more observer per seed.
+    pub observer: Option<ObserverFactory>,
 }
 
-struct Watch {
-    bar: ProgressBar,
-}
-
-impl std::fmt::Debug for Watch {
+impl std::fmt::Debug for Exec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Watch")
+        f.debug_struct("Exec")
+            .field("threads", &self.threads)
+            .field("progress", &self.progress)
+            .field("resume", &self.resume)
+            .field("force", &self.force)
+            .field("interrupt_after", &self.interrupt_after)
+            .field("no_plots", &self.no_plots)
+            .field("observer", &self.observer.is_some())
+            .finish()
     }
 }
 
-impl Observe for Watch {
-    fn on_record(&mut self, rec: &Record) -> io::Result<()> {
-        if rec.iter > 0 {
-            self.bar.inc(1);
-        }
-        if STOP.load(Ordering::Relaxed) {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
-        }
-        Ok(())
-    }
-}
-
-fn state_path(dir: &Path, seed: u64) -> PathBuf {
-    dir.join(format!("seed{seed}.state.json"))
-}
-
-fn intern(name: &str) -> &'static str {
-    static NAMES: Mutex<Option<HashMap<String, &'static str>>> = Mutex::new(None);
-    let mut g = NAMES.lock().expect("names");
-    let m = g.get_or_insert_with(HashMap::new);
-    if let Some(s) = m.get(name) {
-        return s;
-    }
-    let s: &'static str = Box::leak(name.to_string().into_boxed_str());
-    m.insert(name.to_string(), s);
-    s
-}
-
-/// Run `spec` into `dir`.
+/// Run `run` into its folder.
 ///
 /// # Errors
 /// Bad parameters, missing data, I/O.
-pub fn run(spec: &RunSpec, dir: &Path, exec: &Exec) -> Result<Outcome, CliError> {
-    run_many(&[(spec.clone(), dir.to_path_buf())], exec)
+pub fn run(run: &Run, exec: &Exec) -> Result<Outcome, CliError> {
+    run_many(std::slice::from_ref(run), exec)
 }
 
-/// Run several specs, each into its folder, with every (spec, seed) pair a job of one thread
-/// pool: the solvers of `bilevel run --solver a,b` run side by side as well as their seeds. The
-/// specs share the problem and seeds, so each seed's problem (and its data) is built once. With
-/// more than one spec the parent folder of the first also gets comparison plots and a summary
-/// (see [`compare_dir`]).
+/// Run several specs, each into its folder, with every (seed, spec) pair a job of one pool of
+/// `exec.threads` workers: the solvers of `bilevel run --solver a,b` run side by side as well as
+/// their seeds. The specs share the problem and seeds; a seed's problem (and its data) is built
+/// when its first job starts, shared by that seed's jobs and dropped after the last one, so
+/// memory does not grow with the number of seeds. With more than one spec the parent folder of
+/// the first also gets comparison plots and a summary (see [`compare_dir`]).
 ///
 /// # Errors
-/// Bad parameters, missing data, I/O.
-pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, CliError> {
-    let Some((first, _)) = runs.first() else {
-        return Ok(Outcome::Complete);
+/// Bad parameters, missing data, a folder in use or holding another run, I/O.
+pub fn run_many(runs: &[Run], exec: &Exec) -> Result<Outcome, CliError> {
+    let Some(first) = runs.first().map(|r| &r.spec) else {
+        return Ok(Outcome::Complete { diverged: 0 });
     };
-    if let Some((other, _)) = runs.iter().find(|(s, _)| {
+    if let Some(other) = runs.iter().map(|r| &r.spec).find(|s| {
         s.problem != first.problem
             || s.problem_params != first.problem_params
             || s.seeds != first.seeds
@@ -179,113 +148,185 @@ pub fn run_many(runs: &[(RunSpec, PathBuf)], exec: &Exec) -> Result<Outcome, Cli
             other.solver, first.solver
         )));
     }
-    for (spec, dir) in runs {
+    for r in runs {
         if exec.resume {
-            check_resume(spec, dir)?;
+            check_resume(&r.spec, &r.dir)?;
         }
         // Fail on bad solver parameters before loading any data.
-        build_solver(&spec.solver, &spec.solver_params)?;
+        r.params.build().map_err(explain)?;
     }
-    let mut data = DataCache::new(first.data_dir.as_deref());
-    let mut built = Vec::new();
-    for &seed in &first.seeds {
-        built.push(build_problem(
-            &first.problem,
-            &first.problem_params,
-            seed,
-            &mut data,
-        )?);
+    let problems = SeedProblems::new(first, runs.len());
+    // The first seed's problem is built before any folder is touched: it checks the problem's
+    // parameters and that its data can be read.
+    if !first.seeds.is_empty() {
+        problems.get(0)?;
     }
-    // Only now, with the problems built, touch the output folders.
-    for (spec, dir) in runs {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::new(format!("creating {}: {e}", dir.display())))?;
-        if !exec.resume {
-            clear_outputs(dir)?;
-        }
-        write_atomic(
-            &dir.join("run.json"),
-            &serde_json::to_string_pretty(spec).expect("spec serializes"),
+    let take = Take {
+        resume: exec.resume,
+        force: exec.force,
+    };
+    let parent = match (runs.len() > 1, runs[0].dir.parent()) {
+        (true, Some(p)) => Some(Folder::take(p, &first.problem, None, take)?),
+        _ => None,
+    };
+    let folders: Vec<Folder> = runs
+        .iter()
+        .map(|r| Folder::take(&r.dir, &r.spec.problem, Some(&r.spec.solver), take))
+        .collect::<Result<_, _>>()?;
+    for (r, f) in runs.iter().zip(&folders) {
+        f.write(
+            folder::SPEC,
+            &serde_json::to_string_pretty(&r.spec).expect("spec serializes"),
         )?;
     }
-    let bar = if exec.progress {
-        // Without a cap the run's length is its time budget: count iterations only.
-        let (b, template) = if first.iters == UNCAPPED {
-            (
-                ProgressBar::new_spinner(),
-                "{spinner} {msg} [{elapsed_precise}] {pos} it ({per_sec})",
-            )
-        } else {
-            let total = runs.iter().fold(0u64, |t, (s, _)| {
-                t.saturating_add(s.iters.saturating_mul(s.seeds.len() as u64))
-            });
-            (
-                ProgressBar::new(total),
-                "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} it (eta {eta})",
-            )
-        };
-        b.set_style(ProgressStyle::with_template(template).expect("template"));
-        let names: Vec<&str> = runs.iter().map(|(s, _)| s.solver.as_str()).collect();
-        b.set_message(format!("{} on {}", names.join(", "), first.problem));
-        b
-    } else {
-        ProgressBar::hidden()
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(exec.threads.max(1))
-        .build()
-        .map_err(|e| CliError::new(format!("thread pool: {e}")))?;
-    // Jobs in (spec, seed) order; each job is independent, so the order does not change a trace.
-    let jobs: Vec<(&RunSpec, &Path, u64, &Built)> = runs
-        .iter()
-        .flat_map(|(spec, dir)| {
-            spec.seeds
-                .iter()
-                .zip(&built)
-                .map(move |(&seed, b)| (spec, dir.as_path(), seed, b))
-        })
+    let bar = progress_bar(runs, exec);
+    // Jobs seed by seed, so the seeds alive at once are about as many as the workers; each job is
+    // independent, so the order does not change a trace.
+    let jobs: Vec<(usize, usize)> = (0..first.seeds.len())
+        .flat_map(|s| (0..runs.len()).map(move |r| (s, r)))
         .collect();
-    // Oracles use the idle threads when the jobs do not fill the pool.
+    // A job's oracles use the global pool's threads when the jobs leave some idle (the workers
+    // below are plain threads, so a job never runs another inside its wait).
     let par = crate::solvers::job_par(jobs.len(), exec.threads.max(1));
-    let results: Vec<Result<bool, CliError>> = pool.install(|| {
-        use rayon::prelude::*;
-        jobs.par_iter()
-            .map(|&(spec, dir, seed, b)| run_seed(spec, dir, seed, b, exec, par, &bar))
-            .collect()
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let ends: Mutex<Vec<Result<SeedEnd, CliError>>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..exec.threads.clamp(1, jobs.len().max(1)) {
+            scope.spawn(|| {
+                // After Ctrl-C no job starts: the running ones stop at their next iteration.
+                while !failed.load(Ordering::SeqCst) && !STOP.requested() {
+                    let Some(&(s, r)) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                        break;
+                    };
+                    let seed = first.seeds[s];
+                    let end = problems
+                        .get(s)
+                        .and_then(|p| run_seed(&runs[r], &folders[r], seed, &*p, exec, par, &bar));
+                    problems.done(s);
+                    if end.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    ends.lock().expect("ends").push(end);
+                }
+            });
+        }
     });
     bar.finish_and_clear();
-    let mut all_done = true;
-    for r in results {
-        all_done &= r?;
+    let ends = ends.into_inner().expect("ends");
+    let mut stopped = ends.len() < jobs.len();
+    for end in ends {
+        stopped |= end? == SeedEnd::Stopped;
     }
-    if !all_done {
+    if stopped {
         return Ok(Outcome::Interrupted);
     }
-    for (_, dir) in runs {
-        summarize(dir)?;
+    let mut diverged = 0;
+    for f in &folders {
+        summarize(f)?;
+        diverged += summary::diverged(f.dir())?.len();
         if !exec.no_plots {
-            plot_dir(dir)?;
+            plot_dir(f)?;
         }
     }
-    if runs.len() > 1
-        && let Some(parent) = runs[0].1.parent()
-    {
-        compare_dir(parent)?;
+    if let Some(p) = &parent {
+        let names = runs
+            .iter()
+            .filter_map(|r| Some(r.dir.file_name()?.to_string_lossy().into_owned()))
+            .collect();
+        p.set_runs(names)?;
+        compare_dir(p)?;
     }
-    Ok(Outcome::Complete)
+    Ok(Outcome::Complete { diverged })
+}
+
+/// The problems of a run's seeds, each built when its first job asks and dropped when its last
+/// job is done.
+struct SeedProblems<'a> {
+    spec: &'a RunSpec,
+    data: Mutex<DataCache>,
+    slots: Vec<Mutex<Slot>>,
+}
+
+/// A seed's problem, once built, and how many of its jobs have not finished.
+type Slot = (Option<Arc<dyn Problem>>, usize);
+
+impl<'a> SeedProblems<'a> {
+    fn new(spec: &'a RunSpec, jobs_per_seed: usize) -> Self {
+        SeedProblems {
+            spec,
+            data: Mutex::new(DataCache::new(spec.data_dir.as_deref())),
+            slots: spec
+                .seeds
+                .iter()
+                .map(|_| Mutex::new((None, jobs_per_seed)))
+                .collect(),
+        }
+    }
+
+    /// The problem of the seed at index `i`, built if needed.
+    fn get(&self, i: usize) -> Result<Arc<dyn Problem>, CliError> {
+        let mut slot = self.slots[i].lock().expect("slot");
+        if let Some(p) = &slot.0 {
+            return Ok(p.clone());
+        }
+        let mut data = self.data.lock().expect("data");
+        let p = build_problem(
+            &self.spec.problem,
+            &self.spec.problem_params,
+            self.spec.seeds[i],
+            &mut data,
+        )?;
+        slot.0 = Some(p.clone());
+        Ok(p)
+    }
+
+    /// One job of the seed at index `i` is done; after the last, its problem is dropped.
+    fn done(&self, i: usize) {
+        let mut slot = self.slots[i].lock().expect("slot");
+        slot.1 = slot.1.saturating_sub(1);
+        if slot.1 == 0 {
+            slot.0 = None;
+        }
+    }
+}
+
+/// The progress bar of a call: iterations against the total, or a spinner for runs that only a
+/// time budget stops.
+fn progress_bar(runs: &[Run], exec: &Exec) -> ProgressBar {
+    if !exec.progress {
+        return ProgressBar::hidden();
+    }
+    let first = &runs[0].spec;
+    let (b, template) = if first.iters == UNCAPPED {
+        (
+            ProgressBar::new_spinner(),
+            "{spinner} {msg} [{elapsed_precise}] {pos} it ({per_sec})",
+        )
+    } else {
+        let total = runs.iter().fold(0u64, |t, r| {
+            t.saturating_add(r.spec.iters.saturating_mul(r.spec.seeds.len() as u64))
+        });
+        (
+            ProgressBar::new(total),
+            "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} it (eta {eta})",
+        )
+    };
+    b.set_style(ProgressStyle::with_template(template).expect("template"));
+    let names: Vec<&str> = runs.iter().map(|r| r.spec.solver.as_str()).collect();
+    b.set_message(format!("{} on {}", names.join(", "), first.problem));
+    b
 }
 
 /// With `--resume`, the folder must hold a run started with the same settings.
 fn check_resume(spec: &RunSpec, dir: &Path) -> Result<(), CliError> {
-    let spec_path = dir.join("run.json");
-    let saved: RunSpec =
-        serde_json::from_str(&std::fs::read_to_string(&spec_path).map_err(|e| {
-            CliError::new(format!(
-                "--resume: no run to resume in {} ({e})",
-                dir.display()
-            ))
-        })?)
-        .map_err(|e| CliError::new(format!("{}: {e}", spec_path.display())))?;
+    let saved = summary::spec_of(dir).ok_or_else(|| {
+        CliError::new(format!(
+            "--resume: no run to resume in {} (no readable {})",
+            dir.display(),
+            folder::SPEC
+        ))
+    })?;
     if &saved != spec {
         return Err(CliError::new(format!(
             "--resume: the run in {} was started with other settings; use the same arguments, or another --out",
@@ -295,585 +336,43 @@ fn check_resume(spec: &RunSpec, dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Drive one seed; `Ok(false)` if it was stopped before finishing.
-fn run_seed(
-    spec: &RunSpec,
-    dir: &Path,
-    seed: u64,
-    b: &Built,
-    exec: &Exec,
-    par: crate::linalg::Par,
-    bar: &ProgressBar,
-) -> Result<bool, CliError> {
-    let sp = state_path(dir, seed);
-    if exec.resume && !sp.exists() && dir.join(format!("seed{seed}.csv")).exists() {
-        // Finished before the interruption.
-        if spec.iters != UNCAPPED {
-            bar.inc(spec.iters);
-        }
-        return Ok(true);
-    }
-    let mut st: SeedState = if exec.resume && sp.exists() {
-        serde_json::from_str(
-            &std::fs::read_to_string(&sp)
-                .map_err(|e| CliError::new(format!("{}: {e}", sp.display())))?,
-        )
-        .map_err(|e| CliError::new(format!("{}: {e}", sp.display())))?
-    } else {
-        SeedState::default()
-    };
-    let problem: &dyn Problem = &*b.problem;
-    let every = spec.checkpoint_every.max(1);
-    let mut segments = 0u64;
-    if let Some(ck) = &st.checkpoint {
-        bar.inc(ck.iter);
-    }
-    while st.status.is_none() {
-        let k = st.checkpoint.as_ref().map_or(0, |c| c.iter);
-        let target = ((k / every + 1) * every).min(spec.iters);
-        let remaining = spec.time_budget_s.map(|t| t - st.elapsed);
-        if remaining.is_some_and(|r| r <= 0.0) || k >= spec.iters {
-            st.status = Some(if k >= spec.iters {
-                Status::MaxIter
-            } else {
-                Status::TimeBudget
-            });
-            break;
-        }
-        let cfg = RunConfig {
-            max_iter: target,
-            time_budget: remaining.map(Duration::from_secs_f64),
-            metrics_every: spec.metrics_every.max(1),
-            ..RunConfig::default()
-        };
-        let mut solver = build_solver(
-            &spec.solver,
-            &seeded_solver_params(&spec.solver_params, seed),
-        )?;
-        let mut runner = Runner::new(cfg)
-            .map_err(|e| CliError::new(e.to_string()))?
-            .with_par(par)
-            .observe(Watch { bar: bar.clone() });
-        let t0 = Instant::now();
-        let res = match &st.checkpoint {
-            None => runner.run(problem, &mut *solver),
-            Some(ck) => runner.resume(problem, &mut *solver, ck),
-        };
-        let r = match res {
-            Ok(r) => r,
-            Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
-            Err(e) => return Err(CliError::new(format!("seed {seed}: {e}"))),
-        };
-        // Only records with metrics (and a segment's last) are ever written; keeping the rest
-        // would make memory and every checkpoint grow with the iteration count.
-        let n = r.trace.len();
-        for (i, rec) in r.trace.iter().enumerate() {
-            if rec.metrics.is_none() && i + 1 != n {
-                continue;
-            }
-            st.records.push(Rec {
-                iter: rec.iter,
-                counts: rec.counts,
-                scalars: rec
-                    .scalars
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.is_finite().then_some(*v)))
-                    .collect(),
-                metrics: rec.metrics.clone(),
-                elapsed: st.elapsed + rec.elapsed,
-            });
-        }
-        st.elapsed += t0.elapsed().as_secs_f64();
-        if let Some((dhc, mask)) = &b.dhc {
-            let (val_loss, _) = dhc.loss_and_accuracy(
-                &dhc.data().val,
-                &dhc.data().val_labels,
-                r.iterate.y.as_ref(),
-            );
-            let c = crate::solvers::problems::Dhc::cleaning(r.iterate.x.as_ref(), mask);
-            st.extras.push(Extra {
-                iter: r.iter,
-                val_loss,
-                test_acc: dhc.test_accuracy(r.iterate.y.as_ref()),
-                precision: c.precision,
-                recall: c.recall,
-                f1: c.f1,
-            });
-        }
-        st.checkpoint = r.checkpoint;
-        match r.status {
-            Status::MaxIter if target < spec.iters => {}
-            s => st.status = Some(s),
-        }
-        segments += 1;
-        if st.status.is_none() {
-            save_state(&sp, &st)?;
-            if STOP.load(Ordering::Relaxed) || exec.interrupt_after.is_some_and(|n| segments >= n) {
-                return Ok(false);
-            }
-        }
-    }
-    write_traces(spec, dir, seed, problem, &st)?;
-    if sp.exists() {
-        std::fs::remove_file(&sp)
-            .map_err(|e| CliError::new(format!("removing {}: {e}", sp.display())))?;
-    }
-    Ok(true)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Remove the files an earlier run left in `dir` (traces, states, summaries, plots).
-fn clear_outputs(dir: &Path) -> Result<(), CliError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| CliError::new(format!("reading {}: {e}", dir.display())))?;
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let ours = (name.starts_with("seed")
-            && [".csv", ".jsonl", ".json"]
+    #[test]
+    fn a_seeds_problem_is_built_by_its_first_job_and_dropped_after_its_last() {
+        let (run, _) = crate::cli::resolve_run(&crate::cli::RunArgs {
+            problem: Some("quadratic".into()),
+            solver: Some("aid-single-loop".into()),
+            seeds: Some("0..3".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let problems = SeedProblems::new(&run.spec, 2);
+        let built = |p: &SeedProblems<'_>| -> Vec<bool> {
+            p.slots
                 .iter()
-                .any(|x| name.ends_with(x)))
-            || (name.starts_with("plot_") && name.ends_with(".svg"))
-            || name == "summary.csv"
-            || name == "summary.md";
-        if ours {
-            std::fs::remove_file(e.path())
-                .map_err(|err| CliError::new(format!("removing {}: {err}", e.path().display())))?;
-        }
-    }
-    Ok(())
-}
-
-fn save_state(path: &Path, st: &SeedState) -> Result<(), CliError> {
-    write_atomic(
-        path,
-        &serde_json::to_string(st).map_err(|e| CliError::new(e.to_string()))?,
-    )
-}
-
-fn write_traces(
-    spec: &RunSpec,
-    dir: &Path,
-    seed: u64,
-    problem: &dyn Problem,
-    st: &SeedState,
-) -> Result<(), CliError> {
-    let info = RunInfo {
-        problem: problem.name(),
-        solver: spec.solver.clone(),
-        dim_x: problem.dim_x(),
-        dim_y: problem.dim_y(),
-    };
-    let status = st.status.clone().unwrap_or(Status::MaxIter);
-    let io = |e: io::Error| CliError::new(format!("writing traces in {}: {e}", dir.display()));
-    let mut writers: Vec<Box<dyn Observe>> = vec![
-        Box::new(CsvWriter::new(dir.join(format!("seed{seed}.csv")), 1)),
-        Box::new(JsonlWriter::new(dir.join(format!("seed{seed}.jsonl")), 1)),
-    ];
-    for w in &mut writers {
-        w.on_start(&info).map_err(io)?;
-        // Keep the rows with metrics and the last one (iteration 0 always has metrics).
-        let last = st.records.len().saturating_sub(1);
-        let kept = st
-            .records
-            .iter()
-            .enumerate()
-            .filter(|(i, r)| r.metrics.is_some() || *i == last)
-            .map(|(_, r)| r);
-        for r in kept {
-            let rec = Record {
-                iter: r.iter,
-                counts: r.counts,
-                scalars: r
-                    .scalars
-                    .iter()
-                    .map(|(k, v)| (intern(k), v.unwrap_or(f64::NAN)))
-                    .collect(),
-                metrics: r.metrics.clone(),
-                elapsed: r.elapsed,
-            };
-            w.on_record(&rec).map_err(io)?;
-        }
-        w.on_finish(&status).map_err(io)?;
-    }
-    if !st.extras.is_empty() {
-        let mut s = String::from("iter,val_loss,test_acc,precision,recall,f1\n");
-        for e in &st.extras {
-            s += &format!(
-                "{},{:e},{:e},{:e},{:e},{:e}\n",
-                e.iter, e.val_loss, e.test_acc, e.precision, e.recall, e.f1
-            );
-        }
-        write_atomic(&dir.join(format!("seed{seed}.extras.csv")), &s)?;
-    }
-    Ok(())
-}
-
-/// The seeds with a finished trace in `dir`, in order.
-pub fn seeds_in(dir: &Path) -> Result<Vec<u64>, CliError> {
-    let mut seeds: Vec<u64> = std::fs::read_dir(dir)
-        .map_err(|e| CliError::new(format!("reading {}: {e}", dir.display())))?
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("seed")?
-                .strip_suffix(".csv")?
-                .parse()
-                .ok()
-        })
-        .collect();
-    seeds.sort_unstable();
-    Ok(seeds)
-}
-
-/// Columns summarized when present: trace columns, then hyper-cleaning columns.
-pub const SUMMARY_TRACE: [&str; 11] = [
-    "iter",
-    "gc",
-    "mv",
-    "elapsed_s",
-    "f",
-    "g",
-    "h",
-    "grad_phi_norm",
-    "kkt",
-    "vf_kkt",
-    "opt_gap",
-];
-/// Hyper-cleaning columns.
-pub const SUMMARY_EXTRA: [&str; 5] = ["val_loss", "test_acc", "precision", "recall", "f1"];
-
-/// Mean, standard deviation, median and 20/80 % quantiles.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Stats {
-    /// Number of values.
-    pub n: usize,
-    /// Mean.
-    pub mean: f64,
-    /// Sample standard deviation (0 for one value).
-    pub std: f64,
-    /// Median.
-    pub median: f64,
-    /// 20 % quantile.
-    pub q20: f64,
-    /// 80 % quantile.
-    pub q80: f64,
-}
-
-impl Stats {
-    /// Statistics of `v` (`None` if empty).
-    pub fn of(v: &[f64]) -> Option<Self> {
-        if v.is_empty() {
-            return None;
-        }
-        let n = v.len();
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let var = if n > 1 {
-            v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64
-        } else {
-            0.0
+                .map(|s| s.lock().unwrap().0.is_some())
+                .collect()
         };
-        Some(Stats {
-            n,
-            mean,
-            std: var.sqrt(),
-            median: quantile(v, 0.5),
-            q20: quantile(v, 0.2),
-            q80: quantile(v, 0.8),
-        })
-    }
-}
-
-/// The final value of each summarized column per seed, then statistics over seeds.
-pub fn final_stats(dir: &Path) -> Result<Vec<(String, Stats)>, CliError> {
-    let seeds = seeds_in(dir)?;
-    let mut out = Vec::new();
-    let traces: Vec<Table> = seeds
-        .iter()
-        .map(|s| Table::read(&dir.join(format!("seed{s}.csv"))))
-        .collect::<Result<_, _>>()?;
-    let extras: Vec<Table> = seeds
-        .iter()
-        .filter_map(|s| {
-            let p = dir.join(format!("seed{s}.extras.csv"));
-            p.exists().then(|| Table::read(&p))
-        })
-        .collect::<Result<_, _>>()?;
-    for (cols, tables) in [(&SUMMARY_TRACE[..], &traces), (&SUMMARY_EXTRA[..], &extras)] {
-        for c in cols {
-            let v: Vec<f64> = tables.iter().filter_map(|t| t.last(c)).collect();
-            if let Some(s) = Stats::of(&v) {
-                out.push((c.to_string(), s));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Write `summary.csv` and `summary.md` for the traces in `dir`.
-///
-/// # Errors
-/// I/O.
-pub fn summarize(dir: &Path) -> Result<(), CliError> {
-    let stats = final_stats(dir)?;
-    let mut csv = String::from("metric,n,mean,std,median,q20,q80\n");
-    let mut md = String::from(
-        "| final value | mean ± std | median [20 %, 80 %] | seeds |\n|---|---|---|---|\n",
-    );
-    for (k, s) in &stats {
-        csv += &format!(
-            "{k},{},{:e},{:e},{:e},{:e},{:e}\n",
-            s.n, s.mean, s.std, s.median, s.q20, s.q80
+        assert_eq!(built(&problems), [false, false, false]);
+        let a = problems.get(1).unwrap();
+        let b = problems.get(1).unwrap();
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "one problem per seed, shared by its jobs"
         );
-        md += &format!(
-            "| {k} | {} ± {} | {} [{}, {}] | {} |\n",
-            fmt(s.mean),
-            fmt(s.std),
-            fmt(s.median),
-            fmt(s.q20),
-            fmt(s.q80),
-            s.n
+        assert_eq!(built(&problems), [false, true, false]);
+        problems.done(1);
+        assert_eq!(built(&problems), [false, true, false]);
+        problems.done(1);
+        assert_eq!(built(&problems), [false, false, false]);
+        drop(b);
+        assert_eq!(
+            Arc::strong_count(&a),
+            1,
+            "the runner holds the last reference"
         );
     }
-    let mut statuses = String::new();
-    for s in seeds_in(dir)? {
-        let p = dir.join(format!("seed{s}.jsonl"));
-        let last = std::fs::read_to_string(&p)
-            .ok()
-            .and_then(|t| t.lines().last().map(str::to_string))
-            .unwrap_or_default();
-        statuses += &format!("- seed {s}: {last}\n");
-    }
-    let spec = std::fs::read_to_string(dir.join("run.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<RunSpec>(&t).ok());
-    let title = spec
-        .as_ref()
-        .map(|s| format!("# {} on {}\n\n", s.solver, s.problem))
-        .unwrap_or_default();
-    let derived = spec
-        .as_ref()
-        .filter(|s| !s.derived.is_empty())
-        .map(|s| {
-            let mut t =
-                String::from("\nDefaults from the problem's smoothness constants (not --set):\n\n");
-            for d in &s.derived {
-                t += &format!("- {} = {}: {}\n", d.key, fmt(d.value), d.rule);
-            }
-            t
-        })
-        .unwrap_or_default();
-    write_atomic(&dir.join("summary.csv"), &csv)?;
-    write_atomic(
-        &dir.join("summary.md"),
-        &format!("{title}{md}\nStatus per seed:\n\n{statuses}{derived}"),
-    )
-}
-
-/// A number in 4 significant digits (integers as they are).
-pub fn fmt(v: f64) -> String {
-    let a = v.abs();
-    if v == 0.0 || (v.fract() == 0.0 && a < 1e9) {
-        format!("{v:.0}")
-    } else if (1e-3..1e5).contains(&a) {
-        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
-        format!("{v:.decimals$}")
-    } else {
-        format!("{v:.3e}")
-    }
-}
-
-/// The traces of column `col` (against the iteration) of every finished seed in `dir`, from
-/// the `seed*.<suffix>` files; empty traces where a file lacks the column.
-fn traces_of(dir: &Path, suffix: &str, col: &str) -> Result<Vec<Vec<(f64, f64)>>, CliError> {
-    let mut out = Vec::new();
-    for s in seeds_in(dir)? {
-        let p = dir.join(format!("seed{s}.{suffix}"));
-        if p.exists() {
-            out.push(Table::read(&p)?.pairs("iter", col));
-        }
-    }
-    Ok(out)
-}
-
-/// Every plotted column with the trace file it lives in.
-fn plotted_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
-    SUMMARY_TRACE[4..]
-        .iter()
-        .map(|c| ("csv", *c))
-        .chain(SUMMARY_EXTRA.iter().map(|c| ("extras.csv", *c)))
-}
-
-/// Columns drawn on a linear axis: losses, accuracies and cleaning scores.
-fn linear_axis(col: &str) -> bool {
-    matches!(
-        col,
-        "f" | "g" | "val_loss" | "test_acc" | "precision" | "recall" | "f1"
-    )
-}
-
-/// Redraw the plots of `dir` from its traces: one SVG per metric present, median over seeds
-/// with a 20–80 % band, against iterations.
-///
-/// # Errors
-/// I/O, or no traces in `dir`.
-pub fn plot_dir(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
-    let seeds = seeds_in(dir)?;
-    if seeds.is_empty() {
-        return Err(CliError::new(format!(
-            "no traces (seed*.csv) in {}",
-            dir.display()
-        )));
-    }
-    let name = std::fs::read_to_string(dir.join("run.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<RunSpec>(&t).ok())
-        .map(|s| format!("{} on {}", s.solver, s.problem))
-        .unwrap_or_else(|| dir.display().to_string());
-    let mut written = Vec::new();
-    for (suffix, c) in plotted_columns() {
-        let traces = traces_of(dir, suffix, c)?;
-        if traces.iter().all(Vec::is_empty) {
-            continue;
-        }
-        let log = !linear_axis(c) && traces.iter().flatten().all(|p| p.1 > 0.0);
-        let s: Series = band(&name, &traces);
-        let path = dir.join(format!("plot_{c}.svg"));
-        draw(&path, &format!("{c}: {name}"), "iteration", c, &[s], log)?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-/// The finished runs in the subfolders of `parent` (those with a `run.json` and at least one
-/// trace), by solver name, in folder-name order.
-fn runs_below(parent: &Path) -> Result<Vec<(String, PathBuf)>, CliError> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(parent)
-        .map_err(|e| CliError::new(format!("reading {}: {e}", parent.display())))?
-        .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|d| d.join("run.json").is_file())
-        .collect();
-    dirs.sort();
-    let mut out = Vec::new();
-    for d in dirs {
-        if seeds_in(&d)?.is_empty() {
-            continue;
-        }
-        let name = std::fs::read_to_string(d.join("run.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<RunSpec>(&t).ok())
-            .map_or_else(
-                || {
-                    d.file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned()
-                },
-                |s| s.solver,
-            );
-        out.push((name, d));
-    }
-    Ok(out)
-}
-
-/// Compare the runs in the subfolders of `parent` (as `bilevel run --solver a,b` writes them):
-/// one SVG per metric with every solver's median over seeds and 20–80 % band
-/// (`parent/plot_<metric>.svg`), and `parent/summary.md` with each metric's final values side
-/// by side. Returns the plots written.
-///
-/// # Errors
-/// I/O, or fewer than one finished run below `parent`.
-pub fn compare_dir(parent: &Path) -> Result<Vec<PathBuf>, CliError> {
-    let runs = runs_below(parent)?;
-    if runs.is_empty() {
-        return Err(CliError::new(format!(
-            "no finished runs (subfolders with run.json and seed*.csv) in {}",
-            parent.display()
-        )));
-    }
-    let mut written = Vec::new();
-    for (suffix, c) in plotted_columns() {
-        let mut series = Vec::new();
-        let mut all_positive = true;
-        for (name, dir) in &runs {
-            let traces = traces_of(dir, suffix, c)?;
-            if traces.iter().all(Vec::is_empty) {
-                continue;
-            }
-            all_positive &= traces.iter().flatten().all(|p| p.1 > 0.0);
-            series.push(band(name, &traces));
-        }
-        if series.is_empty() {
-            continue;
-        }
-        let path = parent.join(format!("plot_{c}.svg"));
-        let log = !linear_axis(c) && all_positive;
-        draw(&path, c, "iteration", c, &series, log)?;
-        written.push(path);
-    }
-    // Final values: one row per metric, one column per solver.
-    let stats: Vec<Vec<(String, Stats)>> = runs
-        .iter()
-        .map(|(_, d)| final_stats(d))
-        .collect::<Result<_, _>>()?;
-    let mut md = String::from("| final value (mean ± std) |");
-    for (name, _) in &runs {
-        md += &format!(" {name} |");
-    }
-    md += "\n|---|";
-    md += &"---|".repeat(runs.len());
-    md += "\n";
-    let metrics: Vec<&str> = SUMMARY_TRACE
-        .iter()
-        .chain(&SUMMARY_EXTRA)
-        .copied()
-        .collect();
-    for m in metrics {
-        if !stats.iter().any(|st| st.iter().any(|(k, _)| k == m)) {
-            continue;
-        }
-        md += &format!("| {m} |");
-        for st in &stats {
-            let cell = st
-                .iter()
-                .find(|(k, _)| k == m)
-                .map_or("–".to_string(), |(_, s)| {
-                    format!("{} ± {} (n = {})", fmt(s.mean), fmt(s.std), s.n)
-                });
-            md += &format!(" {cell} |");
-        }
-        md += "\n";
-    }
-    let mut folders = String::new();
-    for (name, d) in &runs {
-        folders += &format!("- {name}: {}\n", d.display());
-    }
-    write_atomic(
-        &parent.join("summary.md"),
-        &format!("# Comparison\n\n{md}\nEach solver's traces, summary and plots:\n\n{folders}"),
-    )?;
-    Ok(written)
-}
-
-/// `bilevel plot DIR`: redraw the plots of the run in `dir`, or, when `dir` holds no traces but
-/// runs in its subfolders (`bilevel run --solver a,b`), those of every run and the comparison.
-///
-/// # Errors
-/// I/O, or no traces in `dir` or below it.
-pub fn plot_any(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
-    if !seeds_in(dir)?.is_empty() {
-        return plot_dir(dir);
-    }
-    let runs = runs_below(dir)?;
-    if runs.is_empty() {
-        return Err(CliError::new(format!(
-            "no traces (seed*.csv) in {} or in its subfolders",
-            dir.display()
-        )));
-    }
-    let mut written = Vec::new();
-    for (_, d) in &runs {
-        written.extend(plot_dir(d)?);
-    }
-    if runs.len() > 1 {
-        written.extend(compare_dir(dir)?);
-    }
-    Ok(written)
 }

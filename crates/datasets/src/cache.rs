@@ -20,14 +20,14 @@ use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
 
 use crate::error::{DatasetError, Result, io_err};
-use crate::idx::IdxHeader;
+use crate::header::IdxHeader;
 
 /// Environment variable naming the fallback cache folder.
 pub const CACHE_DIR_ENV: &str = "BILEVEL_CACHE_DIR";
@@ -134,7 +134,7 @@ pub fn decompress_cached(gz: &Path, policy: &CachePolicy) -> Result<PathBuf> {
     let mut last_err = None;
     for (i, target) in candidates.iter().enumerate() {
         let last = i + 1 == candidates.len();
-        match TempFile::create(target) {
+        match temp_beside(target) {
             Ok(tmp) => {
                 let source = if i == 0 {
                     source.try_clone().map_err(io_err(gz, "cannot open"))?
@@ -193,58 +193,26 @@ fn is_fresh(cache: &Path, source_mtime: Option<SystemTime>) -> bool {
     IdxHeader::parse(&header, cache).is_ok_and(|h| h.check_len(meta.len(), cache).is_ok())
 }
 
-/// A temporary file in the target folder, removed on drop unless persisted.
-struct TempFile {
-    path: Option<PathBuf>,
-    file: File,
-}
-
-impl TempFile {
-    fn create(target: &Path) -> Result<Self> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(io_err(parent, "cannot create cache folder"))?;
-        }
-        let mut name = OsString::from(".");
-        name.push(target.file_name().unwrap_or_default());
-        name.push(format!(
-            ".partial-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let path = target.with_file_name(name);
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_err(&path, "cannot create cache file"))?;
-        Ok(Self {
-            path: Some(path),
-            file,
-        })
-    }
-
-    fn persist(mut self, target: &Path) -> Result<()> {
-        let path = self.path.take().unwrap_or_default();
-        if let Err(e) = fs::rename(&path, target) {
-            let _ = fs::remove_file(&path);
-            return Err(io_err(target, "cannot rename cache file into place")(e));
-        }
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
-            let _ = fs::remove_file(p);
-        }
-    }
+/// A temporary file in the target's folder (`.<name>.partial-<random>`), removed on drop unless
+/// persisted.
+fn temp_beside(target: &Path) -> Result<NamedTempFile> {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(parent).map_err(io_err(parent, "cannot create cache folder"))?;
+    let mut prefix = OsString::from(".");
+    prefix.push(target.file_name().unwrap_or_default());
+    prefix.push(".partial-");
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempfile_in(parent)
+        .map_err(io_err(target, "cannot create cache file for"))
 }
 
 /// Decompresses `source` (the file `gz`) into `tmp`, checks it against its header, and renames it
 /// to `target`.
-fn decompress_into(gz: &Path, source: File, tmp: TempFile, target: &Path) -> Result<()> {
+fn decompress_into(gz: &Path, source: File, tmp: NamedTempFile, target: &Path) -> Result<()> {
     let gz_err = |source: io::Error| DatasetError::Gzip {
         path: gz.to_path_buf(),
         source,
@@ -260,9 +228,9 @@ fn decompress_into(gz: &Path, source: File, tmp: TempFile, target: &Path) -> Res
     }
     let h = IdxHeader::parse(&header, gz)?;
 
-    let tmp_path = tmp.path.clone().unwrap_or_default();
+    let tmp_path = tmp.path().to_path_buf();
     let write_err = io_err(&tmp_path, "cannot write cache file");
-    let mut out = BufWriter::with_capacity(1 << 20, &tmp.file);
+    let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
     out.write_all(&header)
         .map_err(io_err(&tmp_path, "cannot write cache file"))?;
     let data_len = h.data_len() as u64;
@@ -277,6 +245,8 @@ fn decompress_into(gz: &Path, source: File, tmp: TempFile, target: &Path) -> Res
     out.flush().map_err(write_err)?;
     drop(out);
     tmp.persist(target)
+        .map(drop)
+        .map_err(|e| io_err(target, "cannot rename cache file into place")(e.error))
 }
 
 /// Reads from `r` until `buf` holds `n` bytes or the stream ends.

@@ -8,8 +8,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::idx::ElementType;
-use crate::mnist::Split;
+use crate::kinds::{ElementType, Split};
 
 /// Everything that can go wrong while reading, checking or preparing data.
 #[derive(Debug, thiserror::Error)]

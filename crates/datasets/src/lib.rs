@@ -32,8 +32,10 @@
 pub mod cache;
 pub mod checksum;
 pub mod error;
+mod header;
 pub mod hyperclean;
 pub mod idx;
+mod kinds;
 pub mod mnist;
 
 pub use cache::CachePolicy;

@@ -12,7 +12,6 @@
 //! ([`shipped_mnist_dir`]); full MNIST comes from a folder named by the caller or by the
 //! environment variable [`DATA_DIR_ENV`] (`BILEVEL_DATA_DIR`); [`find_dir`] searches them.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use bilevel_linalg::Mat;
@@ -21,75 +20,13 @@ use crate::cache::{self, CachePolicy};
 use crate::checksum::Sha256Sums;
 use crate::error::{DatasetError, Result};
 use crate::idx::{ElementType, IdxFile};
+pub use crate::kinds::Split;
 
 /// Environment variable naming a folder with full MNIST (all four files).
 pub const DATA_DIR_ENV: &str = "BILEVEL_DATA_DIR";
 
 /// Name of the sums file shipped beside the data, in the `sha256sum` format.
 pub const SUMS_FILE_NAME: &str = "SHA256SUMS";
-
-/// One of the two standard splits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Split {
-    /// The training split: 60,000 samples.
-    Train,
-    /// The test split: 10,000 samples.
-    Test,
-}
-
-impl Split {
-    /// Both splits.
-    pub const ALL: [Split; 2] = [Split::Train, Split::Test];
-
-    /// Number of samples in this split of MNIST and of Fashion-MNIST.
-    pub fn standard_len(self) -> usize {
-        match self {
-            Split::Train => 60_000,
-            Split::Test => 10_000,
-        }
-    }
-
-    /// Standard (dash) spelling of the image file name, without `.gz`.
-    pub fn image_file_name(self) -> &'static str {
-        match self {
-            Split::Train => "train-images-idx3-ubyte",
-            Split::Test => "t10k-images-idx3-ubyte",
-        }
-    }
-
-    /// Standard (dash) spelling of the label file name, without `.gz`.
-    pub fn label_file_name(self) -> &'static str {
-        match self {
-            Split::Train => "train-labels-idx1-ubyte",
-            Split::Test => "t10k-labels-idx1-ubyte",
-        }
-    }
-
-    /// Both spellings of the image file name (dash, then dot), without `.gz`.
-    pub fn image_file_names(self) -> [&'static str; 2] {
-        match self {
-            Split::Train => ["train-images-idx3-ubyte", "train-images.idx3-ubyte"],
-            Split::Test => ["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"],
-        }
-    }
-
-    /// Both spellings of the label file name (dash, then dot), without `.gz`.
-    pub fn label_file_names(self) -> [&'static str; 2] {
-        match self {
-            Split::Train => ["train-labels-idx1-ubyte", "train-labels.idx1-ubyte"],
-            Split::Test => ["t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"],
-        }
-    }
-}
-
-impl fmt::Display for Split {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Split::Train => "training",
-            Split::Test => "test",
-        })
-    }
-}
 
 /// Which dataset a folder holds; both have 28×28 grey images in 10 classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -1,7 +1,8 @@
 //! Per-iteration cost of every solver on sc-sincos (`n = m = 20` and `2000`), in time and in
 //! gradient-equivalents: the time of one `step` divided by the time of one `grad_g` (one
 //! reverse pass of `g`) on the same problem. Solvers start at `(x₀, y*(x₀))` with the
-//! parameters of the snapshot tests (`L = 100`); metrics are not part of a step.
+//! parameters of the snapshot tests (`bilevel_solvers::testing::solvers`, `L = 100`); metrics
+//! are not part of a step.
 //!
 //! Run with `cargo bench -p bilevel-solvers --bench per_iteration`; the table below is
 //! regenerated from criterion's estimates (`target/criterion/*/*/new/estimates.json`).
@@ -35,141 +36,11 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use bilevel_solvers::algorithms::*;
 use bilevel_solvers::problems::ScSinCos;
+use bilevel_solvers::testing;
 use bilevel_solvers::vecops::norm;
-use bilevel_solvers::{Iterate, Oracle, Problem, Solver};
+use bilevel_solvers::{Iterate, Oracle, Problem};
 use criterion::{Criterion, criterion_group, criterion_main};
-
-/// Every solver, built as in the snapshot tests for lower-level smoothness `l`.
-fn solvers(l: f64) -> Vec<Box<dyn Solver>> {
-    vec![
-        Box::new(SingleLoopAid::new(SingleLoopAidParams::from_smoothness(l, 0.5 / l)).unwrap()),
-        Box::new(SingleLoopItd::new(SingleLoopItdParams::from_smoothness(l, 0.5 / l)).unwrap()),
-        Box::new(
-            PgdQp::new(PgdQpParams::theorem_4_2(
-                (0.1 / l).min(1.0 / (l + 4.0 * l * l)),
-                1.0,
-            ))
-            .unwrap(),
-        ),
-        Box::new(
-            PgdQp::new(PgdQpParams {
-                warm_start_step: 1.0 / l,
-                ..PgdQpParams::corollary_4_6(1000, l)
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            Galet::new(GaletParams {
-                alpha: 0.5 / l,
-                beta: 1.0 / l,
-                rho: 1.0 / (l * l),
-                ..GaletParams::default()
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            Rhg::new(RhgParams {
-                alpha: 1.0 / l,
-                beta: 0.5 / l,
-                ..RhgParams::default()
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            Rhg::new(RhgParams {
-                alpha: 1.0 / l,
-                beta: 0.5 / l,
-                truncate: Some(3),
-                ..RhgParams::default()
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            AidBio::new(AidBioParams {
-                alpha: 1.0 / l,
-                beta: 0.5 / l,
-                ..AidBioParams::default()
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            AidBio::new(AidBioParams {
-                alpha: 1.0 / l,
-                beta: 0.5 / l,
-                inner_steps: 10,
-                solve: LinearSolve::Neumann {
-                    terms: 10,
-                    eta: 1.0 / l,
-                },
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            Bome::new(BomeParams {
-                xi: 0.1 / l,
-                inner_step: 1.0 / l,
-                ..BomeParams::default()
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            VPbgd::new(VPbgdParams {
-                alpha: 0.05 / l,
-                inner_step: 1.0 / l,
-                ..VPbgdParams::default()
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            F2sa::new(F2saParams {
-                alpha0: 0.05 / l,
-                gamma0: 1.0 / l,
-                ..F2saParams::default()
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            F2sa::new(F2saParams::fixed_lambda(
-                10.0,
-                0.05 / l,
-                1.0 / l,
-                0.05 / l,
-                5,
-            ))
-            .unwrap(),
-        ),
-        Box::new(
-            // The default z_ratio = 3 puts z's prox parameter and step at 1/l and 0.5/l.
-            ProxF2saTwoLoop::new(ProxF2saParams {
-                gamma: 0.5 / (3.0 * l),
-                rho: 1.0 / (3.0 * l),
-                ..ProxF2saParams::default()
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            F3sa::new(F3saParams {
-                alpha0: 0.05 / l,
-                gamma0: 1.0 / l,
-                a: 0.5,
-                c: 0.25,
-                ..F3saParams::default()
-            })
-            .unwrap(),
-        ),
-        Box::new(
-            ProxF2saMomentum::new(ProxF2saMomentumParams {
-                gamma0: 0.5 / (3.0 * l),
-                rho: 1.0 / (3.0 * l),
-                n: 0.5,
-                ..ProxF2saMomentumParams::default()
-            })
-            .unwrap(),
-        ),
-    ]
-}
 
 fn per_iteration(c: &mut Criterion) {
     for n in [20, 2000] {
@@ -187,8 +58,7 @@ fn per_iteration(c: &mut Criterion) {
         group.bench_function("grad_g", |b| {
             b.iter(|| black_box(o.grad_g(&start.x, &start.y)))
         });
-        for mut s in solvers(100.0) {
-            let name = s.name();
+        for (name, mut s) in testing::solvers(100.0) {
             let mut o = Oracle::new(&p);
             let mut it = start.clone();
             s.init(&mut o, &mut it).unwrap();

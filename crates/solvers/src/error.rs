@@ -44,6 +44,38 @@ pub enum Error {
     /// tolerance); reaching its iteration cap is not an error.
     #[error("linear solve: {0}")]
     LinearSolve(#[from] bilevel_linalg::CgError),
+    /// A name (of a solver, an experiment, ...) is not known.
+    #[error("unknown {what} `{name}`")]
+    UnknownName {
+        /// What was looked up.
+        what: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names known.
+        known: Vec<String>,
+    },
+    /// A parameter key a solver does not have.
+    #[error("unknown parameter `{key}` of solver {solver}")]
+    UnknownKey {
+        /// The solver.
+        solver: &'static str,
+        /// The key asked for.
+        key: String,
+        /// Every key the solver has.
+        known: Vec<String>,
+    },
+    /// A parameter given as text that does not parse as its type.
+    #[error("`{key}` of solver {solver} expects {expected}, not `{text}`")]
+    BadValue {
+        /// The solver.
+        solver: &'static str,
+        /// The key.
+        key: String,
+        /// The text given.
+        text: String,
+        /// What the key takes.
+        expected: String,
+    },
     /// The thread pool for parallel runs could not be built.
     #[error("thread pool: {0}")]
     ThreadPool(String),

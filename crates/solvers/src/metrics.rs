@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use crate::linear::cg;
+use crate::named::{Named, named};
 use crate::problem::Problem;
 use crate::solver::{Iterate, Solver};
 use crate::vecops::{lincomb, norm, norm_sq};
@@ -39,6 +40,9 @@ pub struct Metrics {
     pub vf_kkt: Option<f64>,
     /// The problem's optimality gap (see each problem's documentation).
     pub opt_gap: Option<f64>,
+    /// The problem's own measures ([`Problem::metrics`]), in its order.
+    #[serde(default, with = "crate::named::named_serde")]
+    pub extra: Named,
 }
 
 impl Metrics {
@@ -56,6 +60,11 @@ impl Metrics {
         "opt_gap",
     ];
 
+    /// The extra measure named `name` ([`Metrics::extra`]).
+    pub fn extra(&self, name: &str) -> Option<f64> {
+        self.extra.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+
     /// The measures in the order of [`Metrics::NAMES`].
     pub fn values(&self) -> [Option<f64>; 10] {
         [
@@ -70,6 +79,32 @@ impl Metrics {
             self.vf_kkt,
             self.opt_gap,
         ]
+    }
+}
+
+/// A stationarity measure among the [`Metrics`] (what a [`Tolerance`](crate::Tolerance) applies
+/// to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Measure {
+    /// `‖∇Φ(x)‖²` ([`Metrics::grad_phi_norm`] squared).
+    GradPhiSq,
+    /// The problem's optimality gap ([`Metrics::opt_gap`]).
+    OptimalityGap,
+    /// `R_x + R_w + R_y`, GALET's stationarity measure.
+    GaletResidual,
+    /// The ε-KKT residual ([`Metrics::kkt`]).
+    Kkt,
+}
+
+impl Measure {
+    /// The measure's value in `m`, if available.
+    pub fn of(self, m: &Metrics) -> Option<f64> {
+        match self {
+            Measure::GradPhiSq => m.grad_phi_norm.map(|v| v * v),
+            Measure::OptimalityGap => m.opt_gap,
+            Measure::GaletResidual => Some(m.galet_rx? + m.galet_rw? + m.galet_ry?),
+            Measure::Kkt => m.kkt,
+        }
     }
 }
 
@@ -112,7 +147,38 @@ pub fn exact_grad_phi(
     Ok(Some(lincomb(1.0, &gf.x, -1.0, &jv)))
 }
 
+/// What the solver-specific metrics need from a solver's state: the PGD-QP multiplier (for the
+/// ε-KKT residual) and GALET's shadow implicit gradient (for its residuals). Empty, the other
+/// metrics are still evaluated.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hints<'a> {
+    /// [`Solver::kkt_multiplier`].
+    pub kkt_multiplier: Option<f64>,
+    /// [`Solver::shadow`].
+    pub shadow: Option<&'a Mat<f64>>,
+}
+
+impl<'a> Hints<'a> {
+    /// What `solver` exposes.
+    pub fn of(solver: &'a dyn Solver) -> Self {
+        Hints {
+            kkt_multiplier: solver.kkt_multiplier(),
+            shadow: solver.shadow(),
+        }
+    }
+}
+
 /// Evaluates [`Metrics`] with its own (uncounted) AD evaluator.
+///
+/// # Example: `‖∇Φ‖` at a point, without a solver
+/// ```
+/// use bilevel_solvers::problems::QuadraticKappa;
+/// use bilevel_solvers::{MetricEvaluator, Problem};
+///
+/// let p = QuadraticKappa::new(10.0, 2);
+/// let g = MetricEvaluator::new().grad_phi_norm(&p, &p.x0()).unwrap();
+/// assert!(g > 0.0);
+/// ```
 #[derive(Debug)]
 pub struct MetricEvaluator {
     ev: Evaluator,
@@ -134,8 +200,18 @@ impl MetricEvaluator {
         }
     }
 
-    /// All measures at `it`, using what `p` knows and what `solver` exposes.
-    pub fn evaluate(&mut self, p: &dyn Problem, it: &Iterate, solver: &dyn Solver) -> Metrics {
+    /// `‖∇Φ(x)‖` (see [`Metrics::grad_phi_norm`]); `None` when the problem knows neither
+    /// `∇Φ` nor `y*(x)`, or the linear solve fails.
+    pub fn grad_phi_norm(&mut self, p: &dyn Problem, x: &Mat<f64>) -> Option<f64> {
+        exact_grad_phi(p, &mut self.ev, &mut self.ws, x)
+            .ok()
+            .flatten()
+            .map(|g| norm(&g))
+    }
+
+    /// All measures at `it`, using what `p` knows and what `hints` gives of the solver's state.
+    pub fn evaluate(&mut self, p: &dyn Problem, it: &Iterate, hints: Hints<'_>) -> Metrics {
+        let grad_phi_norm = self.grad_phi_norm(p, &it.x);
         let ev = &mut self.ev;
         let (x, y) = (it.x.as_ref(), it.y.as_ref());
         let gf = p.grad_f(ev, x, y);
@@ -147,18 +223,16 @@ impl MetricEvaluator {
             g: Some(gg.value),
             h: Some(h),
             // A failed solve (Hessian not positive definite at y*(x)) leaves the measure out.
-            grad_phi_norm: exact_grad_phi(p, ev, &mut self.ws, &it.x)
-                .ok()
-                .flatten()
-                .map(|g| norm(&g)),
+            grad_phi_norm,
             opt_gap: p.optimality_gap(x, y),
+            extra: named(p.metrics(ev, x, y)),
             ..Metrics::default()
         };
         if let Some(gs) = g_star {
             m.galet_ry = Some(gg.value - gs);
             m.vf_kkt = Some(norm_sq(&gf.x) + norm_sq(&gf.y) + (gg.value - gs));
         }
-        if let Some(lambda) = solver.kkt_multiplier() {
+        if let Some(lambda) = hints.kkt_multiplier {
             let mut nu = gg.y.clone();
             crate::vecops::scale(&mut nu, lambda);
             let c = p.hvp_g(ev, x, y, nu.as_ref());
@@ -166,7 +240,7 @@ impl MetricEvaluator {
             let ry = norm_sq(&lincomb(1.0, &gf.y, 1.0, &c.yy));
             m.kkt = Some(h.max(rx).max(ry));
         }
-        if let Some(w) = solver.shadow() {
+        if let Some(w) = hints.shadow {
             let c = p.hvp_g(ev, x, y, w.as_ref());
             m.galet_rx = Some(norm_sq(&lincomb(1.0, &gf.x, 1.0, &c.xy)));
             let r = lincomb(1.0, &gf.y, 1.0, &c.yy);

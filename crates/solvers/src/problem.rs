@@ -279,6 +279,19 @@ pub trait Problem: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The problem's own measures of an iterate beyond the common [`Metrics`](crate::Metrics)
+    /// (e.g. a classifier's test accuracy), as `(name, value)` pairs in a fixed order: the
+    /// runner evaluates them with the other metrics, outside the solver's oracle budget, and the
+    /// traces carry them as columns. `ev` is the metrics' own evaluator. None by default.
+    fn metrics(
+        &self,
+        _ev: &mut Evaluator,
+        _x: MatRef<'_, f64>,
+        _y: MatRef<'_, f64>,
+    ) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+
     /// The smoothness constants the problem can state (for step-size rules; solvers never
     /// read them). `None` by default.
     fn smoothness(&self) -> Option<Smoothness> {

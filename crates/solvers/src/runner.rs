@@ -1,42 +1,20 @@
-//! The run loop: stopping rules, divergence detection, observers, checkpoints and parallel runs.
+//! The run loop: stopping rules, divergence detection, metrics, observers, checkpoints and
+//! parallel runs.
 
 use crate::error::Error;
-use crate::metrics::{MetricEvaluator, Metrics};
+use crate::metrics::{Hints, Measure, MetricEvaluator, Metrics};
+use crate::named::named;
 use crate::observe::Observe;
-use crate::oracle::{Counts, Oracle};
+use crate::oracle::Oracle;
 use crate::problem::Problem;
-use crate::solver::{Iterate, Scalars, Solver};
+use crate::record::{Checkpoint, Divergence, Record, RunInfo, Status};
+use crate::solver::{Iterate, Solver};
 use crate::vecops::{first_non_finite, from_slice, norm_ref, to_vec};
 use bilevel_linalg::Par;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// The stationarity measure a [`Tolerance`] applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Measure {
-    /// `‖∇Φ(x)‖²` ([`Metrics::grad_phi_norm`] squared).
-    GradPhiSq,
-    /// The problem's optimality gap ([`Metrics::opt_gap`]).
-    OptimalityGap,
-    /// `R_x + R_w + R_y`, GALET's stationarity measure.
-    GaletResidual,
-    /// The ε-KKT residual ([`Metrics::kkt`]).
-    Kkt,
-}
-
-impl Measure {
-    /// The measure's value in `m`, if available.
-    pub fn of(self, m: &Metrics) -> Option<f64> {
-        match self {
-            Measure::GradPhiSq => m.grad_phi_norm.map(|v| v * v),
-            Measure::OptimalityGap => m.opt_gap,
-            Measure::GaletResidual => Some(m.galet_rx? + m.galet_rw? + m.galet_ry?),
-            Measure::Kkt => m.kkt,
-        }
-    }
-}
 
 /// Stop when `measure ≤ value` (checked whenever metrics are evaluated).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,175 +30,125 @@ pub struct Tolerance {
 pub struct RunConfig {
     /// Stop after this many outer iterations in total (counting those before a resume).
     pub max_iter: u64,
-    /// Stop once this much wall time has passed in this call.
+    /// Stop once the solver has used this much wall time in total (counting the time before a
+    /// resume, leaving out metrics and observers).
     pub time_budget: Option<Duration>,
     /// Stop once a stationarity measure is small enough.
     pub tolerance: Option<Tolerance>,
     /// A run diverges when any entry of `x`, `y` or the solver's auxiliary vectors is not
     /// finite, or when one of their norms exceeds this bound.
     pub divergence_bound: f64,
-    /// Evaluate [`Metrics`] every this many iterations (and at the start and the last iteration).
+    /// Evaluate [`Metrics`] every this many iterations; they are also evaluated at the start,
+    /// at every checkpoint and at the last iteration of a run that ends on its iteration cap or
+    /// its time budget, so a run's final record always carries them.
     pub metrics_every: u64,
+    /// Hand a [`Checkpoint`] to the observers ([`Observe::on_checkpoint`]) every this many
+    /// iterations, and once more where a [`Stop`] ends the run.
+    pub checkpoint_every: Option<u64>,
+    /// Which records [`RunResult::trace`] keeps (observers see every one either way).
+    pub keep: Keep,
+}
+
+/// Which records a run keeps in [`RunResult::trace`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Keep {
+    /// Every record.
+    #[default]
+    All,
+    /// The records that carry metrics, and the last one: memory then grows with the number of
+    /// metric evaluations, not of iterations.
+    Metrics,
 }
 
 impl Default for RunConfig {
-    /// 100 iterations, no time budget or tolerance, bound `1e12`, metrics every iteration.
+    /// [`RunConfig::iters`]`(100)`.
     fn default() -> Self {
-        RunConfig {
-            max_iter: 100,
-            time_budget: None,
-            tolerance: None,
-            divergence_bound: 1e12,
-            metrics_every: 1,
-        }
+        Self::iters(100)
     }
 }
 
 impl RunConfig {
-    /// `max_iter` iterations, otherwise the defaults.
+    /// `max_iter` iterations with metrics at about a hundred points along the run
+    /// (every `max(1, max_iter / 100)` iterations, and at the last); no time budget, tolerance
+    /// or checkpoints; divergence bound `1e12`; every record kept.
     pub fn iters(max_iter: u64) -> Self {
         RunConfig {
             max_iter,
-            ..Self::default()
+            time_budget: None,
+            tolerance: None,
+            divergence_bound: 1e12,
+            metrics_every: (max_iter / 100).max(1),
+            checkpoint_every: None,
+            keep: Keep::All,
         }
     }
 
     /// Reject out-of-range values.
     pub fn validate(&self) -> Result<(), Error> {
+        let bad = |name, value: String, allowed| {
+            Err(Error::InvalidConfig {
+                name,
+                value,
+                allowed,
+            })
+        };
         if self.metrics_every == 0 {
-            return Err(Error::InvalidConfig {
-                name: "metrics_every",
-                value: "0".into(),
-                allowed: ">= 1",
-            });
+            return bad("metrics_every", "0".into(), ">= 1");
+        }
+        if self.checkpoint_every == Some(0) {
+            return bad("checkpoint_every", "0".into(), ">= 1");
         }
         if self.divergence_bound.is_nan() || self.divergence_bound <= 0.0 {
-            return Err(Error::InvalidConfig {
-                name: "divergence_bound",
-                value: self.divergence_bound.to_string(),
-                allowed: "> 0 (may be infinite)",
-            });
+            return bad(
+                "divergence_bound",
+                self.divergence_bound.to_string(),
+                "> 0 (may be infinite)",
+            );
         }
         if let Some(t) = self.tolerance
             && (t.value.is_nan() || t.value < 0.0)
         {
-            return Err(Error::InvalidConfig {
-                name: "tolerance.value",
-                value: t.value.to_string(),
-                allowed: ">= 0",
-            });
+            return bad("tolerance.value", t.value.to_string(), ">= 0");
         }
         Ok(())
     }
 }
 
-/// Why a quantity counts as diverged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Divergence {
-    /// An entry is NaN or infinite.
-    NonFinite,
-    /// The norm exceeds [`RunConfig::divergence_bound`].
-    TooLarge,
+/// A request to stop, shared between threads: a run checks it before every step and, once it is
+/// set, ends with [`Status::Stopped`] after handing its observers a checkpoint of where it
+/// stopped. A [`Stop::child`] is also set when its parent is, so one signal (Ctrl-C) can stop
+/// every run while each run can still be stopped alone.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<StopInner>);
+
+#[derive(Debug, Default)]
+struct StopInner {
+    flag: AtomicBool,
+    parent: Option<Stop>,
 }
 
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Status {
-    /// [`RunConfig::max_iter`] reached.
-    MaxIter,
-    /// [`RunConfig::time_budget`] used up.
-    TimeBudget,
-    /// The tolerance was met.
-    Converged {
-        /// The measure.
-        measure: Measure,
-        /// Its value.
-        value: f64,
-    },
-    /// A quantity stopped being finite or grew past the bound at step `iter`; the result keeps
-    /// the iterate from before that step.
-    Diverged {
-        /// The iteration whose step produced the bad quantity.
-        iter: u64,
-        /// The first bad quantity, e.g. `x[3]` or `v` (a solver's auxiliary vector).
-        quantity: String,
-        /// What was wrong with it.
-        reason: Divergence,
-    },
-}
-
-/// One iteration as seen by observers and kept in the trace.
-#[derive(Clone, Debug)]
-pub struct Record {
-    /// Iterations completed (0 is the starting point after `init`).
-    pub iter: u64,
-    /// Oracle calls so far.
-    pub counts: Counts,
-    /// The step's reported quantities.
-    pub scalars: Scalars,
-    /// The metrics, on the iterations where they were evaluated.
-    pub metrics: Option<Metrics>,
-    /// Wall time of this run call so far, in seconds, without the time spent evaluating
-    /// metrics and in observers (so a metric that is costly for one solver does not eat its
-    /// time budget); never part of snapshots or checkpoints.
-    pub elapsed: f64,
-}
-
-/// What observers learn when a run starts.
-#[derive(Clone, Debug)]
-pub struct RunInfo {
-    /// [`Problem::name`].
-    pub problem: String,
-    /// [`Solver::name`].
-    pub solver: String,
-    /// `dim_x`.
-    pub dim_x: usize,
-    /// `dim_y`.
-    pub dim_y: usize,
-}
-
-/// Everything needed to continue a run bit-identically: the iterate, the counts and the
-/// solver's full state, with every f64 written exactly.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// [`Problem::name`] of the run.
-    pub problem: String,
-    /// [`Solver::name`] of the run.
-    pub solver: String,
-    /// Iterations completed.
-    pub iter: u64,
-    /// `x`.
-    pub x: Vec<f64>,
-    /// `y`.
-    pub y: Vec<f64>,
-    /// Oracle counts so far.
-    pub counts: Counts,
-    /// [`Solver::save_state`].
-    pub solver_state: serde_json::Value,
-}
-
-impl Checkpoint {
-    /// The checkpoint as JSON text.
-    pub fn to_json(&self) -> Result<String, Error> {
-        Ok(serde_json::to_string(self)?)
+impl Stop {
+    /// A signal nobody has requested yet.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Parse [`Checkpoint::to_json`] output.
-    pub fn from_json(s: &str) -> Result<Self, Error> {
-        Ok(serde_json::from_str(s)?)
+    /// A signal that is requested when `self` is, and can also be requested alone.
+    pub fn child(&self) -> Stop {
+        Stop(Arc::new(StopInner {
+            flag: AtomicBool::new(false),
+            parent: Some(self.clone()),
+        }))
     }
 
-    /// Write to `path` atomically (a temporary file in the same folder, then a rename).
-    pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let tmp = crate::observe::tmp_path(path);
-        std::fs::write(&tmp, self.to_json()?)?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
+    /// Ask every run watching this signal (or a child of it) to stop.
+    pub fn request(&self) {
+        self.0.flag.store(true, Ordering::SeqCst);
     }
 
-    /// Read a checkpoint written by [`Checkpoint::save`].
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        Self::from_json(&std::fs::read_to_string(path)?)
+    /// Whether this signal or one of its parents was requested.
+    pub fn requested(&self) -> bool {
+        self.0.flag.load(Ordering::SeqCst) || self.0.parent.as_ref().is_some_and(Stop::requested)
     }
 }
 
@@ -235,11 +163,14 @@ pub struct RunResult {
     pub iter: u64,
     /// Oracle calls, including those of a diverged step.
     pub counts: Counts,
-    /// Every record of this call, in order.
+    /// The records of this call, in order: every one, or those with metrics and the last one
+    /// ([`RunConfig::keep`]).
     pub trace: Vec<Record>,
     /// A checkpoint to resume from (`None` after divergence).
     pub checkpoint: Option<Checkpoint>,
 }
+
+use crate::oracle::Counts;
 
 impl RunResult {
     /// The last record that carries metrics.
@@ -248,8 +179,9 @@ impl RunResult {
     }
 }
 
-/// Owns the iteration loop: runs a [`Solver`] on a [`Problem`] under a [`RunConfig`], feeding
-/// every [`Record`] to its observers.
+/// Owns the iteration loop: runs a [`Solver`] on a [`Problem`] under a [`RunConfig`], evaluates
+/// metrics, hands every [`Record`] (with the iterate) and every checkpoint to its observers,
+/// and stops on the iteration cap, the time budget, a tolerance, divergence or a [`Stop`].
 ///
 /// # Example
 /// ```
@@ -258,7 +190,7 @@ impl RunResult {
 /// use bilevel_solvers::{RunConfig, Runner, Status};
 ///
 /// let problem = QuadraticKappa::new(2.0, 2);
-/// let params = SingleLoopAidParams::from_smoothness(problem.l(), 0.5);
+/// let params = SingleLoopAidParams::for_lipschitz(problem.l(), 0.5);
 /// let mut solver = SingleLoopAid::new(params).unwrap();
 /// let result = Runner::new(RunConfig::iters(300)).unwrap().run(&problem, &mut solver).unwrap();
 /// assert_eq!(result.status, Status::MaxIter);
@@ -272,6 +204,34 @@ pub struct Runner {
     config: RunConfig,
     observers: Vec<Box<dyn Observe>>,
     par: Par,
+    stop: Option<Stop>,
+}
+
+/// The loop's clock: wall time since the call started, less the time spent on metrics and
+/// observers, plus the solver time before a resume.
+struct Clock {
+    start: Instant,
+    excluded: Duration,
+    before: f64,
+}
+
+impl Clock {
+    fn solver_time(&self) -> f64 {
+        self.before
+            + self
+                .start
+                .elapsed()
+                .saturating_sub(self.excluded)
+                .as_secs_f64()
+    }
+
+    /// Run `f` without charging its time to the solver.
+    fn exclude<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = f();
+        self.excluded += t.elapsed();
+        out
+    }
 }
 
 impl Runner {
@@ -285,6 +245,7 @@ impl Runner {
             config,
             observers: Vec::new(),
             par: Par::rayon(0),
+            stop: None,
         })
     }
 
@@ -300,6 +261,18 @@ impl Runner {
     /// Add an observer.
     pub fn observe(mut self, obs: impl Observe + 'static) -> Self {
         self.observers.push(Box::new(obs));
+        self
+    }
+
+    /// Add a boxed observer.
+    pub fn observe_boxed(mut self, obs: Box<dyn Observe>) -> Self {
+        self.observers.push(obs);
+        self
+    }
+
+    /// Stop when `stop` is requested (checked before every step).
+    pub fn with_stop(mut self, stop: Stop) -> Self {
+        self.stop = Some(stop);
         self
     }
 
@@ -331,12 +304,12 @@ impl Runner {
     ) -> Result<RunResult, Error> {
         let mut o = Oracle::with_par(problem, self.par);
         solver.init(&mut o, &mut it)?;
-        self.drive(problem, solver, o, it, 0, true)
+        self.drive(problem, solver, o, it, 0, 0.0, true)
     }
 
-    /// Continue a run from a checkpoint, up to [`RunConfig::max_iter`] iterations in total. The
-    /// continuation is bit-identical to an uninterrupted run; its trace starts after the
-    /// checkpointed iteration.
+    /// Continue a run from a checkpoint, up to [`RunConfig::max_iter`] iterations and
+    /// [`RunConfig::time_budget`] in total. The continuation is bit-identical to an
+    /// uninterrupted run; its trace starts after the checkpointed iteration.
     ///
     /// # Errors
     /// [`Error::Checkpoint`] if the checkpoint belongs to another problem or solver.
@@ -367,9 +340,10 @@ impl Runner {
             x: from_slice(&ck.x),
             y: from_slice(&ck.y),
         };
-        self.drive(problem, solver, o, it, ck.iter, false)
+        self.drive(problem, solver, o, it, ck.iter, ck.elapsed, false)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn drive(
         &mut self,
         problem: &dyn Problem,
@@ -377,12 +351,15 @@ impl Runner {
         mut o: Oracle<'_>,
         mut it: Iterate,
         k0: u64,
+        elapsed0: f64,
         record_start: bool,
     ) -> Result<RunResult, Error> {
         let cfg = self.config.clone();
-        let start = Instant::now();
-        // Time spent on metrics and observers, which the budget and `elapsed` leave out.
-        let mut excluded = Duration::ZERO;
+        let mut clock = Clock {
+            start: Instant::now(),
+            excluded: Duration::ZERO,
+            before: elapsed0,
+        };
         let mut mev = MetricEvaluator::new();
         let mut trace = Vec::new();
         let info = RunInfo {
@@ -394,7 +371,10 @@ impl Runner {
         for obs in &mut self.observers {
             obs.on_start(&info)?;
         }
+        let budget_used = |t: f64| cfg.time_budget.is_some_and(|b| t >= b.as_secs_f64());
         let mut k = k0;
+        // The iteration of the last checkpoint handed to the observers.
+        let mut checkpointed = (!record_start).then_some(k0);
         let mut status = None;
         if let Some((quantity, reason)) = diverged(&it, &*solver, &[], cfg.divergence_bound) {
             status = Some(Status::Diverged {
@@ -403,19 +383,15 @@ impl Runner {
                 reason,
             });
         } else if record_start {
-            let t = Instant::now();
-            let metrics = Some(mev.evaluate(problem, &it, &*solver));
-            excluded += t.elapsed();
+            let metrics = clock.exclude(|| mev.evaluate(problem, &it, Hints::of(&*solver)));
             let rec = Record {
                 iter: k,
                 counts: o.counts(),
                 scalars: Vec::new(),
-                metrics,
-                elapsed: start.elapsed().saturating_sub(excluded).as_secs_f64(),
+                metrics: Some(metrics),
+                elapsed: clock.solver_time(),
             };
-            let t = Instant::now();
-            status = self.emit(rec, &mut trace, cfg.tolerance)?;
-            excluded += t.elapsed();
+            status = clock.exclude(|| self.emit(rec, &it, &mut trace, &cfg))?;
         }
         let status = loop {
             if let Some(s) = status.take() {
@@ -424,10 +400,11 @@ impl Runner {
             if k >= cfg.max_iter {
                 break Status::MaxIter;
             }
-            if let Some(b) = cfg.time_budget
-                && start.elapsed().saturating_sub(excluded) >= b
-            {
+            if budget_used(clock.solver_time()) {
                 break Status::TimeBudget;
+            }
+            if self.stop.as_ref().is_some_and(Stop::requested) {
+                break Status::Stopped;
             }
             let prev = it.clone();
             let scalars = solver.step(&mut o, &mut it, k);
@@ -443,32 +420,35 @@ impl Runner {
                     reason,
                 };
             }
-            let elapsed = start.elapsed().saturating_sub(excluded).as_secs_f64();
-            let t = Instant::now();
-            let metrics = (k.is_multiple_of(cfg.metrics_every) || k == cfg.max_iter)
-                .then(|| mev.evaluate(problem, &it, &*solver));
+            let elapsed = clock.solver_time();
+            let last = k >= cfg.max_iter || budget_used(elapsed);
+            let ck_due = cfg.checkpoint_every.is_some_and(|c| k.is_multiple_of(c));
+            let metrics = (k.is_multiple_of(cfg.metrics_every) || ck_due || last)
+                .then(|| clock.exclude(|| mev.evaluate(problem, &it, Hints::of(&*solver))));
             let rec = Record {
                 iter: k,
                 counts: o.counts(),
-                scalars,
+                scalars: named(scalars),
                 metrics,
                 elapsed,
             };
-            status = self.emit(rec, &mut trace, cfg.tolerance)?;
-            excluded += t.elapsed();
+            status = clock.exclude(|| self.emit(rec, &it, &mut trace, &cfg))?;
+            if ck_due {
+                let ck = checkpoint(problem, &*solver, &it, k, &o, elapsed);
+                clock.exclude(|| self.hand_checkpoint(&ck))?;
+                checkpointed = Some(k);
+            }
         };
+        let checkpoint = (!status.is_diverged())
+            .then(|| checkpoint(problem, &*solver, &it, k, &o, clock.solver_time()));
+        if let (Status::Stopped, Some(ck)) = (&status, &checkpoint)
+            && checkpointed != Some(k)
+        {
+            self.hand_checkpoint(ck)?;
+        }
         for obs in &mut self.observers {
             obs.on_finish(&status)?;
         }
-        let checkpoint = (!matches!(status, Status::Diverged { .. })).then(|| Checkpoint {
-            problem: problem.name(),
-            solver: solver.name().to_string(),
-            iter: k,
-            x: to_vec(&it.x),
-            y: to_vec(&it.y),
-            counts: o.counts(),
-            solver_state: solver.save_state(),
-        });
         Ok(RunResult {
             status,
             iterate: it,
@@ -479,16 +459,26 @@ impl Runner {
         })
     }
 
+    fn hand_checkpoint(&mut self, ck: &Checkpoint) -> Result<(), Error> {
+        for obs in &mut self.observers {
+            obs.on_checkpoint(ck)?;
+        }
+        Ok(())
+    }
+
+    /// Hand `rec` to the observers and keep it in `trace` (under [`Keep::Metrics`], replacing
+    /// a previous last record that carries no metrics); the status if the tolerance is met.
     fn emit(
         &mut self,
         rec: Record,
+        it: &Iterate,
         trace: &mut Vec<Record>,
-        tol: Option<Tolerance>,
+        cfg: &RunConfig,
     ) -> Result<Option<Status>, Error> {
         for obs in &mut self.observers {
-            obs.on_record(&rec)?;
+            obs.on_record(&rec, it)?;
         }
-        let done = match (tol, &rec.metrics) {
+        let done = match (cfg.tolerance, &rec.metrics) {
             (Some(t), Some(m)) => {
                 t.measure
                     .of(m)
@@ -500,8 +490,31 @@ impl Runner {
             }
             _ => None,
         };
+        if cfg.keep == Keep::Metrics && trace.last().is_some_and(|r: &Record| r.metrics.is_none()) {
+            trace.pop();
+        }
         trace.push(rec);
         Ok(done)
+    }
+}
+
+fn checkpoint(
+    problem: &dyn Problem,
+    solver: &dyn Solver,
+    it: &Iterate,
+    k: u64,
+    o: &Oracle<'_>,
+    elapsed: f64,
+) -> Checkpoint {
+    Checkpoint {
+        problem: problem.name(),
+        solver: solver.name().to_string(),
+        iter: k,
+        x: to_vec(&it.x),
+        y: to_vec(&it.y),
+        counts: o.counts(),
+        elapsed,
+        solver_state: solver.save_state(),
     }
 }
 
@@ -547,9 +560,9 @@ pub struct Job {
 /// A job's label and its outcome.
 pub type JobResult = (String, Result<RunResult, Error>);
 
-/// Run many jobs on a pool of `threads` threads. Each job runs sequentially on one thread with
-/// its own evaluators, so results do not depend on the thread count; they come back in the
-/// order of `jobs`.
+/// Run many jobs on a pool of `threads` threads, each with its own evaluators; when the jobs do
+/// not fill the pool, their oracles spread over the idle threads ([`job_par`]). Results do not
+/// depend on the thread count and come back in the order of `jobs`.
 ///
 /// # Errors
 /// [`Error::ThreadPool`] if the pool cannot be built; each job's own error is in its slot.

@@ -26,7 +26,8 @@ pub type Scalars = Vec<(&'static str, f64)>;
 /// momentum estimators, ...) in its own fields; `x` and `y` live in the [`Iterate`] the runner
 /// passes in. Parameters are validated when the solver is built, so `step` cannot fail.
 pub trait Solver: Send + std::fmt::Debug {
-    /// A short identifier, e.g. `aid-single-loop`.
+    /// The method's name in the [`registry`](crate::registry), e.g. `aid-single-loop` (the same
+    /// for every parameter choice; checkpoints record it).
     fn name(&self) -> &'static str;
 
     /// Prepare the state from the starting iterate (warm starts, initial estimators). Called

@@ -52,7 +52,7 @@ fn quadratic_kappa_each_method_reaches_its_floor() {
         let l = p.l();
         let iters = 3000;
         // Single-loop AID: exact in the limit (Theorem 1), no floor.
-        let mut s = SingleLoopAid::new(SingleLoopAidParams::from_smoothness(l, 0.5 / l)).unwrap();
+        let mut s = SingleLoopAid::new(SingleLoopAidParams::for_lipschitz(l, 0.5 / l)).unwrap();
         assert_reaches(
             &format!("aid k{kappa}"),
             grad_phi_sq(&p, &mut s, iters),
@@ -60,7 +60,7 @@ fn quadratic_kappa_each_method_reaches_its_floor() {
         );
         // Single-loop ITD with α = 1/L: one unrolled step is a 1-term Neumann series, so
         // ‖∇Φ‖² → 0.01(κ − 1)² (the Θ(κ²) floor of Theorem 4).
-        let mut s = SingleLoopItd::new(SingleLoopItdParams::from_smoothness(l, 0.5 / l)).unwrap();
+        let mut s = SingleLoopItd::new(SingleLoopItdParams::for_lipschitz(l, 0.5 / l)).unwrap();
         let floor = 0.01 * (kappa - 1.0).powi(2);
         assert_reaches(
             &format!("itd k{kappa}"),
@@ -188,7 +188,7 @@ fn single_loop_itd_floor_grows_with_kappa() {
     for kappa in [2.0, 4.0, 8.0, 16.0] {
         let p = QuadraticKappa::new(kappa, 2);
         let l = p.l();
-        let mut s = SingleLoopItd::new(SingleLoopItdParams::from_smoothness(l, 0.5 / l)).unwrap();
+        let mut s = SingleLoopItd::new(SingleLoopItdParams::for_lipschitz(l, 0.5 / l)).unwrap();
         floors.push(grad_phi_sq(&p, &mut s, 4000));
     }
     eprintln!("itd floors {floors:?}");
@@ -202,7 +202,7 @@ fn sc_sincos_every_hypergradient_method_from_the_same_start() {
     // Methods whose hypergradient estimate is exact at their fixed point: below 1e-4.
     let mut exact: Vec<(Box<dyn Solver>, u64)> = vec![
         (
-            Box::new(SingleLoopAid::new(SingleLoopAidParams::from_smoothness(l, 0.05)).unwrap()),
+            Box::new(SingleLoopAid::new(SingleLoopAidParams::for_lipschitz(l, 0.05)).unwrap()),
             3000,
         ),
         (
@@ -246,8 +246,7 @@ fn sc_sincos_every_hypergradient_method_from_the_same_start() {
     // RHG truncated to its last 3 steps: 3; RHG through 10 steps and AIDBiO with a 10-term
     // series: 10), and RHG and AIDBiO, which use the same series, share their fixed point.
     let floor = |s: &mut dyn Solver| grad_phi_sq(&p, s, 3000).sqrt();
-    let itd =
-        floor(&mut SingleLoopItd::new(SingleLoopItdParams::from_smoothness(l, 0.05)).unwrap());
+    let itd = floor(&mut SingleLoopItd::new(SingleLoopItdParams::for_lipschitz(l, 0.05)).unwrap());
     let rhg_params = RhgParams {
         alpha: 1.0 / l,
         beta: 0.05,
@@ -593,10 +592,12 @@ fn galet_example1_reaches_optimal_set_from_two_starts() {
 /// returns the final `x` and the largest `|x|` over the last 200 iterations.
 fn nasty_run(s: &mut dyn Solver, iters: u64) -> (f64, f64) {
     let p = NastyConstrained;
-    let r = Runner::new(RunConfig::iters(iters))
-        .unwrap()
-        .run(&p, s)
-        .unwrap();
+    // Metrics at every iterate: they give |x|.
+    let cfg = RunConfig {
+        metrics_every: 1,
+        ..RunConfig::iters(iters)
+    };
+    let r = Runner::new(cfg).unwrap().run(&p, s).unwrap();
     assert_eq!(r.status, Status::MaxIter, "{}", s.name());
     let (bx, by) = (p.bounds_x().unwrap(), p.bounds_y().unwrap());
     assert!(
@@ -655,7 +656,10 @@ fn nasty_constrained_projected_methods_stay_feasible_and_reach_zero() {
     // γ₀ = 0.1 < 2α₀λ₀ does not settle: pinned.
     for p in [
         F2saParams {
-            gamma0: 0.1,
+            schedule: PenaltySchedule {
+                gamma0: 0.1,
+                ..PenaltySchedule::default()
+            },
             ..F2saParams::default()
         },
         F2saParams::fixed_lambda(10.0, 0.01, 0.1, 0.01, 1),
@@ -733,7 +737,10 @@ fn f3sa_on_nasty_constrained_ends_near_zero_with_its_default_gamma() {
     let (x, band) = nasty_run(&mut F3sa::new(F3saParams::default()).unwrap(), 2000);
     assert!(x.abs() < 0.05 && band < 0.05, "f3sa: {x} {band}");
     let mut s = F3sa::new(F3saParams {
-        gamma0: 0.1,
+        schedule: PenaltySchedule {
+            gamma0: 0.1,
+            ..PenaltySchedule::default()
+        },
         ..F3saParams::default()
     })
     .unwrap();
@@ -808,8 +815,11 @@ fn momentum_methods_on_quadratic_reach_their_penalty_floor() {
         (
             Box::new(
                 F3sa::new(F3saParams {
-                    alpha0: 0.05 / l,
-                    gamma0: 1.0 / l,
+                    schedule: PenaltySchedule {
+                        alpha0: 0.05 / l,
+                        gamma0: 1.0 / l,
+                        ..PenaltySchedule::default()
+                    },
                     ..F3saParams::default()
                 })
                 .unwrap(),
@@ -841,14 +851,20 @@ fn f3sa_without_momentum_is_f2sa_with_one_inner_step() {
     let p = ScSinCos::default();
     let (a, g) = (0.05 / 100.0, 1.0 / 100.0);
     let mut f3 = F3sa::new(F3saParams {
-        alpha0: a,
-        gamma0: g,
+        schedule: PenaltySchedule {
+            alpha0: a,
+            gamma0: g,
+            ..PenaltySchedule::default()
+        },
         ..F3saParams::default()
     })
     .unwrap();
     let mut f2 = F2sa::new(F2saParams {
-        alpha0: a,
-        gamma0: g,
+        schedule: PenaltySchedule {
+            alpha0: a,
+            gamma0: g,
+            ..PenaltySchedule::default()
+        },
         ..F2saParams::default()
     })
     .unwrap();

@@ -4,7 +4,7 @@
 use bilevel_ad::Evaluator;
 use bilevel_linalg::Mat;
 use bilevel_solvers::algorithms::{
-    F2sa, F2saParams, F3sa, F3saParams, ProxF2saMomentum, ProxF2saMomentumParams,
+    F2sa, F2saParams, F3sa, F3saParams, PenaltySchedule, ProxF2saMomentum, ProxF2saMomentumParams,
 };
 use bilevel_solvers::problem::Grad;
 use bilevel_solvers::problems::{Activation, Dhc, DhcData, DhcModel, QuadraticKappa, ScSinCos};
@@ -64,9 +64,12 @@ fn stochastic_run(seed: u64) -> (Vec<u64>, f64) {
         seed,
     };
     let mut s = F3sa::new(F3saParams {
-        alpha0: 0.025 / l,
-        gamma0: 0.25 / l,
-        k0: 100.0,
+        schedule: PenaltySchedule {
+            alpha0: 0.025 / l,
+            gamma0: 0.25 / l,
+            k0: 100.0,
+            ..(F3saParams::stochastic(batch)).schedule
+        },
         ..F3saParams::stochastic(batch)
     })
     .unwrap();
@@ -410,9 +413,12 @@ fn dhc_f2sa(p: &Dhc, seed: u64, iters: u64) -> (Vec<u64>, Mat<f64>, u64) {
         seed,
     };
     let mut s = F2sa::new(F2saParams {
-        alpha0: 0.05,
-        gamma0: 0.5,
-        lambda0: 10.0,
+        schedule: PenaltySchedule {
+            alpha0: 0.05,
+            gamma0: 0.5,
+            lambda0: 10.0,
+            ..PenaltySchedule::default()
+        },
         batch: Some(batch),
         ..F2saParams::default()
     })
@@ -432,6 +438,11 @@ fn dhc_f2sa(p: &Dhc, seed: u64, iters: u64) -> (Vec<u64>, Mat<f64>, u64) {
     (bits, r.iterate.y, r.counts.gc)
 }
 
+/// The validation loss of the classifier `y`: the upper-level objective.
+fn val_loss(p: &Dhc, y: &Mat<f64>) -> f64 {
+    p.value_f(&mut Evaluator::new(), p.x0().as_ref(), y.as_ref())
+}
+
 #[test]
 fn stochastic_f2sa_on_dhc_is_reproducible_and_lowers_the_validation_loss() {
     let p = dhc_task(150, 60, DhcModel::Linear, 1e-3);
@@ -441,8 +452,8 @@ fn stochastic_f2sa_on_dhc_is_reproducible_and_lowers_the_validation_loss() {
     assert_eq!(a, b, "same seed, same trace bit for bit");
     assert_ne!(a, c, "another seed draws other batches");
     assert_eq!(gc, 300 * 6);
-    let l0 = p.val_loss(p.y0().as_ref());
-    let (la, lc) = (p.val_loss(ya.as_ref()), p.val_loss(yc.as_ref()));
+    let l0 = val_loss(&p, &p.y0());
+    let (la, lc) = (val_loss(&p, &ya), val_loss(&p, &yc));
     eprintln!(
         "stochastic F²SA on DHC: validation loss {l0:.4} → {la:.4} (seed 1), {lc:.4} (seed 2)"
     );
@@ -474,8 +485,8 @@ fn every_stochastic_method_runs_minibatch_on_dhc() {
                 .run(&p, &mut *s)
                 .unwrap();
             assert_eq!(r.status, Status::MaxIter, "{} on {}", s.name(), p.name());
-            let l = p.val_loss(r.iterate.y.as_ref());
-            assert!(l.is_finite() && l < p.val_loss(p.y0().as_ref()) + 1e-9);
+            let l = val_loss(&p, &r.iterate.y);
+            assert!(l.is_finite() && l < val_loss(&p, &p.y0()) + 1e-9);
         }
     }
 }

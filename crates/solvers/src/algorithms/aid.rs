@@ -1,5 +1,6 @@
 use crate::error::{Error, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::{Rule, StepRules, half_inv_l_phi, inv_l_g};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, norm, zeros};
 use bilevel_linalg::Mat;
@@ -20,7 +21,7 @@ pub struct SingleLoopAidParams {
 impl SingleLoopAidParams {
     /// The paper's `α = η = 1/L` for a lower level whose gradient is `L`-Lipschitz, with outer
     /// step `beta`.
-    pub fn from_smoothness(l: f64, beta: f64) -> Self {
+    pub fn for_lipschitz(l: f64, beta: f64) -> Self {
         SingleLoopAidParams {
             alpha: 1.0 / l,
             eta: 1.0 / l,
@@ -39,11 +40,40 @@ impl SingleLoopAidParams {
 impl Default for SingleLoopAidParams {
     /// `L = 1` (`α = η = 1`) and `β = 0.01`.
     fn default() -> Self {
-        Self::from_smoothness(1.0, 0.01)
+        Self::for_lipschitz(1.0, 0.01)
     }
 }
 
-const NAME: &str = "aid-single-loop";
+impl StepRules for SingleLoopAidParams {
+    fn rules() -> &'static [Rule<Self>] {
+        &[
+            Rule {
+                key: "alpha",
+                text: "1/L_g (single-loop AID/ITD paper, Theorem 1: α = 1/L)",
+                unless_set: &[],
+                value: inv_l_g,
+                set: |p, v| p.alpha = v,
+            },
+            Rule {
+                key: "eta",
+                text: "1/L_g (same paper, Theorem 1: η = 1/L)",
+                unless_set: &[],
+                value: inv_l_g,
+                set: |p, v| p.eta = v,
+            },
+            Rule {
+                key: "beta",
+                text: "1/(2 L_Φ): a gradient step on the L_Φ-smooth Φ (our choice: Theorem 1's β, \
+                       from Lemma 4, is of order κ⁻⁵ and needs the Hessian-Lipschitz constant ρ)",
+                unless_set: &[],
+                value: half_inv_l_phi,
+                set: |p, v| p.beta = v,
+            },
+        ]
+    }
+}
+
+pub(crate) const NAME: &str = "aid-single-loop";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {

@@ -1,6 +1,7 @@
 use crate::error::{Error, check, check_count, check_pos};
 use crate::linear::cg;
 use crate::oracle::Oracle;
+use crate::rules::{Rule, StepRules, inner_rule, outer_rule};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, norm, zeros};
 use bilevel_linalg::{CgStart, CgWorkspace, Mat, MatMut, MatRef};
@@ -74,7 +75,16 @@ impl AidBioParams {
     }
 }
 
-const NAME: &str = "aidbio";
+impl StepRules for AidBioParams {
+    fn rules() -> &'static [Rule<Self>] {
+        &[
+            inner_rule!(AidBioParams, alpha),
+            outer_rule!(AidBioParams, beta),
+        ]
+    }
+}
+
+pub(crate) const NAME: &str = "aidbio";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {
@@ -115,10 +125,7 @@ impl AidBio {
 
 impl Solver for AidBio {
     fn name(&self) -> &'static str {
-        match self.params.solve {
-            LinearSolve::Cg { .. } => "aidbio-cg",
-            LinearSolve::Neumann { .. } => "aidbio-neumann",
-        }
+        NAME
     }
     fn init(&mut self, o: &mut Oracle<'_>, _it: &mut Iterate) -> Result<(), Error> {
         let m = o.problem().dim_y();

@@ -1,5 +1,6 @@
 use crate::error::{Error, check_count, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::{Rule, StepRules, inner_rule};
 use crate::solver::{Iterate, Scalars, Solver, state_io};
 use crate::vecops::{axpy, dot, lincomb, norm_sq};
 use serde::{Deserialize, Serialize};
@@ -39,7 +40,13 @@ impl BomeParams {
     }
 }
 
-const NAME: &str = "bome";
+impl StepRules for BomeParams {
+    fn rules() -> &'static [Rule<Self>] {
+        &[inner_rule!(BomeParams, inner_step)]
+    }
+}
+
+pub(crate) const NAME: &str = "bome";
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct State {}

@@ -1,4 +1,5 @@
-use crate::error::{Error, check, check_count, check_pos};
+use super::schedule::{PenaltySchedule, penalty_rules};
+use crate::error::{Error, check_count};
 use crate::oracle::Oracle;
 use crate::sampling::{Minibatch, SampleStream, Source, grad_f, grad_g};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
@@ -6,26 +7,14 @@ use crate::vecops::{axpy, lincomb, zeros};
 use bilevel_linalg::Mat;
 use serde::{Deserialize, Serialize};
 
-/// Parameters of [`F2sa`]: the step and penalty schedules of Kwon, Kwon, Wright and Nowak,
-/// "A Fully First-Order Method for Stochastic Bilevel Optimization" (as presented in the
-/// "Fully First-Order Methods for Bilevel Optimization" slides):
-/// `α_k = α₀(k₀/(k + k₀))^a`, `γ_k = γ₀(k₀/(k + k₀))^c`, `λ_k = λ₀((k + k₀)/k₀)^{a−c}`.
+/// Parameters of [`F2sa`]: the step and penalty schedules ([`PenaltySchedule`], whose fields
+/// appear at the top level of the parameters' serde form: `alpha0`, `gamma0`, ...), the inner
+/// loop and the minibatch.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct F2saParams {
-    /// `α₀`: initial step of `y` (and, times `ξ`, of `x`). Needs `α_kλ_k ≲ 1/L_g`.
-    pub alpha0: f64,
-    /// `γ₀`: initial step of `z`. Needs `γ_k ≤ 1/L_g`.
-    pub gamma0: f64,
-    /// `ξ`: ratio of the `x` step to the `y` step.
-    pub xi: f64,
-    /// `λ₀`: initial penalty multiplier.
-    pub lambda0: f64,
-    /// `k₀ ≥ 1`: schedule offset.
-    pub k0: f64,
-    /// `a ∈ [0, 1]`: decay exponent of `α_k`. Exact gradients: `a = 1/3`.
-    pub a: f64,
-    /// `c ∈ [0, a]`: decay exponent of `γ_k`. Exact gradients: `c = 0`.
-    pub c: f64,
+    /// `α_k, γ_k, λ_k` and the `x` step ratio `ξ`.
+    #[serde(flatten)]
+    pub schedule: PenaltySchedule,
     /// `T ≥ 1`: inner iterations on `(y, z)` per outer step (`T = 1` is the basic variant;
     /// the theory takes `T = O(κ)`).
     pub inner_steps: usize,
@@ -33,31 +22,6 @@ pub struct F2saParams {
     /// estimates"): every gradient is an average over freshly drawn samples. `None`: exact
     /// gradients.
     pub batch: Option<Minibatch>,
-}
-
-impl Default for F2saParams {
-    /// The exact-gradient schedule `a = 1/3`, `c = 0`, `ξ = 1`, `T = 1`, with `α₀ = 0.01`,
-    /// `γ₀ = 1`, `λ₀ = 10`, `k₀ = 1`: steps for a lower level with `l_{g,1} = 1` (divide `α₀`
-    /// and `γ₀` by `l_{g,1}` otherwise).
-    ///
-    /// The slides' theorem bounds `γ_k` by problem constants and keeps it constant for exact
-    /// gradients (`c = 0`); for gradient steps on the `l_{g,1}`-smooth `g(x, ·)` that constant is
-    /// `γ = 1/l_{g,1}`. A smaller `γ` can cycle: near a point where `∇²ᵧᵧg = 0`, as at `x = 0` of
-    /// the nasty-constrained example, `x = 0` is stable only when `z` moves faster than `y`,
-    /// `γ > 2α_kλ_k` (0.2 here, `α_kλ_k = α₀λ₀` for `c = 0`), and `γ₀ = 0.1` cycled there.
-    fn default() -> Self {
-        F2saParams {
-            alpha0: 0.01,
-            gamma0: 1.0,
-            xi: 1.0,
-            lambda0: 10.0,
-            k0: 1.0,
-            a: 1.0 / 3.0,
-            c: 0.0,
-            inner_steps: 1,
-            batch: None,
-        }
-    }
 }
 
 impl F2saParams {
@@ -73,13 +37,15 @@ impl F2saParams {
         inner_steps: usize,
     ) -> Self {
         F2saParams {
-            alpha0: alpha,
-            gamma0: gamma,
-            xi: x_step / alpha,
-            lambda0: lambda,
-            k0: 1.0,
-            a: 0.0,
-            c: 0.0,
+            schedule: PenaltySchedule {
+                alpha0: alpha,
+                gamma0: gamma,
+                xi: x_step / alpha,
+                lambda0: lambda,
+                k0: 1.0,
+                a: 0.0,
+                c: 0.0,
+            },
             inner_steps,
             batch: None,
         }
@@ -87,41 +53,26 @@ impl F2saParams {
 
     /// Reject out-of-range values.
     pub fn validate(&self) -> Result<(), Error> {
-        check_pos(NAME, "alpha0", self.alpha0)?;
-        check_pos(NAME, "gamma0", self.gamma0)?;
-        check_pos(NAME, "xi", self.xi)?;
-        check_pos(NAME, "lambda0", self.lambda0)?;
-        check(
-            NAME,
-            "k0",
-            self.k0,
-            self.k0.is_finite() && self.k0 >= 1.0,
-            ">= 1",
-        )?;
-        check(NAME, "a", self.a, (0.0..=1.0).contains(&self.a), "[0, 1]")?;
-        check(
-            NAME,
-            "c",
-            self.c,
-            self.c >= 0.0 && self.c <= self.a,
-            "[0, a]",
-        )?;
+        self.schedule.validate(NAME)?;
         check_count(NAME, "inner_steps", self.inner_steps, 1, ">= 1")?;
         self.batch.map_or(Ok(()), |b| b.validate(NAME))
     }
+}
 
-    /// `(α_k, γ_k, λ_k)` at outer iteration `k`.
-    pub fn schedule(&self, k: u64) -> (f64, f64, f64) {
-        let r = (k as f64 + self.k0) / self.k0;
-        (
-            self.alpha0 * r.powf(-self.a),
-            self.gamma0 * r.powf(-self.c),
-            self.lambda0 * r.powf(self.a - self.c),
-        )
+impl Default for F2saParams {
+    /// The exact-gradient schedule ([`PenaltySchedule`]'s default), `T = 1`, exact gradients.
+    fn default() -> Self {
+        F2saParams {
+            schedule: PenaltySchedule::default(),
+            inner_steps: 1,
+            batch: None,
+        }
     }
 }
 
-const NAME: &str = "f2sa";
+penalty_rules!(F2saParams);
+
+pub(crate) const NAME: &str = "f2sa";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {
@@ -168,11 +119,7 @@ impl F2sa {
 
 impl Solver for F2sa {
     fn name(&self) -> &'static str {
-        if self.params.a == self.params.c {
-            "f2sa-fixed-lambda"
-        } else {
-            NAME
-        }
+        NAME
     }
     fn init(&mut self, o: &mut Oracle<'_>, it: &mut Iterate) -> Result<(), Error> {
         if let Some(b) = &self.params.batch {
@@ -183,7 +130,7 @@ impl Solver for F2sa {
     }
     fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, k: u64) -> Scalars {
         let p = self.params;
-        let (alpha, gamma, lambda) = p.schedule(k);
+        let ((alpha, gamma, lambda), _) = p.schedule.at(k);
         let src = p.batch.as_ref().map_or(Source::Full, Source::Batch);
         let st = &mut self.state;
         for _ in 0..p.inner_steps {
@@ -205,7 +152,7 @@ impl Solver for F2sa {
         let gg = grad_g(o, &it.x, &it.y, &dg);
         let gz = grad_g(o, &it.x, &st.z, &dg);
         let d = lincomb(1.0, &gf.x, lambda, &lincomb(1.0, &gg.x, -1.0, &gz.x));
-        axpy(&mut it.x, -p.xi * alpha, &d);
+        axpy(&mut it.x, -p.schedule.xi * alpha, &d);
         o.project_x(&mut it.x);
         vec![("lambda", lambda), ("alpha", alpha)]
     }

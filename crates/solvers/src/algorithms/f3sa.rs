@@ -1,4 +1,5 @@
-use crate::error::{Error, check, check_pos};
+use super::schedule::{PenaltySchedule, penalty_rules};
+use crate::error::Error;
 use crate::oracle::Oracle;
 use crate::problem::Grad;
 use crate::sampling::{Draw, Minibatch, SampleStream, Source, grad_f, grad_g};
@@ -68,46 +69,18 @@ impl Storm {
     }
 }
 
-/// Parameters of [`F3sa`]: the schedules of F²SA ([`F2saParams`](super::F2saParams)) plus the
-/// momentum weights `η_k = ((k + k₀)/k₀)^{−2c}` of the slides ("Complexity of F³SA":
-/// `η_k = k^{−2c}`, offset so that `η₀ = 1`).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// Parameters of [`F3sa`]: F²SA's schedules ([`PenaltySchedule`], flattened into the
+/// parameters' serde form) plus the momentum weights `η_k = r_k^{−2c}` of the slides ("Complexity
+/// of F³SA": `η_k = k^{−2c}`, offset so that `η₀ = 1`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct F3saParams {
-    /// `α₀`: initial step of `y` (and, times `ξ`, of `x`).
-    pub alpha0: f64,
-    /// `γ₀`: initial step of `z`.
-    pub gamma0: f64,
-    /// `ξ`: ratio of the `x` step to the `y` step (the slides take `ξ = 1`).
-    pub xi: f64,
-    /// `λ₀`: initial penalty multiplier.
-    pub lambda0: f64,
-    /// `k₀ ≥ 1`: schedule offset.
-    pub k0: f64,
-    /// `a ∈ [0, 1]`: `α_k ~ (k + k₀)^{−a}`.
-    pub a: f64,
-    /// `c ∈ [0, a]`: `γ_k ~ (k + k₀)^{−c}`, `λ_k ~ (k + k₀)^{a−c}`, `η_k ~ (k + k₀)^{−2c}`.
-    pub c: f64,
+    /// `α_k, γ_k, λ_k` (and `η_k` from `c`) and the `x` step ratio `ξ`. The default is the
+    /// exact-gradient schedule of the slides, `a = 1/3`, `c = 0`, so `η_k = 1`: no momentum,
+    /// which "gives no improvement in the exact-gradient case".
+    #[serde(flatten)]
+    pub schedule: PenaltySchedule,
     /// Minibatch oracles; `None`: exact gradients.
     pub batch: Option<Minibatch>,
-}
-
-impl Default for F3saParams {
-    /// The exact-gradient schedule of the slides, `a = 1/3`, `c = 0` (so `η_k = 1`: no momentum,
-    /// which "gives no improvement in the exact-gradient case"), `ξ = 1`, with F²SA's
-    /// `α₀ = 0.01`, `γ₀ = 1` (`1/l_{g,1}` for `l_{g,1} = 1`, see [`F2saParams`](super::F2saParams)'s
-    /// default), `λ₀ = 10`, `k₀ = 1`.
-    fn default() -> Self {
-        F3saParams {
-            alpha0: 0.01,
-            gamma0: 1.0,
-            xi: 1.0,
-            lambda0: 10.0,
-            k0: 1.0,
-            a: 1.0 / 3.0,
-            c: 0.0,
-            batch: None,
-        }
-    }
 }
 
 impl F3saParams {
@@ -115,50 +88,31 @@ impl F3saParams {
     /// `c = 2/5` (so `η_k ~ k^{−4/5}`), with minibatch oracles `batch`.
     pub fn stochastic(batch: Minibatch) -> Self {
         F3saParams {
-            a: 0.6,
-            c: 0.4,
+            schedule: PenaltySchedule {
+                a: 0.6,
+                c: 0.4,
+                ..PenaltySchedule::default()
+            },
             batch: Some(batch),
-            ..Self::default()
         }
     }
 
     /// Reject out-of-range values.
     pub fn validate(&self) -> Result<(), Error> {
-        check_pos(NAME, "alpha0", self.alpha0)?;
-        check_pos(NAME, "gamma0", self.gamma0)?;
-        check_pos(NAME, "xi", self.xi)?;
-        check_pos(NAME, "lambda0", self.lambda0)?;
-        check(
-            NAME,
-            "k0",
-            self.k0,
-            self.k0.is_finite() && self.k0 >= 1.0,
-            ">= 1",
-        )?;
-        check(NAME, "a", self.a, (0.0..=1.0).contains(&self.a), "[0, 1]")?;
-        check(
-            NAME,
-            "c",
-            self.c,
-            self.c >= 0.0 && self.c <= self.a,
-            "[0, a]",
-        )?;
+        self.schedule.validate(NAME)?;
         self.batch.map_or(Ok(()), |b| b.validate(NAME))
     }
 
     /// `(α_k, γ_k, λ_k, η_k)` at iteration `k`.
-    pub fn schedule(&self, k: u64) -> (f64, f64, f64, f64) {
-        let r = (k as f64 + self.k0) / self.k0;
-        (
-            self.alpha0 * r.powf(-self.a),
-            self.gamma0 * r.powf(-self.c),
-            self.lambda0 * r.powf(self.a - self.c),
-            r.powf(-2.0 * self.c),
-        )
+    pub fn schedule_at(&self, k: u64) -> (f64, f64, f64, f64) {
+        let ((alpha, gamma, lambda), r) = self.schedule.at(k);
+        (alpha, gamma, lambda, r.powf(-2.0 * self.schedule.c))
     }
 }
 
-const NAME: &str = "f3sa";
+penalty_rules!(F3saParams);
+
+pub(crate) const NAME: &str = "f3sa";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {
@@ -240,7 +194,7 @@ impl Solver for F3sa {
     }
     fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, k: u64) -> Scalars {
         let p = self.params;
-        let (alpha, gamma, lambda, eta) = p.schedule(k);
+        let (alpha, gamma, lambda, eta) = p.schedule_at(k);
         let src = p.batch.as_ref().map_or(Source::Full, Source::Batch);
         let st = &mut self.state;
         let first = k == 0 || st.px.nrows() == 0;
@@ -276,7 +230,7 @@ impl Solver for F3sa {
             lambda,
             &lincomb(1.0, &st.hgxy.x, -1.0, &st.hgxz.x),
         );
-        axpy(&mut it.x, -p.xi * alpha, &d);
+        axpy(&mut it.x, -p.schedule.xi * alpha, &d);
         o.project_x(&mut it.x);
         vec![("lambda", lambda), ("alpha", alpha), ("eta", eta)]
     }

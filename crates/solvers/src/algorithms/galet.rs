@@ -1,5 +1,6 @@
 use crate::error::{Error, check_count, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::{Rule, StepRules, inv_l_g, outer_rule};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, norm, zeros};
 use bilevel_linalg::Mat;
@@ -51,7 +52,29 @@ impl GaletParams {
     }
 }
 
-const NAME: &str = "galet";
+impl StepRules for GaletParams {
+    fn rules() -> &'static [Rule<Self>] {
+        &[
+            outer_rule!(GaletParams, alpha),
+            Rule {
+                key: "beta",
+                text: "1/L_g (GALET paper, Lemma 4: β ≤ 1/ℓ_g,1)",
+                unless_set: &[],
+                value: inv_l_g,
+                set: |p, v| p.beta = v,
+            },
+            Rule {
+                key: "rho",
+                text: "1/L_g² (GALET paper, Lemma 5: ρ ≤ 1/ℓ_g,1²)",
+                unless_set: &[],
+                value: |c| inv_l_g(c).map(|v| v * v),
+                set: |p, v| p.rho = v,
+            },
+        ]
+    }
+}
+
+pub(crate) const NAME: &str = "galet";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {

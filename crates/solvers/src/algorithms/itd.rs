@@ -1,5 +1,6 @@
 use crate::error::{Error, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::{Rule, StepRules, half_inv_l_phi, inv_l_g};
 use crate::solver::{Iterate, Scalars, Solver, state_io};
 use crate::vecops::{axpy, lincomb, norm};
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ pub struct SingleLoopItdParams {
 
 impl SingleLoopItdParams {
     /// The paper's `α = 1/L`, with outer step `beta`.
-    pub fn from_smoothness(l: f64, beta: f64) -> Self {
+    pub fn for_lipschitz(l: f64, beta: f64) -> Self {
         SingleLoopItdParams {
             alpha: 1.0 / l,
             beta,
@@ -33,11 +34,33 @@ impl SingleLoopItdParams {
 impl Default for SingleLoopItdParams {
     /// `L = 1` (`α = 1`) and `β = 0.01`.
     fn default() -> Self {
-        Self::from_smoothness(1.0, 0.01)
+        Self::for_lipschitz(1.0, 0.01)
     }
 }
 
-const NAME: &str = "itd-single-loop";
+impl StepRules for SingleLoopItdParams {
+    fn rules() -> &'static [Rule<Self>] {
+        &[
+            Rule {
+                key: "alpha",
+                text: "1/L_g (single-loop AID/ITD paper, Theorem 3: α = 1/L)",
+                unless_set: &[],
+                value: inv_l_g,
+                set: |p, v| p.alpha = v,
+            },
+            Rule {
+                key: "beta",
+                text: "1/(2 L_Φ): a gradient step on the L_Φ-smooth Φ (our choice: Theorem 3 asks \
+                       β ≤ μ³/(2L(2L² + ρM)), which needs ρ and M)",
+                unless_set: &[],
+                value: half_inv_l_phi,
+                set: |p, v| p.beta = v,
+            },
+        ]
+    }
+}
+
+pub(crate) const NAME: &str = "itd-single-loop";
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct State {}

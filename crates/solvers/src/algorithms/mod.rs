@@ -20,18 +20,19 @@
 //! define (GALET's Table 3 lists IAPTT-GM's published accuracy; our comparisons leave its row
 //! empty).
 
-mod aid;
-mod aidbio;
-mod bome;
-mod f2sa;
-mod f3sa;
-mod galet;
-mod itd;
-mod pgdqp;
-mod prox;
-mod prox_momentum;
-mod rhg;
-mod vpbgd;
+pub(crate) mod aid;
+pub(crate) mod aidbio;
+pub(crate) mod bome;
+pub(crate) mod f2sa;
+pub(crate) mod f3sa;
+pub(crate) mod galet;
+pub(crate) mod itd;
+pub(crate) mod pgdqp;
+pub(crate) mod prox;
+pub(crate) mod prox_momentum;
+pub(crate) mod rhg;
+mod schedule;
+pub(crate) mod vpbgd;
 
 pub use aid::{SingleLoopAid, SingleLoopAidParams};
 pub use aidbio::{AidBio, AidBioParams, LinearSolve};
@@ -44,4 +45,5 @@ pub use pgdqp::{PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
 pub use prox_momentum::{ProxF2saMomentum, ProxF2saMomentumParams};
 pub use rhg::{Rhg, RhgParams};
+pub use schedule::PenaltySchedule;
 pub use vpbgd::{VPbgd, VPbgdParams};

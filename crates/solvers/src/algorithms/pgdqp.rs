@@ -1,5 +1,6 @@
 use crate::error::{Error, check, check_count, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::{Rule, StepRules, inner_rule};
 use crate::solver::{Iterate, Scalars, Solver, state_io};
 use crate::vecops::{axpy, dot, norm_sq};
 use serde::{Deserialize, Serialize};
@@ -48,16 +49,22 @@ impl PgdQpParams {
     /// for smoothness constants `l_f` of `f` and `l_h` of `h = ‖∇ᵧg‖²` (for `g` with `∇ᵧg`
     /// affine in `(x, y)`, `∇ᵧg = A(x, y) + b`, `L_h = 2‖A‖²`).
     pub fn theorem_4_2_max_step(alpha: f64, l_f: f64, l_h: f64) -> Self {
-        Self::theorem_4_2(alpha.min(1.0 / (l_f + alpha * l_h)), alpha)
+        Self::theorem_4_2(theorem_4_2_gamma(alpha, l_f, l_h), alpha)
+    }
+
+    /// Theorem 4.2's setting for a horizon of `k` iterations: `α = K^{−1/3}` and the largest
+    /// step it allows ([`PgdQpParams::theorem_4_2_max_step`]).
+    pub fn theorem_4_2_horizon(k: u64, l_f: f64, l_h: f64) -> Self {
+        Self::theorem_4_2_max_step(theorem_4_2_alpha(k), l_f, l_h)
     }
 
     /// Corollary 4.6's setting for a horizon of `k` iterations: `ρ = ‖∇h‖√h₀`,
     /// `α = K^{−1/6}`, `γ = min{K^{−2/3}, 1/L_f}`, `C₀ = 1`.
     pub fn corollary_4_6(k: u64, l_f: f64) -> Self {
-        let k = k.max(1) as f64;
+        let (alpha, gamma) = corollary_4_6_steps(k, l_f);
         PgdQpParams {
-            gamma: k.powf(-2.0 / 3.0).min(1.0 / l_f),
-            alpha: k.powf(-1.0 / 6.0),
+            gamma,
+            alpha,
             rho: Rho::GradNormSqrtH0,
             ..Self::theorem_4_2(0.0, 0.0)
         }
@@ -95,7 +102,62 @@ impl Default for PgdQpParams {
     }
 }
 
-const NAME: &str = "pgd-qp";
+/// Theorem 4.2's largest step for weight `alpha`: `γ = min{α, 1/(L_f + αL_h)}`.
+fn theorem_4_2_gamma(alpha: f64, l_f: f64, l_h: f64) -> f64 {
+    alpha.min(1.0 / (l_f + alpha * l_h))
+}
+
+/// Theorem 4.2's weight for a horizon of `k` iterations: `α = K^{−1/3}`.
+fn theorem_4_2_alpha(k: u64) -> f64 {
+    (k.max(1) as f64).powf(-1.0 / 3.0)
+}
+
+/// Corollary 4.6's `(α, γ) = (K^{−1/6}, min{K^{−2/3}, 1/L_f})` for a horizon of `k` iterations.
+fn corollary_4_6_steps(k: u64, l_f: f64) -> (f64, f64) {
+    let k = k.max(1) as f64;
+    (k.powf(-1.0 / 6.0), k.powf(-2.0 / 3.0).min(1.0 / l_f))
+}
+
+impl StepRules for PgdQpParams {
+    /// `α` and `γ` by Theorem 4.2 (`ρ = ‖∇h‖²`) or Corollary 4.6 (`ρ = ‖∇h‖√h₀`) for the run's
+    /// horizon, and the warm start's step `1/L_g`.
+    fn rules() -> &'static [Rule<Self>] {
+        &[
+            Rule {
+                key: "alpha",
+                text: "K^(-1/3) for K = --iters (PGD-QP paper, Theorem 4.2; K^(-1/6) by \
+                       Corollary 4.6 when rho = GradNormSqrtH0); not applied under a time budget \
+                       without --iters",
+                unless_set: &["gamma"],
+                value: |c| {
+                    let k = c.horizon?;
+                    match c.params.rho {
+                        Rho::GradNormSq => c.c.l_f.zip(c.c.l_h).map(|_| theorem_4_2_alpha(k)),
+                        Rho::GradNormSqrtH0 => c.c.l_f.map(|l_f| corollary_4_6_steps(k, l_f).0),
+                    }
+                },
+                set: |p, v| p.alpha = v,
+            },
+            Rule {
+                key: "gamma",
+                text: "min{α, 1/(L_f + α L_h)} (PGD-QP paper, Theorem 4.2; min{K^(-2/3), 1/L_f} \
+                       by Corollary 4.6 when rho = GradNormSqrtH0)",
+                unless_set: &[],
+                value: |c| {
+                    let l_f = c.c.l_f?;
+                    match c.params.rho {
+                        Rho::GradNormSq => Some(theorem_4_2_gamma(c.params.alpha, l_f, c.c.l_h?)),
+                        Rho::GradNormSqrtH0 => Some(corollary_4_6_steps(c.horizon?, l_f).1),
+                    }
+                },
+                set: |p, v| p.gamma = v,
+            },
+            inner_rule!(PgdQpParams, warm_start_step),
+        ]
+    }
+}
+
+pub(crate) const NAME: &str = "pgd-qp";
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct State {
@@ -143,10 +205,7 @@ impl PgdQp {
 
 impl Solver for PgdQp {
     fn name(&self) -> &'static str {
-        match self.params.rho {
-            Rho::GradNormSq => "pgd-qp-rho-grad-sq",
-            Rho::GradNormSqrtH0 => "pgd-qp-rho-sqrt-h0",
-        }
+        NAME
     }
     fn init(&mut self, o: &mut Oracle<'_>, it: &mut Iterate) -> Result<(), Error> {
         let p = self.params;

@@ -1,5 +1,7 @@
+use super::schedule::{Decay, check_offset};
 use crate::error::{Error, check, check_count, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::StepRules;
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, zeros};
 use bilevel_linalg::Mat;
@@ -61,19 +63,16 @@ impl ProxF2saParams {
         )?;
         check_pos(NAME, "rho", self.rho)?;
         check_pos(NAME, "sigma0", self.sigma0)?;
-        check(
-            NAME,
-            "k0",
-            self.k0,
-            self.k0.is_finite() && self.k0 >= 1.0,
-            ">= 1",
-        )?;
+        check_offset(NAME, self.k0)?;
         check_count(NAME, "inner_steps", self.inner_steps, 1, ">= 1")?;
         check_pos(NAME, "z_ratio", self.z_ratio)
     }
 }
 
-const NAME: &str = "prox-f2sa-two-loop";
+/// No rule: the proximal methods' steps are tied to `ρ ≪ 1/L_g` by inequalities, not formulas.
+impl StepRules for ProxF2saParams {}
+
+pub(crate) const NAME: &str = "prox-f2sa-two-loop";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {
@@ -148,7 +147,7 @@ impl Solver for ProxF2saTwoLoop {
     }
     fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, k: u64) -> Scalars {
         let p = self.params;
-        let sigma = p.sigma0 * (p.k0 / (k as f64 + p.k0)).powf(1.0 / 3.0);
+        let sigma = p.sigma0 * Decay::new(p.k0).inv_r(k).powf(1.0 / 3.0);
         let inv_rho = 1.0 / p.rho;
         let (gamma_z, inv_rho_z) = (p.z_ratio * p.gamma, 1.0 / (p.z_ratio * p.rho));
         let (mut u, mut v) = (self.state.wy.clone(), self.state.wz.clone());

@@ -1,6 +1,8 @@
 use super::f3sa::{Fun, Storm};
+use super::schedule::{Decay, check_offset};
 use crate::error::{Error, check, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::StepRules;
 use crate::sampling::{Minibatch, SampleStream, Source};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, zeros};
@@ -86,13 +88,7 @@ impl ProxF2saMomentumParams {
         )?;
         check_pos(NAME, "rho", self.rho)?;
         check_pos(NAME, "sigma0", self.sigma0)?;
-        check(
-            NAME,
-            "k0",
-            self.k0,
-            self.k0.is_finite() && self.k0 >= 1.0,
-            ">= 1",
-        )?;
+        check_offset(NAME, self.k0)?;
         for (name, v) in [("a", self.a), ("s", self.s), ("n", self.n)] {
             check(NAME, name, v, v.is_finite() && v >= 0.0, "finite and >= 0")?;
         }
@@ -102,7 +98,7 @@ impl ProxF2saMomentumParams {
 
     /// `(α_k, β_k, γ_k, σ_k, η_k)` at iteration `k`.
     pub fn schedule(&self, k: u64) -> (f64, f64, f64, f64, f64) {
-        let r = (k as f64 + self.k0) / self.k0;
+        let r = Decay::new(self.k0).r(k);
         (
             self.alpha0 * r.powf(-self.a),
             (self.beta0 * r.powf(-self.a)).min(1.0),
@@ -113,7 +109,10 @@ impl ProxF2saMomentumParams {
     }
 }
 
-const NAME: &str = "prox-f2sa-momentum";
+/// No rule: the proximal methods' steps are tied to `ρ ≪ 1/L_g` by inequalities, not formulas.
+impl StepRules for ProxF2saMomentumParams {}
+
+pub(crate) const NAME: &str = "prox-f2sa-momentum";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {

@@ -1,5 +1,6 @@
 use crate::error::{Error, check, check_count, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::{Rule, StepRules, inner_rule, outer_rule};
 use crate::solver::{Iterate, Scalars, Solver, state_io};
 use crate::vecops::{axpy, norm};
 use serde::{Deserialize, Serialize};
@@ -53,7 +54,13 @@ impl RhgParams {
     }
 }
 
-const NAME: &str = "rhg";
+impl StepRules for RhgParams {
+    fn rules() -> &'static [Rule<Self>] {
+        &[inner_rule!(RhgParams, alpha), outer_rule!(RhgParams, beta)]
+    }
+}
+
+pub(crate) const NAME: &str = "rhg";
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct State {}
@@ -89,11 +96,7 @@ impl Rhg {
 
 impl Solver for Rhg {
     fn name(&self) -> &'static str {
-        if self.params.truncate.is_some() {
-            "rhg-truncated"
-        } else {
-            NAME
-        }
+        NAME
     }
     fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, _k: u64) -> Scalars {
         let p = self.params;

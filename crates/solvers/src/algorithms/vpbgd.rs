@@ -1,5 +1,6 @@
 use crate::error::{Error, check_count, check_pos};
 use crate::oracle::Oracle;
+use crate::rules::{Ctx, Rule, StepRules, inner_rule};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, norm, zeros};
 use bilevel_linalg::Mat;
@@ -41,7 +42,33 @@ impl VPbgdParams {
     }
 }
 
-const NAME: &str = "v-pbgd";
+/// V-PBGD's step on `f + γ(g − g*)`: with `L` a bound on the whole Hessian of `g`,
+/// `‖∇²g*‖ ≤ L + L²/μ_g` (the implicit function theorem), so that sum is
+/// `L_f + γ(2L + L²/μ_g)`-smooth. Problems that do not bound the whole Hessian get no rule.
+fn penalty_step(c: &Ctx<'_, VPbgdParams>) -> Option<f64> {
+    let (l, mu, l_f) = (c.c.l_g_xy?, c.c.mu_g?, c.c.l_f?);
+    let gamma = c.params.gamma;
+    (mu > 0.0).then(|| 1.0 / (l_f + gamma * (2.0 * l + l * l / mu)))
+}
+
+impl StepRules for VPbgdParams {
+    fn rules() -> &'static [Rule<Self>] {
+        &[
+            inner_rule!(VPbgdParams, inner_step),
+            Rule {
+                key: "alpha",
+                text: "1/(L_f + γ(2L + L²/μ_g)), L bounding the whole Hessian of g: a gradient \
+                       step on f + γ(g − g*), whose smoothness this bounds (our bound; V-PBGD's \
+                       paper leaves the constant implicit)",
+                unless_set: &[],
+                value: penalty_step,
+                set: |p, v| p.alpha = v,
+            },
+        ]
+    }
+}
+
+pub(crate) const NAME: &str = "v-pbgd";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {

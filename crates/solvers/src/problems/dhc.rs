@@ -26,8 +26,8 @@
 //! only.
 
 use crate::problem::{DataSum, Problem};
-use bilevel_ad::{Tape, Var};
-use bilevel_linalg::{Accum, Mat, MatRef, Par};
+use bilevel_ad::{Evaluator, Tape, Var};
+use bilevel_linalg::{Mat, MatRef};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -60,14 +60,6 @@ impl Activation {
             "tanh" => Some(Activation::Tanh),
             "sigmoid" => Some(Activation::Sigmoid),
             _ => None,
-        }
-    }
-
-    fn apply(self, z: f64) -> f64 {
-        match self {
-            Activation::Relu => z.max(0.0),
-            Activation::Tanh => z.tanh(),
-            Activation::Sigmoid => sigmoid(z),
         }
     }
 }
@@ -153,6 +145,8 @@ pub struct Dhc {
     lambda: f64,
     tag: String,
     init_seed: u64,
+    /// Which training labels are corrupted, when known (for the cleaning scores).
+    corrupted: Option<Vec<bool>>,
 }
 
 /// `1 / (1 + e^{−z})`.
@@ -208,7 +202,28 @@ impl Dhc {
             lambda,
             tag: tag.into(),
             init_seed,
+            corrupted: None,
         }
+    }
+
+    /// The problem knowing which training labels are corrupted, so that its metrics include the
+    /// cleaning scores ([`Dhc::cleaning`]).
+    ///
+    /// # Panics
+    /// If the mask's length is not the number of training samples.
+    pub fn with_corruption(mut self, corrupted: Vec<bool>) -> Self {
+        assert_eq!(
+            corrupted.len(),
+            self.dim_x(),
+            "Dhc: the corruption mask must have one entry per training sample"
+        );
+        self.corrupted = Some(corrupted);
+        self
+    }
+
+    /// The corruption mask, when known.
+    pub fn corruption(&self) -> Option<&[bool]> {
+        self.corrupted.as_deref()
     }
 
     /// The data.
@@ -259,85 +274,52 @@ impl Dhc {
         }
     }
 
-    /// The logits `h_y(X)` (`samples × k`) computed directly (no tape) for feature-major
-    /// features `x` (`d × samples`), for metrics.
-    pub fn predict(&self, x: &Mat<f64>, y: MatRef<'_, f64>) -> Mat<f64> {
-        let (d, k) = self.dk();
-        let yv = y.col(0);
-        let mm = |a: MatRef<'_, f64>, b: &Mat<f64>| {
-            let mut c = Mat::zeros(a.nrows(), b.ncols());
-            bilevel_linalg::matmul(c.as_mut(), Accum::Replace, a, b.as_ref(), 1.0, Par::Seq);
-            c
-        };
-        let a = x.transpose();
-        match self.model {
-            DhcModel::Linear => mm(a, &Mat::from_fn(d, k, |i, j| yv[i + j * d])),
-            DhcModel::Mlp {
-                hidden: h,
-                activation,
-            } => {
-                let w1 = Mat::from_fn(d, h, |i, j| yv[i + j * d]);
-                let o = d * h;
-                let mut z = mm(a, &w1);
-                for j in 0..h {
-                    for i in 0..z.nrows() {
-                        z[(i, j)] = activation.apply(z[(i, j)] + yv[o + j]);
-                    }
-                }
-                let o = o + h;
-                let w2 = Mat::from_fn(h, k, |i, j| yv[o + i + j * h]);
-                let o = o + h * k;
-                let mut out = mm(z.as_ref(), &w2);
-                for j in 0..k {
-                    for i in 0..out.nrows() {
-                        out[(i, j)] += yv[o + j];
-                    }
-                }
-                out
-            }
-        }
-    }
-
-    /// Mean cross-entropy and accuracy of the classifier `y` on feature-major features `a`
-    /// (`d × samples`) with `labels`.
-    pub fn loss_and_accuracy(
+    /// Mean cross-entropy and accuracy of the classifier `y` on the features `a` with `labels`,
+    /// from one forward pass of the tape: the logits are recorded by the same
+    /// [`Dhc::logits`] the objectives use.
+    fn loss_and_accuracy(
         &self,
-        a: &Mat<f64>,
+        ev: &mut Evaluator,
+        a: &Arc<Mat<f64>>,
         labels: &[u32],
         y: MatRef<'_, f64>,
     ) -> (f64, f64) {
-        let z = self.predict(a, y);
-        let (n, k) = (z.nrows(), z.ncols());
-        if n == 0 {
+        if labels.is_empty() {
             return (0.0, 0.0);
         }
-        let (mut loss, mut correct) = (0.0, 0usize);
-        for (i, &label) in labels.iter().enumerate() {
-            let mut best = 0;
-            let mut m = f64::NEG_INFINITY;
-            for j in 0..k {
-                if z[(i, j)] > m {
-                    m = z[(i, j)];
-                    best = j;
-                }
-            }
-            let lse = m + (0..k).map(|j| (z[(i, j)] - m).exp()).sum::<f64>().ln();
-            loss += lse - z[(i, label as usize)];
-            correct += usize::from(best == label as usize);
+        let t = ev.tape();
+        t.clear();
+        let yv = t.input(y);
+        let data = t.shared(a);
+        let z = self.logits(t, yv, data);
+        let loss = t.cross_entropy(z, labels, None);
+        let loss = t.scalar(loss);
+        let z = t.value(z);
+        assert_eq!(z.nrows(), labels.len(), "Dhc: one row of logits per sample");
+        let correct =
+            labels
+                .iter()
+                .enumerate()
+                .filter(|&(i, &label)| {
+                    let row = (0..z.ncols()).map(|j| z[(i, j)]);
+                    // The first largest logit, as an argmax over the row.
+                    let best = row.enumerate().fold((0, f64::NEG_INFINITY), |b, (j, v)| {
+                        if v > b.1 { (j, v) } else { b }
+                    });
+                    best.0 == label as usize
+                })
+                .count();
+        (loss, correct as f64 / labels.len() as f64)
+    }
+
+    /// The names of [`Problem::metrics`] for this problem, in order: validation loss, test
+    /// accuracy and, when the corruption mask is known, the cleaning scores.
+    pub fn metric_names(&self) -> &'static [&'static str] {
+        if self.corrupted.is_some() {
+            &["val_loss", "test_acc", "precision", "recall", "f1"]
+        } else {
+            &["val_loss", "test_acc"]
         }
-        (loss / n as f64, correct as f64 / n as f64)
-    }
-
-    /// Mean validation cross-entropy of the classifier `y` (the upper-level objective).
-    pub fn val_loss(&self, y: MatRef<'_, f64>) -> f64 {
-        self.loss_and_accuracy(&self.data.val, &self.data.val_labels, y)
-            .0
-    }
-
-    /// Test accuracy of the classifier `y`, in `[0, 1]`.
-    pub fn test_accuracy(&self, y: MatRef<'_, f64>) -> f64 {
-        self.loss_and_accuracy(&self.data.test, &self.data.test_labels, y)
-            .1
     }
 
     /// Cleaning quality of the sample weights `x` against the true corruption mask.
@@ -433,6 +415,30 @@ impl Problem for Dhc {
 
     fn data_sum(&self) -> Option<&dyn DataSum> {
         Some(self)
+    }
+
+    /// `val_loss` (the mean validation cross-entropy, which is `f`), `test_acc` (the share of
+    /// test samples whose largest logit is their label) and, with a corruption mask
+    /// ([`Dhc::with_corruption`]), the cleaning `precision`, `recall` and `f1`.
+    fn metrics(
+        &self,
+        ev: &mut Evaluator,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+    ) -> Vec<(&'static str, f64)> {
+        let d = &*self.data;
+        let (val_loss, _) = self.loss_and_accuracy(ev, &d.val, &d.val_labels, y);
+        let (_, test_acc) = self.loss_and_accuracy(ev, &d.test, &d.test_labels, y);
+        let mut m = vec![("val_loss", val_loss), ("test_acc", test_acc)];
+        if let Some(mask) = &self.corrupted {
+            let c = Dhc::cleaning(x, mask);
+            m.extend([
+                ("precision", c.precision),
+                ("recall", c.recall),
+                ("f1", c.f1),
+            ]);
+        }
+        m
     }
 }
 
@@ -590,8 +596,16 @@ mod tests {
         }
     }
 
+    /// The problem's metric named `name` at `(x, y)`.
+    fn metric(p: &Dhc, x: &Mat<f64>, y: &Mat<f64>, name: &str) -> f64 {
+        let m = p.metrics(&mut Evaluator::new(), x.as_ref(), y.as_ref());
+        let names: Vec<&str> = m.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, p.metric_names());
+        m.iter().find(|(k, _)| *k == name).unwrap().1
+    }
+
     #[test]
-    fn direct_loss_matches_tape_f() {
+    fn the_validation_loss_metric_is_f() {
         for model in [
             DhcModel::Linear,
             DhcModel::Mlp {
@@ -602,8 +616,8 @@ mod tests {
             let p = tiny(model, 0.001);
             let mut ev = Evaluator::new();
             let y = Mat::from_fn(p.dim_y(), 1, |i, _| 0.1 * ((i * 3 % 7) as f64 - 3.0));
-            let tape = p.value_f(&mut ev, p.x0().as_ref(), y.as_ref());
-            assert!((tape - p.val_loss(y.as_ref())).abs() < 1e-12);
+            let f = p.value_f(&mut ev, p.x0().as_ref(), y.as_ref());
+            assert_eq!(metric(&p, &p.x0(), &y, "val_loss"), f);
         }
     }
 
@@ -624,12 +638,18 @@ mod tests {
             test_labels: vec![0, 1, 1, 1],
             classes: 2,
         };
-        let p = Dhc::new(Arc::new(data), DhcModel::Linear, 0.0, "hand", 0);
+        let p = Dhc::new(Arc::new(data), DhcModel::Linear, 0.0, "hand", 0)
+            .with_corruption(vec![true, false, false, false]);
         // W = identity, column-major (w00, w10, w01, w11).
         let y = Mat::from_fn(4, 1, |i, _| if i == 0 || i == 3 { 1.0 } else { 0.0 });
-        assert_eq!(p.test_accuracy(y.as_ref()), 0.75);
+        let x = Mat::from_fn(4, 1, |i, _| if i == 0 { -1.0 } else { 1.0 });
+        assert_eq!(metric(&p, &x, &y, "test_acc"), 0.75);
         let expected = (1.0 + (-1.0f64).exp()).ln();
-        assert!((p.val_loss(y.as_ref()) - expected).abs() < 1e-12);
+        assert!((metric(&p, &x, &y, "val_loss") - expected).abs() < 1e-12);
+        // Sample 0 is flagged (σ(−1) < 1/2) and is the corrupted one.
+        assert_eq!(metric(&p, &x, &y, "f1"), 1.0);
+        let blind = Mat::zeros(4, 1);
+        assert_eq!(metric(&p, &blind, &y, "recall"), 0.0);
     }
 
     #[test]

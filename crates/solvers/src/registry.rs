@@ -1,0 +1,407 @@
+//! Every solver by name: one table ([`SOLVERS`]) of name, summary, default parameters, builder
+//! and step-size rules, and the parameters of a solver taken from text (`key=value` with dotted
+//! keys for nested fields) into its typed parameter struct once.
+//!
+//! # Example
+//! ```
+//! use bilevel_solvers::problems::QuadraticKappa;
+//! use bilevel_solvers::{Problem, RunConfig, Runner, registry};
+//!
+//! let problem = QuadraticKappa::new(10.0, 2);
+//! let mut params = registry::solver("aid-single-loop").unwrap().defaults();
+//! params.set("beta", "0.2").unwrap();
+//! // α and η from the problem's constants (Theorem 1), β as set.
+//! let derived = params.derive(&problem.smoothness().unwrap(), Some(500), &["beta".into()]);
+//! assert_eq!(derived.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), ["alpha", "eta"]);
+//! let mut solver = params.build().unwrap();
+//! assert_eq!(solver.name(), "aid-single-loop");
+//! let r = Runner::new(RunConfig::iters(500)).unwrap().run(&problem, &mut *solver).unwrap();
+//! assert!(r.last_metrics().unwrap().grad_phi_norm.unwrap() < 1e-3);
+//! ```
+
+use crate::algorithms::*;
+use crate::error::Error;
+use crate::problem::Smoothness;
+use crate::rules::{Derived, StepRules};
+use crate::sampling::Minibatch;
+use crate::solver::Solver;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::fmt;
+
+/// A parameter struct the registry can build its solver from.
+pub trait SolverParams:
+    Serialize + DeserializeOwned + Default + Clone + fmt::Debug + Send + Sync + StepRules
+{
+    /// The solver's registry name ([`Solver::name`]).
+    const NAME: &'static str;
+    /// The solver, after validating the parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first bad parameter.
+    fn build(&self) -> Result<Box<dyn Solver>, Error>;
+    /// The optional minibatch of a stochastic method.
+    fn minibatch(&mut self) -> Option<&mut Option<Minibatch>> {
+        None
+    }
+}
+
+macro_rules! solver_params {
+    ($($p:ty => $s:ident in $m:ident $(, batch $b:ident)?;)*) => {$(
+        impl SolverParams for $p {
+            const NAME: &'static str = crate::algorithms::$m::NAME;
+            fn build(&self) -> Result<Box<dyn Solver>, Error> {
+                Ok(Box::new($s::new(self.clone())?))
+            }
+            $(fn minibatch(&mut self) -> Option<&mut Option<Minibatch>> {
+                Some(&mut self.$b)
+            })?
+        }
+    )*};
+}
+
+solver_params! {
+    SingleLoopAidParams => SingleLoopAid in aid;
+    SingleLoopItdParams => SingleLoopItd in itd;
+    PgdQpParams => PgdQp in pgdqp;
+    GaletParams => Galet in galet;
+    RhgParams => Rhg in rhg;
+    AidBioParams => AidBio in aidbio;
+    BomeParams => Bome in bome;
+    VPbgdParams => VPbgd in vpbgd;
+    F2saParams => F2sa in f2sa, batch batch;
+    ProxF2saParams => ProxF2saTwoLoop in prox;
+    F3saParams => F3sa in f3sa, batch batch;
+    ProxF2saMomentumParams => ProxF2saMomentum in prox_momentum, batch batch;
+}
+
+/// One solver's parameters, whatever their type: set from text, derived from a problem's
+/// constants, seeded for a run seed and built.
+pub trait Params: fmt::Debug + Send + Sync {
+    /// The solver's registry name.
+    fn solver(&self) -> &'static str;
+    /// The parameters as JSON (the form runs record).
+    fn to_json(&self) -> Value;
+    /// Every key [`Params::set`] takes: the leaves of [`Params::to_json`], dotted for nested
+    /// fields, and the minibatch keys of a stochastic method whose batch is `none`.
+    fn keys(&self) -> Vec<String>;
+    /// Set the dotted `key` from `text`, parsed like its current value. The optional minibatch
+    /// of the stochastic methods takes `batch=B` (both sizes `B`) or `batch=none`, and a dotted
+    /// `batch.…` key on a `none` batch first makes one with sizes 0 (which validation refuses
+    /// until both are set) and seed 0.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`] or [`Error::BadValue`], naming the key.
+    fn set(&mut self, key: &str, text: &str) -> Result<(), Error>;
+    /// Apply the solver's step-size rules ([`StepRules::derive`]) for the keys not in `fixed`.
+    fn derive(&mut self, c: &Smoothness, horizon: Option<u64>, fixed: &[String]) -> Vec<Derived>;
+    /// The rules as `(key, formula and source)`, in the order they apply.
+    fn rules(&self) -> Vec<(&'static str, &'static str)>;
+    /// The parameters for run seed `seed`: the minibatch stream of a stochastic method seeded by
+    /// `batch.seed + seed`, so the seeds of a run draw different samples.
+    fn for_seed(&self, seed: u64) -> Box<dyn Params>;
+    /// The solver.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first bad parameter.
+    fn build(&self) -> Result<Box<dyn Solver>, Error>;
+    /// A copy.
+    fn clone_box(&self) -> Box<dyn Params>;
+}
+
+impl Clone for Box<dyn Params> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+impl<P: SolverParams> Params for P {
+    fn solver(&self) -> &'static str {
+        P::NAME
+    }
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("parameters serialize")
+    }
+    fn keys(&self) -> Vec<String> {
+        let v = self.to_json();
+        let mut keys: Vec<String> = flatten(&v).into_iter().map(|(k, _)| k).collect();
+        if v.get("batch").is_some_and(Value::is_null) {
+            keys.extend(BATCH_KEYS[1..].iter().map(|(k, _)| k.to_string()));
+        }
+        keys
+    }
+    fn set(&mut self, key: &str, text: &str) -> Result<(), Error> {
+        let mut v = self.to_json();
+        set_json(P::NAME, &self.keys(), &mut v, key, text)?;
+        *self = serde_json::from_value(v).map_err(|e| Error::BadValue {
+            solver: P::NAME,
+            key: key.to_string(),
+            text: text.to_string(),
+            expected: e.to_string(),
+        })?;
+        Ok(())
+    }
+    fn derive(&mut self, c: &Smoothness, horizon: Option<u64>, fixed: &[String]) -> Vec<Derived> {
+        let fixed: Vec<&str> = fixed.iter().map(String::as_str).collect();
+        StepRules::derive(self, c, horizon, &fixed)
+    }
+    fn rules(&self) -> Vec<(&'static str, &'static str)> {
+        P::rules().iter().map(|r| (r.key, r.text)).collect()
+    }
+    fn for_seed(&self, seed: u64) -> Box<dyn Params> {
+        let mut p = self.clone();
+        if let Some(Some(b)) = p.minibatch() {
+            b.seed = b.seed.wrapping_add(seed);
+        }
+        Box::new(p)
+    }
+    fn build(&self) -> Result<Box<dyn Solver>, Error> {
+        SolverParams::build(self)
+    }
+    fn clone_box(&self) -> Box<dyn Params> {
+        Box::new(self.clone())
+    }
+}
+
+/// A solver the registry knows.
+#[derive(Clone, Copy)]
+pub struct SolverEntry {
+    /// Its name ([`Solver::name`]).
+    pub name: &'static str,
+    /// One line, citing its paper.
+    pub summary: &'static str,
+    defaults: fn() -> Box<dyn Params>,
+}
+
+impl fmt::Debug for SolverEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SolverEntry")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl SolverEntry {
+    /// The solver's default parameters (problem-agnostic fixed numbers; see
+    /// [`Params::derive`] for the problem-aware ones).
+    pub fn defaults(&self) -> Box<dyn Params> {
+        (self.defaults)()
+    }
+}
+
+fn defaults<P: SolverParams + 'static>() -> Box<dyn Params> {
+    Box::new(P::default())
+}
+
+const fn entry<P: SolverParams + 'static>(summary: &'static str) -> SolverEntry {
+    SolverEntry {
+        name: P::NAME,
+        summary,
+        defaults: defaults::<P>,
+    }
+}
+
+/// Every solver.
+pub const SOLVERS: &[SolverEntry] = &[
+    entry::<SingleLoopAidParams>("single-loop AID (single-loop AID/ITD paper, Alg. 1)"),
+    entry::<SingleLoopItdParams>("single-loop ITD (same paper, Alg. 2)"),
+    entry::<PgdQpParams>("perturbed gradient descent via a convex QP (PGD-QP paper, Alg. 1)"),
+    entry::<GaletParams>("generalized alternating method (GALET, Alg. 1)"),
+    entry::<RhgParams>(
+        "reverse-mode ITD through T unrolled steps (Franceschi et al., \"Forward and Reverse \
+         Gradient-Based Hyperparameter Optimization\")",
+    ),
+    entry::<AidBioParams>(
+        "double-loop AID with CG or Neumann (Ji, Yang and Liang, \"Bilevel Optimization: \
+         Convergence Analysis and Enhanced Design\")",
+    ),
+    entry::<BomeParams>(
+        "BOME, first order, value-function based (Liu et al., \"BOME! Bilevel Optimization Made \
+         Easy\")",
+    ),
+    entry::<VPbgdParams>(
+        "V-PBGD, first-order penalty (Shen and Chen, \"On Penalty-based Bilevel Gradient Descent \
+         Method\")",
+    ),
+    entry::<F2saParams>("F²SA, fully first-order (increasing or fixed λ)"),
+    entry::<ProxF2saParams>("proximal two-loop F²SA with projections"),
+    entry::<F3saParams>("F³SA, F²SA with momentum-assisted (STORM-type) estimators"),
+    entry::<ProxF2saMomentumParams>("proximal single-loop F²SA with momentum and projections"),
+];
+
+/// The solver named `name`.
+///
+/// # Errors
+/// [`Error::UnknownName`] listing the known names.
+pub fn solver(name: &str) -> Result<&'static SolverEntry, Error> {
+    SOLVERS
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| Error::UnknownName {
+            what: "solver",
+            name: name.to_string(),
+            known: SOLVERS.iter().map(|s| s.name.to_string()).collect(),
+        })
+}
+
+/// The leaves of a JSON object as `(dotted.key, value)` pairs, in order.
+pub fn flatten(v: &Value) -> Vec<(String, Value)> {
+    fn go(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    go(&key, v, out);
+                }
+            }
+            _ => out.push((prefix.to_string(), v.clone())),
+        }
+    }
+    let mut out = Vec::new();
+    go("", v, &mut out);
+    out
+}
+
+/// The minibatch keys of the stochastic solvers (whose `batch` is `none` by default: exact
+/// gradients), with their meaning.
+pub const BATCH_KEYS: [(&str, &str); 4] = [
+    (
+        "batch",
+        "`none` (exact gradients) or B: minibatches of B samples of f and of g",
+    ),
+    ("batch.batch_f", "samples of f per stochastic gradient"),
+    ("batch.batch_g", "samples of g per stochastic gradient"),
+    (
+        "batch.seed",
+        "index stream seed (run seed s draws from batch.seed + s); default 0",
+    ),
+];
+
+/// Set the dotted `key` of the JSON parameters `params` of `solver` to `text`, typed like the
+/// current value (see [`Params::set`]).
+fn set_json(
+    solver: &'static str,
+    keys: &[String],
+    params: &mut Value,
+    key: &str,
+    text: &str,
+) -> Result<(), Error> {
+    let bad = |expected: &str| Error::BadValue {
+        solver,
+        key: key.to_string(),
+        text: text.to_string(),
+        expected: expected.to_string(),
+    };
+    let has_batch = params
+        .get("batch")
+        .is_some_and(|b| b.is_null() || b.is_object());
+    if has_batch && (key == "batch" || key.starts_with("batch.")) {
+        let batch = &mut params["batch"];
+        if key == "batch" {
+            if text == "none" {
+                *batch = Value::Null;
+                return Ok(());
+            }
+            let b: u64 = text
+                .parse()
+                .ok()
+                .filter(|b| *b >= 1)
+                .ok_or_else(|| bad("`none` or an integer >= 1"))?;
+            if batch.is_null() {
+                *batch = serde_json::json!({ "batch_f": b, "batch_g": b, "seed": 0 });
+            } else {
+                batch["batch_f"] = Value::from(b);
+                batch["batch_g"] = Value::from(b);
+            }
+            return Ok(());
+        }
+        if batch.is_null() {
+            *batch = serde_json::json!({ "batch_f": 0, "batch_g": 0, "seed": 0 });
+        }
+    }
+    let mut slot = &mut *params;
+    for part in key.split('.') {
+        slot = slot.get_mut(part).ok_or_else(|| Error::UnknownKey {
+            solver,
+            key: key.to_string(),
+            known: keys.to_vec(),
+        })?;
+    }
+    *slot = match slot {
+        Value::Bool(_) => Value::Bool(text.parse().map_err(|_| bad("true or false"))?),
+        // serde_json writes every f64 as a float (`1.0`), so a JSON integer is an integer field.
+        Value::Number(n) if n.is_u64() => {
+            Value::from(text.parse::<u64>().map_err(|_| bad("an integer >= 0"))?)
+        }
+        Value::Number(_) => {
+            let v: f64 = text.parse().map_err(|_| bad("a number"))?;
+            serde_json::Number::from_f64(v)
+                .map(Value::Number)
+                .ok_or_else(|| bad("a finite number"))?
+        }
+        Value::String(_) => Value::String(text.to_string()),
+        Value::Null => {
+            if text == "none" {
+                Value::Null
+            } else {
+                Value::from(
+                    text.parse::<u64>()
+                        .map_err(|_| bad("an integer >= 0 or `none`"))?,
+                )
+            }
+        }
+        Value::Object(_) | Value::Array(_) => {
+            return Err(bad("a nested key, e.g. one of the listed dotted keys"));
+        }
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_solver_is_named_as_in_the_registry_and_builds_from_its_defaults() {
+        for e in SOLVERS {
+            let s = e.defaults().build().unwrap();
+            assert_eq!(s.name(), e.name);
+            assert_eq!(e.defaults().solver(), e.name);
+            assert!(solver(e.name).is_ok());
+        }
+        assert!(matches!(
+            solver("pgdqp"),
+            Err(Error::UnknownName { what: "solver", .. })
+        ));
+    }
+
+    #[test]
+    fn keys_are_flat_and_values_are_typed_once() {
+        let mut p = solver("f2sa").unwrap().defaults();
+        let keys = p.keys();
+        for k in ["alpha0", "k0", "inner_steps", "batch", "batch.seed"] {
+            assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+        }
+        let e = p.set("inner_steps", "1.5").unwrap_err();
+        assert!(
+            matches!(&e, Error::BadValue { key, .. } if key == "inner_steps"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("an integer >= 0"), "{e}");
+        assert!(matches!(p.set("alpha", "1"), Err(Error::UnknownKey { .. })));
+        p.set("alpha0", "0.5").unwrap();
+        p.set("batch", "8").unwrap();
+        p.set("batch.seed", "3").unwrap();
+        assert_eq!(p.to_json()["alpha0"], 0.5);
+        // Run seed 2 draws from the stream 3 + 2.
+        assert_eq!(p.for_seed(2).to_json()["batch"]["seed"], 5);
+        let mut q = solver("pgd-qp").unwrap().defaults();
+        let e = q.set("rho", "Sqrt").unwrap_err();
+        assert!(e.to_string().contains("`rho`"), "{e}");
+    }
+}

@@ -1,0 +1,357 @@
+//! Run folders: the name of every file a run writes, the manifest of the files the program
+//! wrote in a folder, and the lock that keeps two runs out of one folder.
+//!
+//! A folder the program writes into holds `manifest.json`: what the folder holds (a run of a
+//! solver on a problem, or a comparison of the runs in some of its subfolders) and the name of
+//! every file the program wrote there. A name enters the manifest before its file is written, so
+//! a later run deletes exactly the files of the run before it (and a user's own files in the
+//! folder survive), and readers take only the traces it lists. While a run writes, it holds
+//! `.bilevel.lock` (with its process id); a second run into the folder is refused until the
+//! first ends, and a lock whose process is gone (a killed run) is taken over, with the killed
+//! run's temporary files removed. Folders written before manifests existed are read as they
+//! are and replaced by the file names runs have always used.
+
+use super::CliError;
+use crate::solvers::atomic;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The manifest's file name.
+pub const MANIFEST: &str = "manifest.json";
+/// The lock's file name.
+pub const LOCK: &str = ".bilevel.lock";
+/// A run's settings.
+pub const SPEC: &str = "run.json";
+/// A run's final values per metric.
+pub const SUMMARY_CSV: &str = "summary.csv";
+/// A run's (or a comparison's) summary for people.
+pub const SUMMARY_MD: &str = "summary.md";
+
+/// The CSV trace of seed `seed`.
+pub fn trace_csv(seed: u64) -> String {
+    format!("seed{seed}.csv")
+}
+
+/// The JSON Lines trace of seed `seed`.
+pub fn trace_jsonl(seed: u64) -> String {
+    format!("seed{seed}.jsonl")
+}
+
+/// The checkpoint and records of seed `seed` while it runs.
+pub fn state(seed: u64) -> String {
+    format!("seed{seed}.state.json")
+}
+
+/// The hyper-cleaning metrics of seed `seed` in runs made before they moved into the trace.
+pub fn legacy_extras(seed: u64) -> String {
+    format!("seed{seed}.extras.csv")
+}
+
+/// The plot of column `col`.
+pub fn plot(col: &str) -> String {
+    format!("plot_{col}.svg")
+}
+
+/// The seed of a trace file name `seed<s>.csv`.
+fn seed_of_trace(name: &str) -> Option<u64> {
+    name.strip_prefix("seed")?
+        .strip_suffix(".csv")?
+        .parse()
+        .ok()
+}
+
+/// What a folder holds and which files the program wrote there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The problem of the run (or of every run compared).
+    pub problem: String,
+    /// The solver of the run; `None` for a comparison.
+    pub solver: Option<String>,
+    /// Every file the program wrote here, by name.
+    pub files: BTreeSet<String>,
+    /// For a comparison: the subfolders holding the runs compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
+}
+
+impl Manifest {
+    /// The manifest of `dir`, if it has one.
+    ///
+    /// # Errors
+    /// A manifest that cannot be read or parsed.
+    pub fn read(dir: &Path) -> Result<Option<Manifest>, CliError> {
+        let p = dir.join(MANIFEST);
+        match fs::read_to_string(&p) {
+            Ok(t) => serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| CliError::new(format!("{}: {e}", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(CliError::new(format!("reading {}: {e}", p.display()))),
+        }
+    }
+
+    fn what(&self) -> String {
+        match &self.solver {
+            Some(s) => format!("a run of {s} on {}", self.problem),
+            None => format!("a comparison on {}", self.problem),
+        }
+    }
+}
+
+/// The seeds whose trace the run in `dir` wrote, in order: those its manifest lists, or for a
+/// folder without one, every `seed<s>.csv`.
+///
+/// # Errors
+/// A folder or manifest that cannot be read.
+pub fn seeds_in(dir: &Path) -> Result<Vec<u64>, CliError> {
+    let mut seeds: Vec<u64> = match Manifest::read(dir)? {
+        Some(m) => m.files.iter().filter_map(|n| seed_of_trace(n)).collect(),
+        None => fs::read_dir(dir)
+            .map_err(|e| CliError::new(format!("reading {}: {e}", dir.display())))?
+            .filter_map(|e| seed_of_trace(&e.ok()?.file_name().to_string_lossy()))
+            .collect(),
+    };
+    seeds.retain(|&s| dir.join(trace_csv(s)).is_file());
+    seeds.sort_unstable();
+    seeds.dedup();
+    Ok(seeds)
+}
+
+/// A folder the program writes into, locked for as long as this value lives.
+#[derive(Debug)]
+pub struct Folder {
+    dir: PathBuf,
+    manifest: Mutex<Manifest>,
+}
+
+/// How to take a folder over.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Take {
+    /// Continue the run in it (keep its files).
+    pub resume: bool,
+    /// Replace a run of another problem or solver (deleting only the files it wrote).
+    pub force: bool,
+}
+
+impl Folder {
+    /// Take `dir` for a run of `solver` on `problem` (or, with `solver = None`, for a
+    /// comparison): create it, lock it, remove a killed run's temporary files and, unless
+    /// resuming, the files of the run it held before.
+    ///
+    /// # Errors
+    /// The folder is locked by another run; it holds a run of another problem or solver (unless
+    /// `take.force`); I/O.
+    pub fn take(
+        dir: &Path,
+        problem: &str,
+        solver: Option<&str>,
+        take: Take,
+    ) -> Result<Folder, CliError> {
+        fs::create_dir_all(dir)
+            .map_err(|e| CliError::new(format!("creating {}: {e}", dir.display())))?;
+        lock(dir)?;
+        let taken = (|| {
+            remove_temporaries(dir)?;
+            let old = match Manifest::read(dir)? {
+                Some(m) => Some(m),
+                None => legacy_manifest(dir)?,
+            };
+            let wanted = Manifest {
+                problem: problem.to_string(),
+                solver: solver.map(str::to_string),
+                ..Manifest::default()
+            };
+            let mut manifest = wanted.clone();
+            if let Some(old) = old {
+                let same = old.problem == wanted.problem && old.solver == wanted.solver;
+                if !same && !take.force {
+                    return Err(CliError::new(format!(
+                        "{} holds {}, not {}: pass --force to replace it (only the files that \
+                         run wrote are deleted), or choose another --out",
+                        dir.display(),
+                        old.what(),
+                        wanted.what()
+                    )));
+                }
+                if take.resume && same {
+                    manifest = old;
+                } else {
+                    for name in &old.files {
+                        remove(&dir.join(name))?;
+                    }
+                }
+            }
+            let f = Folder {
+                dir: dir.to_path_buf(),
+                manifest: Mutex::new(manifest),
+            };
+            f.save()?;
+            Ok(f)
+        })();
+        if taken.is_err() {
+            unlock(dir);
+        }
+        taken
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Record that the program writes `name` here (before writing it); its path.
+    ///
+    /// # Errors
+    /// Writing the manifest.
+    pub fn file(&self, name: &str) -> Result<PathBuf, CliError> {
+        let mut m = self.manifest.lock().expect("manifest");
+        if m.files.insert(name.to_string()) {
+            drop(m);
+            self.save()?;
+        }
+        Ok(self.dir.join(name))
+    }
+
+    /// Write `text` to the file `name` (recorded first, written atomically).
+    ///
+    /// # Errors
+    /// I/O, naming the file.
+    pub fn write(&self, name: &str, text: &str) -> Result<(), CliError> {
+        super::write_atomic(&self.file(name)?, text)
+    }
+
+    /// Remove the file `name` and its entry.
+    ///
+    /// # Errors
+    /// I/O.
+    pub fn remove(&self, name: &str) -> Result<(), CliError> {
+        remove(&self.dir.join(name))?;
+        let removed = self.manifest.lock().expect("manifest").files.remove(name);
+        if removed { self.save() } else { Ok(()) }
+    }
+
+    /// Set the runs a comparison compares.
+    ///
+    /// # Errors
+    /// Writing the manifest.
+    pub fn set_runs(&self, runs: Vec<String>) -> Result<(), CliError> {
+        self.manifest.lock().expect("manifest").runs = runs;
+        self.save()
+    }
+
+    fn save(&self) -> Result<(), CliError> {
+        let text = serde_json::to_string_pretty(&*self.manifest.lock().expect("manifest"))
+            .expect("manifest serializes");
+        super::write_atomic(&self.dir.join(MANIFEST), &text)
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        unlock(&self.dir);
+    }
+}
+
+/// Remove `path` if it exists.
+fn remove(path: &Path) -> Result<(), CliError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CliError::new(format!("removing {}: {e}", path.display()))),
+    }
+}
+
+/// The temporary files a killed run left in `dir`.
+fn remove_temporaries(dir: &Path) -> Result<(), CliError> {
+    let entries =
+        fs::read_dir(dir).map_err(|e| CliError::new(format!("reading {}: {e}", dir.display())))?;
+    for e in entries.flatten() {
+        if atomic::is_temporary(&e.file_name().to_string_lossy()) {
+            remove(&e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// The manifest of a folder written before manifests existed: its `run.json` says what it
+/// holds, and the files are those runs have always written under these names.
+fn legacy_manifest(dir: &Path) -> Result<Option<Manifest>, CliError> {
+    #[derive(Deserialize)]
+    struct Spec {
+        problem: String,
+        solver: String,
+        seeds: Vec<u64>,
+    }
+    let Ok(text) = fs::read_to_string(dir.join(SPEC)) else {
+        return Ok(None);
+    };
+    let spec: Spec = serde_json::from_str(&text)
+        .map_err(|e| CliError::new(format!("{}: {e}", dir.join(SPEC).display())))?;
+    let mut files: BTreeSet<String> = [SPEC, SUMMARY_CSV, SUMMARY_MD]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for s in spec.seeds {
+        files.extend([trace_csv(s), trace_jsonl(s), state(s), legacy_extras(s)]);
+    }
+    files.extend(super::summary::plotted().map(plot));
+    Ok(Some(Manifest {
+        problem: spec.problem,
+        solver: Some(spec.solver),
+        files,
+        runs: Vec::new(),
+    }))
+}
+
+/// Take the lock of `dir`, or say which run holds it.
+fn lock(dir: &Path) -> Result<(), CliError> {
+    let p = dir.join(LOCK);
+    for _ in 0..2 {
+        match OpenOptions::new().write(true).create_new(true).open(&p) {
+            Ok(mut f) => {
+                write!(f, "{}", std::process::id())
+                    .map_err(|e| CliError::new(format!("writing {}: {e}", p.display())))?;
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mut pid = fs::read_to_string(&p).unwrap_or_default();
+                if pid.is_empty() {
+                    // Its writer may be between creating and writing it.
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    pid = fs::read_to_string(&p).unwrap_or_default();
+                }
+                if alive(pid.trim()) {
+                    return Err(CliError::new(format!(
+                        "{} is in use by another run (process {}); wait for it to end, or \
+                         choose another --out",
+                        dir.display(),
+                        pid.trim()
+                    )));
+                }
+                // The run that held it is gone: take the folder over.
+                remove(&p)?;
+            }
+            Err(e) => return Err(CliError::new(format!("creating {}: {e}", p.display()))),
+        }
+    }
+    Err(CliError::new(format!("cannot lock {}", dir.display())))
+}
+
+fn unlock(dir: &Path) {
+    let _ = fs::remove_file(dir.join(LOCK));
+}
+
+/// Whether the process `pid` (as written in a lock) still runs. Where the system does not say
+/// (no `/proc`), a lock is taken to be held.
+fn alive(pid: &str) -> bool {
+    let Ok(pid) = pid.parse::<u32>() else {
+        // Not a lock this program wrote whole (a killed run between creating and writing it).
+        return false;
+    };
+    let proc = Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
