@@ -18,7 +18,7 @@
 //! Features are stored **feature-major**, one column per sample (`d × N`), and the logits are
 //! recorded as `Xᵀ W`: a sample's features are then contiguous, which is the layout the tape's
 //! streamed evaluation reads fastest (one pass over the data per oracle, see
-//! [`Evaluator`](bilevel_ad::Evaluator)). [`DhcData::from_samples`] takes the usual sample-major
+//! [`Evaluator`]). [`DhcData::from_samples`] takes the usual sample-major
 //! matrices and stores them so.
 //!
 //! Both objectives are averages over rows, so [`Dhc`] is a [`DataSum`]: a minibatch of training
