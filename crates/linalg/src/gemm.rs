@@ -57,6 +57,9 @@ mod x86 {
         }
     }
 
+    /// How far ahead (in entries) the first pass of the dot form prefetches its rows.
+    const ROW_AHEAD: usize = 128;
+
     /// Rows and columns of a dot-form tile.
     pub(super) const DOT_MR: usize = 4;
     pub(super) const DOT_NR: usize = 5;
@@ -82,6 +85,7 @@ mod x86 {
         ldc: usize,
         add: bool,
         pf: &mut Prefetch,
+        ahead_rows: bool,
     ) {
         let mut acc = [[_mm512_setzero_pd(); NR]; MR];
         let full = k / 8 * 8;
@@ -91,6 +95,15 @@ mod x86 {
         unsafe {
             while p < full {
                 pf.step();
+                if ahead_rows {
+                    // The rows further on (and, past their end, the next rows), a kilobyte
+                    // ahead: streams from memory run about an eighth faster.
+                    for r in 0..MR {
+                        _mm_prefetch::<_MM_HINT_T0>(
+                            a.wrapping_add(r * lda + p + ROW_AHEAD) as *const i8
+                        );
+                    }
+                }
                 let mut av = [_mm512_setzero_pd(); MR];
                 for (r, v) in av.iter_mut().enumerate() {
                     *v = _mm512_loadu_pd(a.add(r * lda + p));
@@ -164,6 +177,7 @@ mod x86 {
                         ldc,
                         add,
                         &mut pf,
+                        $j0 == 0,
                     )
                 }
             };

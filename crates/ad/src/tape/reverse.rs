@@ -125,7 +125,9 @@ impl Tape {
             let need = self
                 .nodes
                 .iter()
-                .filter(|n| n.grad && matches!(n.op, Op::MatMul { .. }))
+                // Products over whole tensors only (a streamed row node has no storage and
+                // runs its products block by block without this buffer).
+                .filter(|n| n.grad && n.off != UNSET && matches!(n.op, Op::MatMul { .. }))
                 .map(|n| {
                     let nb = &self.nodes[n.b as usize];
                     2 * n.cols * (n.rows + nb.len() / n.cols.max(1))
