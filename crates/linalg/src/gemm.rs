@@ -51,7 +51,7 @@ mod x86 {
                 }
                 // SAFETY: `next` lies in the range the caller vouched for; a prefetch never
                 // faults in any case.
-                unsafe { _mm_prefetch::<_MM_HINT_T1>(self.next as *const i8) };
+                unsafe { _mm_prefetch::<_MM_HINT_T2>(self.next as *const i8) };
                 self.next = self.next.wrapping_add(64);
             }
         }
