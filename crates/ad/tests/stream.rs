@@ -197,6 +197,12 @@ fn streamed_oracles_match_whole_tensor_evaluation() {
     let p = 100 * h + h + h * 10 + 10;
     check_against_whole("mlp relu", &mlp(&dt, h, false), 3000, p);
     check_against_whole("mlp tanh", &mlp(&dt, h, true), 3000, p);
+    // Hidden widths below a kernel tile and beyond the narrow kernels take the paired
+    // products (value and tangent, adjoint and adjoint tangent, in one product each).
+    for h in [3, 20] {
+        let p = 100 * h + h + h * 10 + 10;
+        check_against_whole("mlp relu, paired products", &mlp(&dt, h, false), 3000, p);
+    }
     let mut r = rng(5);
     let ht = Arc::new(rand_mat(&mut r, 400, 400, -0.05, 0.05));
     check_against_whole("residual", &residual(&ht), 400, 400);
