@@ -42,16 +42,7 @@ pub fn matmul(
     alpha: f64,
     par: Par,
 ) {
-    assert!(
-        dst.nrows() == lhs.nrows() && dst.ncols() == rhs.ncols() && lhs.ncols() == rhs.nrows(),
-        "matmul shape mismatch: dst {}x{}, lhs {}x{}, rhs {}x{}",
-        dst.nrows(),
-        dst.ncols(),
-        lhs.nrows(),
-        lhs.ncols(),
-        rhs.nrows(),
-        rhs.ncols()
-    );
+    assert_product_shapes(&dst, lhs, rhs);
     let mut dst = dst;
     if alpha == 1.0 && crate::gemm::try_matmul(&mut dst, accum, lhs, rhs, None) {
         return;
@@ -77,6 +68,19 @@ pub fn matmul_ahead(
     rhs: MatRef<'_, f64>,
     ahead: MatRef<'_, f64>,
 ) {
+    assert_product_shapes(&dst, lhs, rhs);
+    let mut dst = dst;
+    if crate::gemm::try_matmul(&mut dst, accum, lhs, rhs, Some(ahead)) {
+        return;
+    }
+    matmul(dst, accum, lhs, rhs, 1.0, Par::Seq);
+}
+
+/// Panics unless `dst` is `lhs.nrows() × rhs.ncols()` and `lhs.ncols() == rhs.nrows()`, naming
+/// the three shapes.
+#[track_caller]
+#[inline]
+fn assert_product_shapes(dst: &MatMut<'_, f64>, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
     assert!(
         dst.nrows() == lhs.nrows() && dst.ncols() == rhs.ncols() && lhs.ncols() == rhs.nrows(),
         "matmul shape mismatch: dst {}x{}, lhs {}x{}, rhs {}x{}",
@@ -87,11 +91,6 @@ pub fn matmul_ahead(
         rhs.nrows(),
         rhs.ncols()
     );
-    let mut dst = dst;
-    if crate::gemm::try_matmul(&mut dst, accum, lhs, rhs, Some(ahead)) {
-        return;
-    }
-    matmul(dst, accum, lhs, rhs, 1.0, Par::Seq);
 }
 
 /// Leave the CPU's wide-vector state clean after a faer kernel.
