@@ -22,44 +22,15 @@ mod workloads;
 
 use bilevel::linalg::Par;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-use workloads::{Bench, Workload};
-
-/// Median, 10th and 90th percentile (ms) and the number of timed calls.
-struct Stats {
-    median: f64,
-    p10: f64,
-    p90: f64,
-    reps: usize,
-}
-
-fn measure(target: Duration, mut f: impl FnMut()) -> Stats {
-    for _ in 0..3 {
-        f();
-    }
-    let mut t = Vec::new();
-    let start = Instant::now();
-    while t.len() < 20 || (start.elapsed() < target && t.len() < 2000) {
-        let s = Instant::now();
-        f();
-        t.push(s.elapsed().as_secs_f64() * 1e3);
-    }
-    t.sort_by(f64::total_cmp);
-    let q = |p: usize| t[(t.len() * p / 100).min(t.len() - 1)];
-    Stats {
-        median: t[t.len() / 2],
-        p10: q(10),
-        p90: q(90),
-        reps: t.len(),
-    }
-}
+use std::time::Duration;
+use workloads::{Bench, Stats, Workload};
 
 /// Every op of one workload, in the order of [`workloads::OPS`].
 fn ops(w: &Workload, par: Par, target: Duration) -> Vec<(&'static str, Stats)> {
     let mut b = Bench::new(w, par);
     let ops: Vec<&'static str> = workloads::OPS.into_iter().filter(|op| b.has(op)).collect();
     ops.into_iter()
-        .map(|op| (op, measure(target, || b.call(op))))
+        .map(|op| (op, workloads::measure(target, 3, 20, 2000, || b.call(op))))
         .collect()
 }
 

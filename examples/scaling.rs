@@ -23,19 +23,13 @@ use bilevel::solvers::problems::{Activation, Dhc, DhcData, DhcModel};
 use bilevel::solvers::{Oracle, Problem};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn median(target: Duration, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t = Vec::new();
-    let start = Instant::now();
-    while t.len() < 5 || (start.elapsed() < target && t.len() < 200) {
-        let s = Instant::now();
-        f();
-        t.push(s.elapsed().as_secs_f64() * 1e3);
-    }
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
+
+fn median(target: Duration, f: impl FnMut()) -> f64 {
+    workloads::measure(target, 1, 5, 200, f).median
 }
 
 /// Peak resident memory of this process in MiB, where the system reports it.

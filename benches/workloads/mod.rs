@@ -28,6 +28,7 @@ use bilevel::solvers::problems::{Activation, Dhc, DhcData, DhcModel, ScSinCos};
 use bilevel::solvers::{Iterate, Oracle, Problem, Solver};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Training samples of the data workloads.
 pub const N_TRAIN: usize = 5000;
@@ -328,5 +329,42 @@ impl<'a> Bench<'a> {
 fn axpy(y: &mut Mat<f64>, a: f64, x: &Mat<f64>) {
     for (yi, xi) in y.col_as_slice_mut(0).iter_mut().zip(x.col_as_slice(0)) {
         *yi += a * xi;
+    }
+}
+
+/// Median, 10th and 90th percentile (ms) and the number of timed calls.
+pub struct Stats {
+    pub median: f64,
+    pub p10: f64,
+    pub p90: f64,
+    pub reps: usize,
+}
+
+/// Time `f` as the peer harness does: `warmups` untimed calls, then at least `min_reps` calls
+/// and more until `target` has passed (at most `max_reps`).
+pub fn measure(
+    target: Duration,
+    warmups: usize,
+    min_reps: usize,
+    max_reps: usize,
+    mut f: impl FnMut(),
+) -> Stats {
+    for _ in 0..warmups {
+        f();
+    }
+    let mut t = Vec::new();
+    let start = Instant::now();
+    while t.len() < min_reps || (start.elapsed() < target && t.len() < max_reps) {
+        let s = Instant::now();
+        f();
+        t.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    let q = |p: usize| t[(t.len() * p / 100).min(t.len() - 1)];
+    Stats {
+        median: t[t.len() / 2],
+        p10: q(10),
+        p90: q(90),
+        reps: t.len(),
     }
 }

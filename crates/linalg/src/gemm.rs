@@ -62,7 +62,7 @@ mod x86 {
 
     /// Rows and columns of a dot-form tile.
     pub(super) const DOT_MR: usize = 4;
-    pub(super) const DOT_NR: usize = 5;
+    pub(super) const DOT_NR: usize = super::DOT_TILE_COLS;
     /// Columns of a broadcast-form tile (its rows are two vectors of eight).
     pub(super) const BC_NR: usize = 10;
 
@@ -343,6 +343,26 @@ use crate::{Accum, MatMut, MatRef};
 /// Operands of at most this many entries (2 MiB) are streamed by the fast paths; larger ones go
 /// to faer, whose packing pays off when an operand does not fit in the second-level cache.
 const FAST_MAX_ENTRIES: usize = 1 << 18;
+
+/// Columns of a dot-form register tile.
+const DOT_TILE_COLS: usize = 5;
+
+/// Whether `lhs·[B₁ B₂]`, two right-hand sides of `cols` columns each, costs less as one
+/// product than as two (the value and the tangent of a data product, say): one product reads
+/// `lhs` once where two read it twice, which saves time when one right-hand side is narrower
+/// than a dot-form tile or the pair is wide enough for faer (which then packs `lhs` once).
+/// Between, the kernels make the same passes over `lhs` either way.
+///
+/// # Example
+/// ```
+/// use bilevel_linalg::joint_product_pays;
+/// assert!(joint_product_pays(1)); // two matrix-vector products
+/// assert!(!joint_product_pays(10)); // the logits of ten classes and their tangent
+/// assert!(joint_product_pays(50)); // a hidden layer of fifty units
+/// ```
+pub fn joint_product_pays(cols: usize) -> bool {
+    cols < DOT_TILE_COLS || 2 * cols > DOT_MAX_N
+}
 
 /// The widest result the dot form takes: beyond it faer's packed product is faster (measured
 /// here with a 80 × 784 left operand, one thread: 72 against 60 GFLOP/s at 20 columns, 56

@@ -53,10 +53,10 @@ pub fn matmul(
 }
 
 /// [`matmul`] with `alpha = 1` on the calling thread that, while it computes, brings the memory
-/// of `ahead` into the second-level cache: the next block of a data matrix streamed block by
-/// block, so that its first product reads from cache instead of waiting on memory. Same result
-/// as [`matmul`] (prefetching changes no arithmetic); without a fast path for the shapes, no
-/// prefetch is issued.
+/// of `ahead` (if any) into the second-level cache: the next block of a data matrix streamed
+/// block by block, so that its first product reads from cache instead of waiting on memory.
+/// Same result as [`matmul`] (prefetching changes no arithmetic); without a fast path for the
+/// shapes, no prefetch is issued.
 ///
 /// # Panics
 /// As [`matmul`].
@@ -66,11 +66,11 @@ pub fn matmul_ahead(
     accum: Accum,
     lhs: MatRef<'_, f64>,
     rhs: MatRef<'_, f64>,
-    ahead: MatRef<'_, f64>,
+    ahead: Option<MatRef<'_, f64>>,
 ) {
     assert_product_shapes(&dst, lhs, rhs);
     let mut dst = dst;
-    if crate::gemm::try_matmul(&mut dst, accum, lhs, rhs, Some(ahead)) {
+    if crate::gemm::try_matmul(&mut dst, accum, lhs, rhs, ahead) {
         return;
     }
     matmul(dst, accum, lhs, rhs, 1.0, Par::Seq);

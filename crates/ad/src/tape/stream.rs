@@ -38,7 +38,9 @@
 
 use super::{Node, Sweep, Tape, Target, UNSET, Var, grow, grow_vec, value_of};
 use crate::ops::{Dims, Op, RowRule, RuleArgs, Side, ValueArgs, view, view_mut};
-use bilevel_linalg::{Accum, AlignedVec, LANES, Mat, MatRef, Par, matmul, matmul_ahead};
+use bilevel_linalg::{
+    Accum, AlignedVec, LANES, Mat, MatRef, Par, joint_product_pays, matmul_ahead,
+};
 use rayon::prelude::*;
 
 /// A shared matrix of at least this many entries (512 KiB) is streamed when it is the data of a
@@ -521,15 +523,12 @@ impl Tape {
         for i in 0..=out {
             let n = self.nodes[i];
             let nb = self.nodes[n.b as usize];
-            // Pairing saves passes over a block when one product is narrower than a kernel
-            // tile or wide enough to go to faer (which then packs the block once); between, the
-            // kernels make the same passes and the copies only cost (measured: workload A's HVP
-            // 2 % slower paired, C2000's 21 % faster, B50's 3 %).
-            let narrow_or_wide = n.cols < 5 || n.cols > 16;
+            // Where pairing saves no pass over a block, the copies only cost (measured:
+            // workload A's HVP 2 % slower paired, C2000's 21 % faster, B50's 3 %).
             if p.src[i][0] == Src::Data
                 && n.live
                 && nb.live
-                && narrow_or_wide
+                && joint_product_pays(n.cols)
                 && matches!(n.op, Op::MatMul { tb: false, .. })
             {
                 p.pair_off[i] = len.next_multiple_of(LANES);
@@ -880,27 +879,18 @@ fn block_forward(
                 let k2 = 2 * n.cols;
                 let wp = view(&ctx.wpair[po..po + 2 * nb.len()], nb.rows, 2 * nb.cols);
                 let out = view_mut(&mut w.ptmp[..r * k2], r, k2);
-                match ahead {
-                    Some(a) => matmul_ahead(out, Accum::Replace, x, wp, a),
-                    None => matmul(out, Accum::Replace, x, wp, 1.0, Par::Seq),
-                }
+                matmul_ahead(out, Accum::Replace, x, wp, ahead);
                 w.bval[bo..bo + len].copy_from_slice(&w.ptmp[..len]);
                 w.btan[bo..bo + len].copy_from_slice(&w.ptmp[len..2 * len]);
                 continue;
             }
             let out = view_mut(&mut w.bval[bo..bo + len], r, n.cols);
-            match (ahead, live) {
-                // The tangent product reads the block from cache: it prefetches.
-                (Some(a), false) => matmul_ahead(out, Accum::Replace, x, wv, a),
-                _ => matmul(out, Accum::Replace, x, wv, 1.0, Par::Seq),
-            }
+            // With a tangent, the tangent product (reading the block from cache) prefetches.
+            matmul_ahead(out, Accum::Replace, x, wv, if live { None } else { ahead });
             if live {
                 let wt = rhs(ctx, &n, &ctx.tans[nb.off..nb.off + nb.len()]);
                 let out = view_mut(&mut w.btan[bo..bo + len], r, n.cols);
-                match ahead {
-                    Some(a) => matmul_ahead(out, Accum::Replace, x, wt, a),
-                    None => matmul(out, Accum::Replace, x, wt, 1.0, Par::Seq),
-                }
+                matmul_ahead(out, Accum::Replace, x, wt, ahead);
             }
             continue;
         }
@@ -1099,10 +1089,7 @@ fn block_reverse(
                 w.ptmp[l..2 * l].copy_from_slice(dybar);
                 let y2 = view(&w.ptmp[..2 * l], r, k2);
                 let g = view_mut(&mut w.pgrad[..2 * nb.len()], nb.rows, 2 * nb.cols);
-                match ahead {
-                    Some(a) => matmul_ahead(g, Accum::Replace, x.transpose(), y2, a),
-                    None => matmul(g, Accum::Replace, x.transpose(), y2, 1.0, Par::Seq),
-                }
+                matmul_ahead(g, Accum::Replace, x.transpose(), y2, ahead);
                 let m = nb.len();
                 for (d, s) in w.padj[po..po + m].iter_mut().zip(&w.pgrad[..m]) {
                     *d += s;
@@ -1121,10 +1108,7 @@ fn block_reverse(
                 let d = view_mut(&mut dst[po..po + nb.len()], nb.rows, nb.cols);
                 let d = if tb { d.transpose_mut() } else { d };
                 let y = view(src, r, n.cols);
-                match ahead.take() {
-                    Some(a) => matmul_ahead(d, Accum::Add, x.transpose(), y, a),
-                    None => matmul(d, Accum::Add, x.transpose(), y, 1.0, Par::Seq),
-                }
+                matmul_ahead(d, Accum::Add, x.transpose(), y, ahead.take());
             }
             continue;
         }
