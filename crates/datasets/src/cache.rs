@@ -4,7 +4,8 @@
 //! IDX file that later opens simply memory-map. The cache file goes
 //!
 //! 1. beside the `.gz` file, under the name without `.gz`, when its folder is writable (has a
-//!    write permission bit, and a file can actually be created there), else
+//!    write permission bit, and a file can actually be created there) and no file of that name
+//!    is there yet, else
 //! 2. in a cache folder ([`CachePolicy::dir`]): `$BILEVEL_CACHE_DIR` if set, else
 //!    `bilevel-cache` in the system temp folder, under a subfolder named after a hash of the
 //!    `.gz` file's absolute path (so that MNIST and Fashion-MNIST, whose files have the same
@@ -13,8 +14,10 @@
 //! Decompression writes to a temporary name in the target folder and renames the result into
 //! place only when the whole stream has been read and checked against its header, so an
 //! interrupted decompression never leaves a file that looks complete. A cache file is reused only
-//! when its length is exactly what its header declares and it is not older than the `.gz` file;
-//! otherwise (truncated, stale, garbage) it is rebuilt.
+//! when its length is exactly what its header declares and it is not older than the `.gz` file.
+//! A file beside the source that fails this test (truncated, stale, garbage) may not be the
+//! program's own, so it is never replaced: the copy goes to the cache folder, whose entries
+//! are rebuilt in place.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -118,41 +121,30 @@ pub fn decompress_cached(gz: &Path, policy: &CachePolicy) -> Result<PathBuf> {
 
     let beside = gz.with_file_name(stem_of(gz));
     let in_dir = policy.dir_entry(gz);
-    let mut candidates = Vec::with_capacity(2);
-    if policy.beside_source && beside != gz && folder_writable(gz) {
-        candidates.push(beside);
-    }
-    candidates.push(in_dir);
-
-    for c in &candidates {
+    let beside = (policy.beside_source && beside != gz && folder_writable(gz)).then_some(beside);
+    for c in beside.iter().chain([&in_dir]) {
         if is_fresh(c, gz_mtime) {
             return Ok(c.clone());
         }
     }
     // Check the gzip file is readable before touching any cache location.
     let source = File::open(gz).map_err(io_err(gz, "cannot open"))?;
-    let mut last_err = None;
-    for (i, target) in candidates.iter().enumerate() {
-        let last = i + 1 == candidates.len();
-        match temp_beside(target) {
-            Ok(tmp) => {
-                let source = if i == 0 {
-                    source.try_clone().map_err(io_err(gz, "cannot open"))?
-                } else {
-                    File::open(gz).map_err(io_err(gz, "cannot open"))?
-                };
-                decompress_into(gz, source, tmp, target)?;
-                return Ok(target.clone());
-            }
-            Err(e) if !last => last_err = Some(e),
-            Err(e) => return Err(e),
+    // Beside the source only where nothing is yet, and never onto a file that appears meanwhile.
+    if let Some(target) = beside.filter(|b| fs::symlink_metadata(b).is_err())
+        && let Ok(tmp) = temp_beside(&target)
+    {
+        let source = source.try_clone().map_err(io_err(gz, "cannot open"))?;
+        let tmp = decompress_checked(gz, source, tmp)?;
+        match tmp.persist_noclobber(&target) {
+            Ok(_) => return Ok(target),
+            Err(_) if is_fresh(&target, gz_mtime) => return Ok(target),
+            Err(_) => {} // someone else's file: leave it, use the cache folder
         }
     }
-    Err(last_err.unwrap_or_else(|| DatasetError::Io {
-        path: gz.to_path_buf(),
-        action: "no cache location for",
-        source: io::Error::other("no candidate"),
-    }))
+    let tmp = decompress_checked(gz, source, temp_beside(&in_dir)?)?;
+    tmp.persist(&in_dir)
+        .map_err(|e| io_err(&in_dir, "cannot rename cache file into place")(e.error))?;
+    Ok(in_dir)
 }
 
 /// Whether the folder holding `path` has any write permission bit.
@@ -210,9 +202,9 @@ fn temp_beside(target: &Path) -> Result<NamedTempFile> {
         .map_err(io_err(target, "cannot create cache file for"))
 }
 
-/// Decompresses `source` (the file `gz`) into `tmp`, checks it against its header, and renames it
-/// to `target`.
-fn decompress_into(gz: &Path, source: File, tmp: NamedTempFile, target: &Path) -> Result<()> {
+/// Decompresses `source` (the file `gz`) into `tmp` and checks it against its header; the caller
+/// renames the checked file into place.
+fn decompress_checked(gz: &Path, source: File, tmp: NamedTempFile) -> Result<NamedTempFile> {
     let gz_err = |source: io::Error| DatasetError::Gzip {
         path: gz.to_path_buf(),
         source,
@@ -244,9 +236,7 @@ fn decompress_into(gz: &Path, source: File, tmp: NamedTempFile, target: &Path) -
     }
     out.flush().map_err(write_err)?;
     drop(out);
-    tmp.persist(target)
-        .map(drop)
-        .map_err(|e| io_err(target, "cannot rename cache file into place")(e.error))
+    Ok(tmp)
 }
 
 /// Reads from `r` until `buf` holds `n` bytes or the stream ends.

@@ -251,11 +251,12 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn cache_beside_source_is_reused_and_rebuilt_when_stale() {
+fn cache_beside_source_is_reused_and_never_replaced() {
     let dir = tempdir();
     let bytes = encode_idx(&[10, 3], &values(30, |i| i as f32)).unwrap();
     let gz = write(dir.path(), "v-idx2-float.gz", &gzip(&bytes));
-    let policy = CachePolicy::in_dir(dir.path().join("elsewhere")).with_beside_source(true);
+    let elsewhere = dir.path().join("elsewhere");
+    let policy = CachePolicy::in_dir(&elsewhere).with_beside_source(true);
 
     let cache = decompress_cached(&gz, &policy).unwrap();
     assert_eq!(cache, dir.path().join("v-idx2-float"));
@@ -268,31 +269,43 @@ fn cache_beside_source_is_reused_and_rebuilt_when_stale() {
         std::fs::metadata(&cache).unwrap().modified().unwrap(),
         mtime
     );
+    assert!(!elsewhere.exists());
 
-    // Truncated cache (as after a crash of a writer that did not use a temporary name): rebuilt.
-    std::fs::write(&cache, &bytes[..bytes.len() / 2]).unwrap();
+    // A file beside the source that is not a valid copy may be someone else's: it is left as it
+    // is and the copy goes to the cache folder, where it is rebuilt when it goes bad.
+    let half = bytes[..bytes.len() / 2].to_vec();
+    std::fs::write(&cache, &half).unwrap();
     let f = IdxFile::open_with(&gz, &policy).unwrap();
     assert_eq!(&f.data::<f32>().unwrap()[..], &values(30, |i| i as f32)[..]);
-    assert_eq!(std::fs::read(&cache).unwrap(), bytes);
+    assert_eq!(std::fs::read(&cache).unwrap(), half);
+    let in_dir = policy.dir_entry(&gz);
+    assert!(in_dir.starts_with(&elsewhere), "{}", in_dir.display());
+    assert_eq!(f.path(), in_dir);
+    assert_eq!(std::fs::read(&in_dir).unwrap(), bytes);
 
-    // Garbage of the right length: rebuilt too.
+    // Garbage of the right length beside: left too; a bad cache-folder entry is rebuilt.
     std::fs::write(&cache, vec![0xAB; bytes.len()]).unwrap();
+    std::fs::write(&in_dir, vec![0xAB; bytes.len()]).unwrap();
     IdxFile::open_with(&gz, &policy).unwrap();
-    assert_eq!(std::fs::read(&cache).unwrap(), bytes);
+    assert_eq!(std::fs::read(&cache).unwrap(), vec![0xAB; bytes.len()]);
+    assert_eq!(std::fs::read(&in_dir).unwrap(), bytes);
 
-    // A valid cache older than the source (the source was replaced): rebuilt from the new source.
+    // A valid copy older than the source (the source was replaced): not trusted, not replaced.
+    std::fs::write(&cache, &bytes).unwrap();
     let newer = encode_idx(&[10, 3], &values(30, |i| -(i as f32))).unwrap();
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&cache)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    for stale in [&cache, &in_dir] {
+        std::fs::File::options()
+            .write(true)
+            .open(stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
     std::fs::write(&gz, gzip(&newer)).unwrap();
     let f = IdxFile::open_with(&gz, &policy).unwrap();
     assert_eq!(f.data::<f32>().unwrap()[1], -1.0);
-    assert!(!dir.path().join("elsewhere").exists());
+    assert_eq!(std::fs::read(&cache).unwrap(), bytes);
     // No partial files left beside.
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
