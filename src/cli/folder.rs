@@ -181,15 +181,16 @@ impl Folder {
                     manifest = old;
                 } else {
                     for name in &old.files {
-                        remove(&dir.join(name))?;
+                        remove(&inside(dir, name)?)?;
                     }
                 }
             }
             let f = Folder {
                 dir: dir.to_path_buf(),
-                manifest: Mutex::new(manifest),
+                manifest: Mutex::new(Manifest::default()),
             };
-            f.save()?;
+            f.save(&manifest)?;
+            *f.manifest.lock().expect("manifest") = manifest;
             Ok(f)
         })();
         if taken.is_err() {
@@ -206,14 +207,42 @@ impl Folder {
     /// Record that the program writes `name` here (before writing it); its path.
     ///
     /// # Errors
-    /// Writing the manifest.
+    /// A file of that name is there and the manifest does not list it (the program did not
+    /// write it, so it is not replaced); a name that is not a relative path inside the folder;
+    /// writing the manifest.
     pub fn file(&self, name: &str) -> Result<PathBuf, CliError> {
-        let mut m = self.manifest.lock().expect("manifest");
-        if m.files.insert(name.to_string()) {
-            drop(m);
-            self.save()?;
-        }
+        self.claim([name])?;
         Ok(self.dir.join(name))
+    }
+
+    /// Record at once every name in `names` that the program is about to write here (one
+    /// manifest write), after checking that none of them is a file the program did not write.
+    ///
+    /// # Errors
+    /// As [`Folder::file`], for the first such name; nothing is recorded then.
+    pub fn claim<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<(), CliError> {
+        let mut m = self.manifest.lock().expect("manifest");
+        let mut new = Vec::new();
+        for name in names {
+            if m.files.contains(name) || new.contains(&name) {
+                continue;
+            }
+            let path = inside(&self.dir, name)?;
+            if fs::symlink_metadata(&path).is_ok() {
+                return Err(CliError::new(format!(
+                    "{} is already there and this folder's {MANIFEST} does not list it (the \
+                     program did not write it, so it does not replace it): move it away, or \
+                     choose another --out",
+                    path.display()
+                )));
+            }
+            new.push(name);
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        m.files.extend(new.into_iter().map(str::to_string));
+        self.save(&m)
     }
 
     /// Write `text` to the file `name` (recorded first, written atomically).
@@ -229,9 +258,13 @@ impl Folder {
     /// # Errors
     /// I/O.
     pub fn remove(&self, name: &str) -> Result<(), CliError> {
+        let mut m = self.manifest.lock().expect("manifest");
+        if !m.files.contains(name) {
+            return Ok(()); // not the program's: left alone
+        }
         remove(&self.dir.join(name))?;
-        let removed = self.manifest.lock().expect("manifest").files.remove(name);
-        if removed { self.save() } else { Ok(()) }
+        m.files.remove(name);
+        self.save(&m)
     }
 
     /// Set the runs a comparison compares.
@@ -239,13 +272,15 @@ impl Folder {
     /// # Errors
     /// Writing the manifest.
     pub fn set_runs(&self, runs: Vec<String>) -> Result<(), CliError> {
-        self.manifest.lock().expect("manifest").runs = runs;
-        self.save()
+        let mut m = self.manifest.lock().expect("manifest");
+        m.runs = runs;
+        self.save(&m)
     }
 
-    fn save(&self) -> Result<(), CliError> {
-        let text = serde_json::to_string_pretty(&*self.manifest.lock().expect("manifest"))
-            .expect("manifest serializes");
+    /// Write the manifest `m`, whose guard the caller holds until the file is in place (so two
+    /// threads' saves cannot land out of order).
+    fn save(&self, m: &Manifest) -> Result<(), CliError> {
+        let text = serde_json::to_string_pretty(m).expect("manifest serializes");
         super::write_atomic(&self.dir.join(MANIFEST), &text)
     }
 }
@@ -254,6 +289,23 @@ impl Drop for Folder {
     fn drop(&mut self) {
         unlock(&self.dir);
     }
+}
+
+/// `dir/name`, for a `name` that stays inside `dir`: a relative path of plain components (a
+/// manifest edited to name `../x` or an absolute path must not reach outside its folder).
+fn inside(dir: &Path, name: &str) -> Result<PathBuf, CliError> {
+    let rel = Path::new(name);
+    let plain = !name.is_empty()
+        && rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain {
+        return Err(CliError::new(format!(
+            "{}: `{name}` is not a file name inside the folder",
+            dir.join(MANIFEST).display()
+        )));
+    }
+    Ok(dir.join(rel))
 }
 
 /// Remove `path` if it exists.
@@ -307,38 +359,80 @@ fn legacy_manifest(dir: &Path) -> Result<Option<Manifest>, CliError> {
     }))
 }
 
-/// Take the lock of `dir`, or say which run holds it.
+/// Take the lock of `dir`, or say which run holds it. A lock whose process is gone is taken
+/// over under an exclusive lock of the folder itself, and checked again there, so that two runs
+/// finding the same dead lock cannot both take it (nor one delete the other's).
 fn lock(dir: &Path) -> Result<(), CliError> {
     let p = dir.join(LOCK);
-    for _ in 0..2 {
-        match OpenOptions::new().write(true).create_new(true).open(&p) {
-            Ok(mut f) => {
-                write!(f, "{}", std::process::id())
-                    .map_err(|e| CliError::new(format!("writing {}: {e}", p.display())))?;
-                return Ok(());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let mut pid = fs::read_to_string(&p).unwrap_or_default();
-                if pid.is_empty() {
-                    // Its writer may be between creating and writing it.
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    pid = fs::read_to_string(&p).unwrap_or_default();
-                }
-                if alive(pid.trim()) {
-                    return Err(CliError::new(format!(
-                        "{} is in use by another run (process {}); wait for it to end, or \
-                         choose another --out",
-                        dir.display(),
-                        pid.trim()
-                    )));
-                }
-                // The run that held it is gone: take the folder over.
-                remove(&p)?;
-            }
-            Err(e) => return Err(CliError::new(format!("creating {}: {e}", p.display()))),
+    if create_lock(&p)? {
+        return Ok(());
+    }
+    holder_gone(dir, &p)?;
+    let _guard = FolderGuard::take(dir)?;
+    holder_gone(dir, &p)?;
+    remove(&p)?;
+    if create_lock(&p)? {
+        return Ok(());
+    }
+    holder_gone(dir, &p)?;
+    Err(CliError::new(format!("cannot lock {}", dir.display())))
+}
+
+/// Create the lock file `p` holding this process's id; `false` if it is there already.
+fn create_lock(p: &Path) -> Result<bool, CliError> {
+    match OpenOptions::new().write(true).create_new(true).open(p) {
+        Ok(mut f) => {
+            write!(f, "{}", std::process::id())
+                .map_err(|e| CliError::new(format!("writing {}: {e}", p.display())))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(CliError::new(format!("creating {}: {e}", p.display()))),
+    }
+}
+
+/// `Ok` when the run that holds the lock `p` of `dir` is gone, else the error naming it.
+fn holder_gone(dir: &Path, p: &Path) -> Result<(), CliError> {
+    let mut pid = fs::read_to_string(p).unwrap_or_default();
+    if pid.is_empty() {
+        // Its writer may be between creating and writing it.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        pid = fs::read_to_string(p).unwrap_or_default();
+    }
+    if alive(pid.trim()) {
+        return Err(CliError::new(format!(
+            "{} is in use by another run (process {}); wait for it to end, or choose another \
+             --out",
+            dir.display(),
+            pid.trim()
+        )));
+    }
+    Ok(())
+}
+
+/// An exclusive advisory lock on a folder's directory handle, released when dropped. Off Unix
+/// it is nothing: there [`alive`] takes every lock with a process id to be held, so only an
+/// unreadable lock is ever taken over.
+struct FolderGuard {
+    _held: Option<fs::File>,
+}
+
+impl FolderGuard {
+    fn take(dir: &Path) -> Result<FolderGuard, CliError> {
+        #[cfg(unix)]
+        {
+            let f = fs::File::open(dir)
+                .map_err(|e| CliError::new(format!("opening {}: {e}", dir.display())))?;
+            f.lock()
+                .map_err(|e| CliError::new(format!("locking {}: {e}", dir.display())))?;
+            Ok(FolderGuard { _held: Some(f) })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = dir;
+            Ok(FolderGuard { _held: None })
         }
     }
-    Err(CliError::new(format!("cannot lock {}", dir.display())))
 }
 
 fn unlock(dir: &Path) {
@@ -354,4 +448,99 @@ fn alive(pid: &str) -> bool {
     };
     let proc = Path::new("/proc");
     !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(dir: &Path) -> Folder {
+        Folder::take(dir, "quadratic", Some("bome"), Take::default()).unwrap()
+    }
+
+    #[test]
+    fn a_file_the_manifest_does_not_list_is_never_replaced_nor_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        fs::write(dir.join("seed0.csv"), "the user's").unwrap();
+        let f = folder(dir);
+        let err = f.claim(["run.json", "seed0.csv"]).unwrap_err().0;
+        assert!(err.contains("seed0.csv is already there"), "{err}");
+        // Nothing of the refused claim is recorded.
+        assert!(f.manifest.lock().unwrap().files.is_empty());
+        assert!(f.file("seed0.csv").is_err());
+        f.remove("seed0.csv").unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.join("seed0.csv")).unwrap(),
+            "the user's"
+        );
+        // A name the program recorded is its own to replace and remove.
+        let p = f.file("seed1.csv").unwrap();
+        fs::write(&p, "ours").unwrap();
+        assert_eq!(f.file("seed1.csv").unwrap(), p);
+        f.remove("seed1.csv").unwrap();
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn a_manifest_cannot_name_a_file_outside_its_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, outside) = (tmp.path().join("run"), tmp.path().join("x"));
+        fs::create_dir(&dir).unwrap();
+        fs::write(&outside, "keep").unwrap();
+        for name in ["../x", "/etc/passwd", "", "a/../../x"] {
+            let m = Manifest {
+                problem: "quadratic".into(),
+                solver: Some("bome".into()),
+                files: [name.to_string()].into(),
+                runs: Vec::new(),
+            };
+            fs::write(dir.join(MANIFEST), serde_json::to_string(&m).unwrap()).unwrap();
+            let err = Folder::take(&dir, "quadratic", Some("bome"), Take::default())
+                .unwrap_err()
+                .0;
+            assert!(
+                err.contains("is not a file name inside the folder"),
+                "{err}"
+            );
+            assert!(!dir.join(LOCK).exists(), "a refused take leaves no lock");
+        }
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "keep");
+        // A relative path inside the folder is fine.
+        assert_eq!(
+            inside(&dir, "ul/t1/trajectory.csv").unwrap(),
+            dir.join("ul/t1/trajectory.csv")
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn of_many_runs_taking_over_one_dead_lock_exactly_one_gets_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id();
+        gone.wait().unwrap();
+        for _ in 0..20 {
+            fs::write(dir.join(LOCK), pid.to_string()).unwrap();
+            let start = std::sync::Barrier::new(8);
+            let won: usize = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            lock(dir).is_ok()
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+            });
+            assert_eq!(won, 1);
+            assert_eq!(
+                fs::read_to_string(dir.join(LOCK)).unwrap(),
+                std::process::id().to_string()
+            );
+            unlock(dir);
+        }
+    }
 }

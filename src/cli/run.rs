@@ -173,6 +173,29 @@ pub fn run_many(runs: &[Run], exec: &Exec) -> Result<Outcome, CliError> {
         .iter()
         .map(|r| Folder::take(&r.dir, &r.spec.problem, Some(&r.spec.solver), take))
         .collect::<Result<_, _>>()?;
+    // Every file a run will write is claimed before the first is written: a file of that name
+    // the program did not write stops the run here, before any work.
+    if let Some(p) = &parent {
+        p.claim([folder::SUMMARY_MD])?;
+    }
+    let seed_files: Vec<String> = first
+        .seeds
+        .iter()
+        .flat_map(|&s| {
+            [
+                folder::trace_csv(s),
+                folder::trace_jsonl(s),
+                folder::state(s),
+            ]
+        })
+        .collect();
+    for f in &folders {
+        f.claim(
+            [folder::SPEC, folder::SUMMARY_CSV, folder::SUMMARY_MD]
+                .into_iter()
+                .chain(seed_files.iter().map(String::as_str)),
+        )?;
+    }
     for (r, f) in runs.iter().zip(&folders) {
         f.write(
             folder::SPEC,
