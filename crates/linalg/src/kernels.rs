@@ -184,8 +184,13 @@ fn assert_same_shape(op: &str, a: (usize, usize), b: (usize, usize)) {
 /// Frobenius inner product `Σᵢⱼ aᵢⱼ bᵢⱼ` (the dot product for `n × 1` vectors).
 ///
 /// Level-1 kernels ([`dot`], [`axpy`], [`axpby`], [`scale`], the norms and the maps) are
-/// memory-bound and always run sequentially (SIMD where faer vectorizes the loop): on the
-/// sizes of this workspace a thread pool would cost more than it saves. They take no [`Par`].
+/// memory-bound and always run sequentially: on the sizes of this workspace a thread pool would
+/// cost more than it saves. They take no [`Par`].
+///
+/// The sum runs in one fixed order on every machine (eight running sums, entry `i` into sum
+/// `i mod 8`, added pairwise at the end; plain multiplies and adds), where a kernel that
+/// picks its vector width at run time would give other bits on an AVX2 machine than on an
+/// AVX-512 one, and a conjugate-gradient solve built on it another iterate.
 ///
 /// # Panics
 /// If `a` and `b` have different shapes.
@@ -200,17 +205,40 @@ fn assert_same_shape(op: &str, a: (usize, usize), b: (usize, usize)) {
 #[inline]
 pub fn dot(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
     assert_same_shape("dot", a.shape(), b.shape());
+    let n = a.nrows();
     let mut acc = 0.0;
     for j in 0..a.ncols() {
-        acc += faer::linalg::matmul::dot::inner_prod(
-            a.col(j).transpose(),
-            faer::Conj::No,
-            b.col(j),
-            faer::Conj::No,
-        );
+        let (a, b) = (a.col(j), b.col(j));
+        acc += match (a.try_as_col_major(), b.try_as_col_major()) {
+            (Some(a), Some(b)) => {
+                let (a, b) = (a.as_slice(), b.as_slice());
+                lane_sum(n, |i| a[i] * b[i])
+            }
+            _ => lane_sum(n, |i| a[i] * b[i]),
+        };
     }
-    clear_upper_simd_state();
     acc
+}
+
+/// `Σᵢ term(i)` for `i < n` in a fixed order: eight running sums (term `i` into sum `i mod 8`,
+/// in increasing `i`), then `((s₀ + s₄) + (s₂ + s₆)) + ((s₁ + s₅) + (s₃ + s₇))`. Plain adds, no
+/// fused multiply-add and no lane width chosen at run time, so the same bits on every machine;
+/// the eight independent sums still vectorize.
+#[inline]
+fn lane_sum(n: usize, term: impl Fn(usize) -> f64) -> f64 {
+    let mut s = [0.0f64; 8];
+    let full = n / 8 * 8;
+    let mut i = 0;
+    while i < full {
+        for (l, sl) in s.iter_mut().enumerate() {
+            *sl += term(i + l);
+        }
+        i += 8;
+    }
+    for (l, sl) in s.iter_mut().enumerate().take(n - full) {
+        *sl += term(full + l);
+    }
+    ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 }
 
 /// `y ← y + alpha · x`.
@@ -267,7 +295,8 @@ pub fn scale(alpha: f64, x: MatMut<'_, f64>) {
     faer::zip!(x).for_each(|faer::unzip!(x)| *x *= alpha);
 }
 
-/// Euclidean (Frobenius) norm `√Σ aᵢⱼ²`, computed without overflow for large entries.
+/// Euclidean (Frobenius) norm `√Σ aᵢⱼ²`: the square root of [`norm_l2_sqr`] (the same bits on
+/// every machine), or, where the sum of squares overflows or underflows, faer's scaled norm.
 ///
 /// # Example
 /// ```
@@ -277,10 +306,17 @@ pub fn scale(alpha: f64, x: MatMut<'_, f64>) {
 /// ```
 #[inline]
 pub fn norm_l2(a: MatRef<'_, f64>) -> f64 {
-    a.norm_l2()
+    let ss = norm_l2_sqr(a);
+    if ss.is_finite() && (ss > 1e-280 || ss == 0.0 && norm_max(a) == 0.0) {
+        ss.sqrt()
+    } else {
+        let n = a.norm_l2();
+        clear_upper_simd_state();
+        n
+    }
 }
 
-/// Squared Euclidean (Frobenius) norm `Σ aᵢⱼ²`.
+/// Squared Euclidean (Frobenius) norm `Σ aᵢⱼ²`, summed in the order of [`dot`].
 ///
 /// # Example
 /// ```
@@ -290,7 +326,7 @@ pub fn norm_l2(a: MatRef<'_, f64>) -> f64 {
 /// ```
 #[inline]
 pub fn norm_l2_sqr(a: MatRef<'_, f64>) -> f64 {
-    a.squared_norm_l2()
+    dot(a, a)
 }
 
 /// Largest absolute entry `maxᵢⱼ |aᵢⱼ|` (`0` for an empty matrix).
@@ -471,4 +507,47 @@ pub fn reshape_col_mut(v: MatMut<'_, f64>, nrows: usize, ncols: usize) -> MatMut
         panic!("reshape_col_mut: the vector is not contiguous (row stride {stride})")
     });
     MatMut::from_column_major_slice_mut(col.as_slice_mut(), nrows, ncols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Mat;
+
+    /// `dot` sums in the order [`lane_sum`] specifies, for contiguous and strided operands
+    /// alike: the bits are those of the scalar sum written out, on any machine.
+    #[test]
+    fn dot_sums_in_its_fixed_order() {
+        let v = |i: usize, s: usize| match (i * 7 + s) % 5 {
+            0 => 1e16,
+            1 => -1e16,
+            _ => ((i * 31 + s * 17) % 23) as f64 / 7.0 - 1.3,
+        };
+        for n in [0, 1, 7, 8, 9, 15, 16, 17, 100, 1001] {
+            let a = Mat::from_fn(n, 1, |i, _| v(i, 1));
+            let b = Mat::from_fn(n, 1, |i, _| v(i, 2));
+            let mut s = [0.0f64; 8];
+            for i in 0..n {
+                s[i % 8] += a[(i, 0)] * b[(i, 0)];
+            }
+            let want = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+            assert_eq!(dot(a.as_ref(), b.as_ref()).to_bits(), want.to_bits(), "n = {n}");
+            // A row of a matrix (stride n) gives the same bits as the column.
+            let at = a.transpose().to_owned();
+            let bt = b.transpose().to_owned();
+            let strided = dot(at.as_ref().transpose(), bt.as_ref().transpose());
+            assert_eq!(strided.to_bits(), want.to_bits(), "strided, n = {n}");
+        }
+    }
+
+    /// The norm neither overflows nor underflows where its square would.
+    #[test]
+    fn norm_survives_huge_and_tiny_entries() {
+        for scale in [1e200, 1e-200, 1.0] {
+            let a = Mat::from_fn(2, 1, |i, _| scale * if i == 0 { 3.0 } else { 4.0 });
+            let n = norm_l2(a.as_ref());
+            assert!((n / (5.0 * scale) - 1.0).abs() < 1e-15, "{n:e}");
+        }
+        assert_eq!(norm_l2(Mat::<f64>::zeros(3, 1).as_ref()), 0.0);
+    }
 }

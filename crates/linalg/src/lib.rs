@@ -46,7 +46,7 @@ pub use dense::{
     pseudo_inverse, svd_thin, sym_eigen, sym_eigenvalues,
 };
 pub use error::{CgError, LinalgError};
-pub use gemm::joint_product_pays;
+pub use gemm::{Simd, joint_product_pays};
 pub use iterative::{
     CgInfo, CgParams, CgStart, CgWorkspace, DenseOp, LinOp, NeumannInfo, NeumannWorkspace,
     conjugate_gradient, neumann_series,

@@ -68,18 +68,14 @@ impl Normal {
     }
 }
 
-/// `a · b` for small dense matrices (problem construction only, not on any hot path).
+/// `a · b` for small dense matrices (problem construction and metrics only, not on any hot
+/// path), each entry summed over `k` in order: the same bits on every CPU, where a SIMD kernel
+/// chosen at run time (AVX2 or AVX-512) would sum in lanes of its own width.
 pub(crate) fn small_matmul(a: &Mat<f64>, b: &Mat<f64>) -> Mat<f64> {
-    let mut c = Mat::zeros(a.nrows(), b.ncols());
-    bilevel_linalg::matmul(
-        c.as_mut(),
-        bilevel_linalg::Accum::Replace,
-        a.as_ref(),
-        b.as_ref(),
-        1.0,
-        bilevel_linalg::Par::Seq,
-    );
-    c
+    assert_eq!(a.ncols(), b.nrows(), "small_matmul: inner dimensions");
+    Mat::from_fn(a.nrows(), b.ncols(), |i, j| {
+        (0..a.ncols()).fold(0.0, |s, k| s + a[(i, k)] * b[(k, j)])
+    })
 }
 
 /// A random orthogonal `n × n` matrix: a product of `n.min(8)` Householder reflections.
