@@ -531,7 +531,11 @@ mod tests {
                 s[i % 8] += a[(i, 0)] * b[(i, 0)];
             }
             let want = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
-            assert_eq!(dot(a.as_ref(), b.as_ref()).to_bits(), want.to_bits(), "n = {n}");
+            assert_eq!(
+                dot(a.as_ref(), b.as_ref()).to_bits(),
+                want.to_bits(),
+                "n = {n}"
+            );
             // A row of a matrix (stride n) gives the same bits as the column.
             let at = a.transpose().to_owned();
             let bt = b.transpose().to_owned();
