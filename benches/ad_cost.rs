@@ -8,7 +8,6 @@
 
 mod workloads;
 
-use bilevel::linalg::Par;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 use workloads::Bench;
@@ -31,11 +30,7 @@ fn ad_cost(c: &mut Criterion) {
         let t: usize = threads
             .parse()
             .expect("BILEVEL_BENCH_THREADS lists numbers");
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .expect("thread pool");
-        let par = if t <= 1 { Par::Seq } else { Par::rayon(0) };
+        let (pool, par) = workloads::pool(t);
         for w in &ws {
             let mut group = c.benchmark_group(format!("{}/{t}t", w.name));
             group

@@ -12,9 +12,7 @@
 mod workloads;
 
 use bilevel::ad::Evaluator;
-use bilevel::linalg::{
-    CgParams, CgStart, CgWorkspace, Mat, MatMut, MatRef, Par, conjugate_gradient,
-};
+use bilevel::linalg::{CgParams, CgStart, CgWorkspace, Mat, MatMut, MatRef, conjugate_gradient};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
@@ -31,15 +29,7 @@ fn cg_hvp(c: &mut Criterion) {
         .grad_f(&mut Evaluator::new(), w.x.as_ref(), w.y.as_ref())
         .y;
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("thread pool");
-        let par = if threads == 1 {
-            Par::Seq
-        } else {
-            Par::rayon(0)
-        };
+        let (pool, par) = workloads::pool(threads);
         let mut ev = Evaluator::with_par(par);
         let mut cg = CgWorkspace::new(m);
         let mut sol = Mat::zeros(m, 1);

@@ -81,15 +81,7 @@ fn main() {
     let names: Vec<&str> = names.split(',').collect();
     let data_dir = value("--data-dir").map(PathBuf::from);
     let (ws, source) = workloads::build(&names, data_dir.as_deref());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-        .expect("thread pool");
-    let par = if threads <= 1 {
-        Par::Seq
-    } else {
-        Par::rayon(0)
-    };
+    let (pool, par) = workloads::pool(threads);
     let mut table = String::new();
     table += &format!(
         "Oracle and step cost, f64, {threads} thread(s), median of repeated calls{}\n\n",

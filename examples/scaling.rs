@@ -18,7 +18,7 @@
 
 use bilevel::datasets::Split;
 use bilevel::datasets::mnist::load_mnist;
-use bilevel::linalg::{Mat, Par};
+use bilevel::linalg::Mat;
 use bilevel::solvers::problems::{Activation, Dhc, DhcData, DhcModel};
 use bilevel::solvers::{Oracle, Problem};
 use std::path::PathBuf;
@@ -99,15 +99,7 @@ fn main() {
     let held: Vec<usize> = (0..2500).collect();
     let held_x = Arc::new(test.feature_columns(&held, false));
     let held_labels: Vec<u32> = held.iter().map(|&i| u32::from(test.label(i))).collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-        .expect("thread pool");
-    let par = if threads <= 1 {
-        Par::Seq
-    } else {
-        Par::rayon(0)
-    };
+    let (pool, par) = workloads::pool(threads);
     if memory {
         println!(
             "| model | n | features | peak after build | peak after oracles | oracles' own |\n|---|---|---|---|---|---|"

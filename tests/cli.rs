@@ -548,6 +548,10 @@ fn list_names_every_problem_and_solver() {
     for s in bilevel::solvers::registry::SOLVERS {
         assert!(text.contains(s.name) && text.contains(s.summary));
     }
+    let reproductions = &text[text.find("REPRODUCTIONS").expect("a REPRODUCTIONS section")..];
+    for e in bilevel::cli::reproduce::EXPERIMENTS {
+        assert!(reproductions.contains(&format!("  {:<22} {}", e.id, e.summary)));
+    }
     assert!(text.contains("solve.Cg.max_iter"));
     assert!(text.contains("batch.batch_g"));
     // Problems state their constants, and solvers say which defaults follow them.

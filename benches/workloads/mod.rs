@@ -25,7 +25,7 @@ use bilevel::datasets::{Dataset, Split};
 use bilevel::linalg::{Mat, Par};
 use bilevel::solvers::algorithms::{SingleLoopAid, SingleLoopAidParams};
 use bilevel::solvers::problems::{Activation, Dhc, DhcData, DhcModel, ScSinCos};
-use bilevel::solvers::{Iterate, Oracle, Problem, Solver};
+use bilevel::solvers::{Iterate, Oracle, Problem, Solver, vecops};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,17 +55,35 @@ pub struct Workload {
 pub struct Images {
     pub set: Dataset,
     pub source: String,
+    /// The data workloads' features and labels, built once for all of them.
+    dhc: std::sync::OnceLock<Arc<DhcData>>,
+}
+
+/// A pool of `threads` threads (at least one) and the parallelism the oracles take inside it:
+/// sequential for one thread.
+pub fn pool(threads: usize) -> (rayon::ThreadPool, Par) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .expect("thread pool");
+    let par = if threads <= 1 {
+        Par::Seq
+    } else {
+        Par::rayon(0)
+    };
+    (pool, par)
 }
 
 /// MNIST's training split from `dir` (or `BILEVEL_DATA_DIR`), else the shipped test split.
 pub fn images(dir: Option<&Path>) -> Images {
-    let named = dir.is_some() || std::env::var_os("BILEVEL_DATA_DIR").is_some();
+    let named = dir.is_some() || std::env::var_os(bilevel::datasets::mnist::DATA_DIR_ENV).is_some();
     if named {
         match load_mnist(dir, Split::Train) {
             Ok(set) => {
                 return Images {
                     set,
                     source: "MNIST training split".into(),
+                    dhc: Default::default(),
                 };
             }
             Err(e) => {
@@ -77,13 +95,17 @@ pub fn images(dir: Option<&Path>) -> Images {
         set: load_mnist(None, Split::Test)
             .expect("the shipped MNIST test split (data/mnist) loads"),
         source: "shipped MNIST test split (the harness uses the training split)".into(),
+        dhc: Default::default(),
     }
 }
 
 /// Features and labels of the data workloads: samples `0..5000` train, `5000..7500` validate
 /// (and stand in for the test set, which no oracle reads).
 fn dhc_data(img: &Images) -> Arc<DhcData> {
-    let set = &img.set;
+    Arc::clone(img.dhc.get_or_init(|| build_dhc_data(&img.set)))
+}
+
+fn build_dhc_data(set: &Dataset) -> Arc<DhcData> {
     assert!(
         set.len() >= N_TRAIN + N_VAL,
         "the data workloads need {} images",
@@ -101,19 +123,16 @@ fn dhc_data(img: &Images) -> Arc<DhcData> {
         }
     }
     let val = Arc::new(set.feature_columns(&va, false));
+    let val_labels: Vec<u32> = labels(&va);
     Arc::new(DhcData {
         train: Arc::new(set.feature_columns(&tr, false)),
         train_labels,
         val: Arc::clone(&val),
-        val_labels: labels(&va),
+        val_labels: val_labels.clone(),
         test: val,
-        test_labels: labels(&va),
+        test_labels: val_labels,
         classes: 10,
     })
-}
-
-fn column(v: Vec<f64>) -> Mat<f64> {
-    Mat::from_fn(v.len(), 1, |i, _| v[i])
 }
 
 /// numpy draws of a `rows × cols` array (row-major order) scaled by `s`, packed column-major
@@ -141,8 +160,8 @@ pub fn a(img: &Images) -> Workload {
         label: format!("A dhc-linear {N_TRAIN}x{d}, {k} classes"),
         problem: Box::new(Dhc::new(data, DhcModel::Linear, 1e-3, "linear", 0)),
         x: Mat::zeros(N_TRAIN, 1),
-        y: column(y),
-        v: column(v),
+        y: vecops::from_slice(&y),
+        v: vecops::from_slice(&v),
         gamma: STEPS.2,
     }
 }
@@ -169,8 +188,8 @@ pub fn b(img: &Images, h: usize) -> Workload {
         label: format!("B{h} dhc-mlp {N_TRAIN}x{d}-{h}-{k}"),
         problem: Box::new(Dhc::new(data, model, 1e-3, format!("mlp{h}"), 0)),
         x: Mat::zeros(N_TRAIN, 1),
-        y: column(y),
-        v: column(v),
+        y: vecops::from_slice(&y),
+        v: vecops::from_slice(&v),
         gamma: STEPS.2,
     }
 }
@@ -181,12 +200,12 @@ pub fn c(n: usize) -> Workload {
     let s = 1.0 / (n as f64).sqrt();
     let h = g.take(n * n);
     let h = Mat::from_fn(n, n, |i, j| s * h[i * n + j]);
-    let cv = column(g.take(n).iter().map(|z| s * z).collect());
-    let dv = column(g.take(n).iter().map(|z| s * z).collect());
+    let cv = vecops::from_slice(&g.take(n).iter().map(|z| s * z).collect::<Vec<_>>());
+    let dv = vecops::from_slice(&g.take(n).iter().map(|z| s * z).collect::<Vec<_>>());
     let mut r = npy::Normal::new(1);
-    let x = column(r.take(n));
-    let y = column(r.take(n));
-    let v = column(r.take(n));
+    let x = vecops::from_slice(&r.take(n));
+    let y = vecops::from_slice(&r.take(n));
+    let v = vecops::from_slice(&r.take(n));
     let problem = ScSinCos::from_parts(
         &format!("harness-n{n}"),
         h.as_ref(),
@@ -311,11 +330,11 @@ impl<'a> Bench<'a> {
                 let (sx, sy, sv) = &mut self.step;
                 let (gg, cr) = o.grad_hvp_g(sx, sy, sv);
                 let gf = o.grad_f(sx, sy);
-                axpy(sy, -STEPS.0, &gg.y);
-                axpy(sv, -STEPS.1, &cr.yy);
-                axpy(sv, STEPS.1, &gf.y);
-                axpy(sx, -w.gamma, &gf.x);
-                axpy(sx, w.gamma, &cr.xy);
+                vecops::axpy(sy, -STEPS.0, &gg.y);
+                vecops::axpy(sv, -STEPS.1, &cr.yy);
+                vecops::axpy(sv, STEPS.1, &gf.y);
+                vecops::axpy(sx, -w.gamma, &gf.x);
+                vecops::axpy(sx, w.gamma, &cr.xy);
             }
             "aid_step" => {
                 self.aid.step(o, &mut self.it, self.k);
@@ -323,12 +342,6 @@ impl<'a> Bench<'a> {
             }
             _ => panic!("unknown op {op}"),
         }
-    }
-}
-
-fn axpy(y: &mut Mat<f64>, a: f64, x: &Mat<f64>) {
-    for (yi, xi) in y.col_as_slice_mut(0).iter_mut().zip(x.col_as_slice(0)) {
-        *yi += a * xi;
     }
 }
 

@@ -1,7 +1,7 @@
 //! `bilevel list`: every problem with its parameters and constants, every solver with its
-//! parameters, defaults and step-size rules.
+//! parameters, defaults and step-size rules, and every reproduction.
 
-use super::{registry, solvers, text};
+use super::{registry, reproduce, solvers, text};
 use std::collections::BTreeMap;
 
 /// The text of `bilevel list`.
@@ -42,6 +42,10 @@ pub fn list_text() -> String {
                 s += &format!("          from the problem: {text}\n");
             }
         }
+    }
+    s += "\nREPRODUCTIONS (bilevel reproduce ID; `quick` is the short check)\n";
+    for e in reproduce::EXPERIMENTS {
+        s += &format!("  {:<22} {}\n", e.id, e.summary);
     }
     s
 }

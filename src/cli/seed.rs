@@ -88,8 +88,8 @@ impl Observe for SeedLog {
 /// How a seed's job ended.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum SeedEnd {
-    /// Its traces are written; the status it ended with.
-    Done(Status),
+    /// Its traces are written (its status is in them and in the summary).
+    Done,
     /// Finished before (`--resume`): nothing to do.
     Finished,
     /// Stopped before the end; its state is saved.
@@ -194,5 +194,5 @@ pub(super) fn run_seed(
     )
     .map_err(io)?;
     f.remove(&state_name)?;
-    Ok(SeedEnd::Done(r.status))
+    Ok(SeedEnd::Done)
 }

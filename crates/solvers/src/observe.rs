@@ -98,7 +98,8 @@ impl CsvWriter {
             rec.counts.value.to_string(),
             cell(Some(rec.elapsed)),
         ];
-        let m = rec.metrics.clone().unwrap_or_default();
+        let none = Metrics::default();
+        let m = rec.metrics.as_ref().unwrap_or(&none);
         cells.extend(m.values().iter().map(|v| cell(*v)));
         for n in extra {
             cells.push(cell(m.extra(n)));

@@ -62,8 +62,7 @@ pub(super) fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, b
                 .into_iter()
                 .map(|(k, v)| (k, v * v))
                 .collect();
-            let tail = &g[g.len() - (g.len() / 10).max(1)..];
-            let floor = tail.iter().map(|p| p.1).sum::<f64>() / tail.len() as f64;
+            let floor = tail_mean(&g);
             finals.push((g.last().map_or(f64::NAN, |p| p.1), floor));
             // A per-κ squared-norm trace for the plots.
             list.push((format!("κ = {kappa}"), dir));

@@ -189,13 +189,10 @@ impl Streamer {
 }
 
 /// Rows per block for data rows of `width` entries: about [`BLOCK_BYTES`] of data, a multiple of
-/// the vector width, between 8 and 512.
+/// the vector width, between 8 and 512. Fixed by the width alone: the blocks set the summation
+/// order of a data sum, so nothing else (no setting, no thread count) may change them.
 fn block_rows(width: usize) -> usize {
-    let bytes = std::env::var("BILEVEL_BLOCK_BYTES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(BLOCK_BYTES);
-    let r = bytes / (8 * width.max(1));
+    let r = BLOCK_BYTES / (8 * width.max(1));
     (r / LANES * LANES).clamp(LANES, 512)
 }
 

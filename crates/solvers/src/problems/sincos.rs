@@ -50,8 +50,7 @@ impl SinCosData {
         let x0 = rng.column(n);
         let s_min = s.iter().copied().fold(f64::INFINITY, f64::min);
         let s_max = s.iter().copied().fold(0.0, f64::max);
-        let spectrum = OnceLock::new();
-        let _ = spectrum.set(Spectrum {
+        let spectrum = OnceLock::from(Spectrum {
             h_inv,
             s_min,
             s_max,
@@ -114,7 +113,8 @@ impl SinCosData {
             let s_max = svd.s.iter().copied().fold(0.0, f64::max);
             let s_min = svd.s.iter().copied().fold(f64::INFINITY, f64::min);
             assert!(s_min > 0.0, "sin-cos problems need an invertible H");
-            let h_inv = bilevel_linalg::pseudo_inverse(h, 0.0, bilevel_linalg::Par::Seq)
+            let h_inv = svd
+                .pseudo_inverse(0.0, bilevel_linalg::Par::Seq)
                 .expect("the pseudo-inverse of an invertible H exists");
             Spectrum {
                 h_inv,
