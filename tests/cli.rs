@@ -327,6 +327,56 @@ fn no_temp_files_but_state(dir: &Path) {
     }
 }
 
+/// A reproduction's folder is the program's only where its manifest says so: a report or plot
+/// of the user's is never replaced, and another reproduction's folder is refused.
+#[test]
+fn reproduce_never_replaces_a_file_it_did_not_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mine");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("f1.svg"), "the user's plot").unwrap();
+    let o = bilevel()
+        .args(["reproduce", "quick", "--smoke", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("f1.svg is already there"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("f1.svg")).unwrap(),
+        "the user's plot"
+    );
+    assert!(!out.join("report.md").exists());
+    // Without the user's file the reproduction runs, and records what it wrote.
+    std::fs::remove_file(out.join("f1.svg")).unwrap();
+    let o = bilevel()
+        .args(["reproduce", "quick", "--smoke", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    for name in ["report.md", "f1.svg", "\"experiment\": \"quick\""] {
+        assert!(m.contains(name), "{name} in {m}");
+    }
+    // Another reproduction into the same folder is refused, and nothing is touched.
+    let (code, err) = stderr_of(&[
+        "reproduce",
+        "kappa-sweep",
+        "--smoke",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("holds the reproduction quick, not the reproduction kappa-sweep"),
+        "{err}"
+    );
+    assert!(out.join("report.md").exists());
+}
+
 #[test]
 fn reproduce_quick_smoke_prints_the_table() {
     let tmp = tempfile::tempdir().unwrap();

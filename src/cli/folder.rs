@@ -67,7 +67,8 @@ fn seed_of_trace(name: &str) -> Option<u64> {
 /// What a folder holds and which files the program wrote there.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// The problem of the run (or of every run compared).
+    /// The problem of the run (or of every run compared); empty for a reproduction.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub problem: String,
     /// The solver of the run; `None` for a comparison.
     pub solver: Option<String>,
@@ -76,6 +77,11 @@ pub struct Manifest {
     /// For a comparison: the subfolders holding the runs compared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<String>,
+    /// For the folder of a reproduction (`bilevel reproduce ID`): its id. The runs it makes
+    /// live in subfolders with manifests of their own; this one lists its report, plots and
+    /// other files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
 }
 
 impl Manifest {
@@ -95,9 +101,10 @@ impl Manifest {
     }
 
     fn what(&self) -> String {
-        match &self.solver {
-            Some(s) => format!("a run of {s} on {}", self.problem),
-            None => format!("a comparison on {}", self.problem),
+        match (&self.experiment, &self.solver) {
+            (Some(e), _) => format!("the reproduction {e}"),
+            (None, Some(s)) => format!("a run of {s} on {}", self.problem),
+            (None, None) => format!("a comparison on {}", self.problem),
         }
     }
 }
@@ -151,6 +158,36 @@ impl Folder {
         solver: Option<&str>,
         take: Take,
     ) -> Result<Folder, CliError> {
+        let wanted = Manifest {
+            problem: problem.to_string(),
+            solver: solver.map(str::to_string),
+            ..Manifest::default()
+        };
+        Folder::take_as(dir, wanted, take)
+    }
+
+    /// Take `dir` for the reproduction `id`, keeping what the folder holds from earlier
+    /// reproductions of it (their runs are reused or resumed by `--redraw`; their report and
+    /// plots are replaced when written again).
+    ///
+    /// # Errors
+    /// As [`Folder::take`]: the folder is locked, or holds something else.
+    pub fn take_experiment(dir: &Path, id: &str) -> Result<Folder, CliError> {
+        let wanted = Manifest {
+            experiment: Some(id.to_string()),
+            ..Manifest::default()
+        };
+        Folder::take_as(
+            dir,
+            wanted,
+            Take {
+                resume: true,
+                force: false,
+            },
+        )
+    }
+
+    fn take_as(dir: &Path, wanted: Manifest, take: Take) -> Result<Folder, CliError> {
         fs::create_dir_all(dir)
             .map_err(|e| CliError::new(format!("creating {}: {e}", dir.display())))?;
         lock(dir)?;
@@ -160,18 +197,20 @@ impl Folder {
                 Some(m) => Some(m),
                 None => legacy_manifest(dir)?,
             };
-            let wanted = Manifest {
-                problem: problem.to_string(),
-                solver: solver.map(str::to_string),
-                ..Manifest::default()
-            };
             let mut manifest = wanted.clone();
             if let Some(old) = old {
-                let same = old.problem == wanted.problem && old.solver == wanted.solver;
+                let same = old.problem == wanted.problem
+                    && old.solver == wanted.solver
+                    && old.experiment == wanted.experiment;
                 if !same && !take.force {
+                    let how = if wanted.experiment.is_some() {
+                        "choose another --out"
+                    } else {
+                        "pass --force to replace it (only the files that run wrote are \
+                         deleted), or choose another --out"
+                    };
                     return Err(CliError::new(format!(
-                        "{} holds {}, not {}: pass --force to replace it (only the files that \
-                         run wrote are deleted), or choose another --out",
+                        "{} holds {}, not {}: {how}",
                         dir.display(),
                         old.what(),
                         wanted.what()
@@ -355,7 +394,7 @@ fn legacy_manifest(dir: &Path) -> Result<Option<Manifest>, CliError> {
         problem: spec.problem,
         solver: Some(spec.solver),
         files,
-        runs: Vec::new(),
+        ..Manifest::default()
     }))
 }
 
@@ -493,7 +532,7 @@ mod tests {
                 problem: "quadratic".into(),
                 solver: Some("bome".into()),
                 files: [name.to_string()].into(),
-                runs: Vec::new(),
+                ..Manifest::default()
             };
             fs::write(dir.join(MANIFEST), serde_json::to_string(&m).unwrap()).unwrap();
             let err = Folder::take(&dir, "quadratic", Some("bome"), Take::default())

@@ -4,6 +4,7 @@
 use super::plan::*;
 use super::{GALET_PAPER, PGDQP_PAPER, ReproduceArgs};
 use crate::cli::CliError;
+use crate::cli::folder::Folder;
 use crate::cli::plot::draw;
 use crate::cli::summary::final_stats;
 use crate::cli::text::fmt;
@@ -60,11 +61,12 @@ struct DhcCompare<'a> {
     plan: Plan<'a>,
 }
 
-/// Run every method of `c` into `out/<solver>`; the comparison table, the plot paths, and
-/// whether a run was stopped.
+/// Run every method of `c` into `out/<sub>/<solver>` (`sub` a relative path, empty for the
+/// folder itself); the comparison table, the plot paths, and whether a run was stopped.
 fn dhc_compare(
     args: &ReproduceArgs,
-    out: &Path,
+    out: &Folder,
+    sub: &Path,
     c: &DhcCompare<'_>,
 ) -> Result<(String, Vec<PathBuf>, bool), CliError> {
     let mut dirs = Vec::new();
@@ -80,7 +82,7 @@ fn dhc_compare(
     }
     for m in c.methods {
         let (label, solver) = (m.label, m.solver);
-        let dir = out.join(slug(label));
+        let dir = out.dir().join(sub).join(slug(label));
         let mut all = m.sets();
         all.extend(c.sets.iter().cloned());
         if !one(args, c.problem, solver, &all, c.plan, &dir)? {
@@ -121,7 +123,7 @@ fn dhc_compare(
         } else {
             (curves(&dirs, col)?, "iteration")
         };
-        let p = out.join(format!("{col}.svg"));
+        let p = out.file(&sub.join(format!("{col}.svg")).to_string_lossy())?;
         draw(
             &p,
             &format!("{}: {title}, median over seeds", c.title),
@@ -135,7 +137,7 @@ fn dhc_compare(
     Ok((rows, plots, false))
 }
 
-pub(super) fn quick(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
+pub(super) fn quick(args: &ReproduceArgs, out: &Folder) -> Result<(String, bool), CliError> {
     let (own, iters, size): (&str, u64, &[&str]) = if args.smoke {
         ("0", 10, &["n=300", "val=150", "test=150"])
     } else {
@@ -157,7 +159,7 @@ pub(super) fn quick(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), 
             time_budget: None,
         },
     };
-    let (rows, plots, stopped) = dhc_compare(args, out, &c)?;
+    let (rows, plots, stopped) = dhc_compare(args, out, Path::new(""), &c)?;
     if stopped {
         return Ok((String::new(), true));
     }
@@ -322,14 +324,14 @@ const TABLE3_MLP: Table3 = Table3 {
 };
 
 /// The linear half of Table 3 of the GALET paper.
-pub(super) fn galet_table3(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
+pub(super) fn galet_table3(args: &ReproduceArgs, out: &Folder) -> Result<(String, bool), CliError> {
     table3(args, out, "galet-table3", &TABLE3_LINEAR)
 }
 
 /// The MLP half of Table 3 of the GALET paper.
 pub(super) fn galet_table3_mlp(
     args: &ReproduceArgs,
-    out: &Path,
+    out: &Folder,
 ) -> Result<(String, bool), CliError> {
     table3(args, out, "galet-table3-mlp", &TABLE3_MLP)
 }
@@ -337,7 +339,7 @@ pub(super) fn galet_table3_mlp(
 /// One half of Table 3 of the GALET paper, as experiment `id`.
 fn table3(
     args: &ReproduceArgs,
-    out: &Path,
+    out: &Folder,
     id: &str,
     t: &Table3,
 ) -> Result<(String, bool), CliError> {
@@ -367,7 +369,7 @@ fn table3(
             time_budget: None,
         },
     };
-    let (rows, plots, stopped) = dhc_compare(args, out, &c)?;
+    let (rows, plots, stopped) = dhc_compare(args, out, Path::new(""), &c)?;
     if stopped {
         return Ok((String::new(), true));
     }
@@ -512,19 +514,19 @@ const PGDQP_SETTINGS: [PgdqpSetting; 5] = [
 ///
 /// `timed` selects the fixed-time-budget settings (`pgdqp-time`) instead of the ones run for a
 /// number of iterations (`pgdqp-dhc`).
-pub(super) fn pgdqp_dhc(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
+pub(super) fn pgdqp_dhc(args: &ReproduceArgs, out: &Folder) -> Result<(String, bool), CliError> {
     pgdqp_settings(args, out, false)
 }
 
 /// Appendix C.2 of the PGD-QP paper: the settings of [`pgdqp_dhc`] under a fixed time budget.
-pub(super) fn pgdqp_time(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
+pub(super) fn pgdqp_time(args: &ReproduceArgs, out: &Folder) -> Result<(String, bool), CliError> {
     pgdqp_settings(args, out, true)
 }
 
 /// The settings of [`PGDQP_SETTINGS`] with (`timed`) or without a time budget.
 fn pgdqp_settings(
     args: &ReproduceArgs,
-    out: &Path,
+    out: &Folder,
     timed: bool,
 ) -> Result<(String, bool), CliError> {
     let reduced = args.quick || args.smoke;
@@ -600,8 +602,7 @@ fn pgdqp_settings(
                 time_budget: budget,
             },
         };
-        let dir = out.join(st.name);
-        let (rows, plots, stopped) = dhc_compare(args, &dir, &c)?;
+        let (rows, plots, stopped) = dhc_compare(args, out, Path::new(st.name), &c)?;
         if stopped {
             return Ok((String::new(), true));
         }

@@ -3,17 +3,21 @@
 
 use super::plan::*;
 use super::{GALET_PAPER, ReproduceArgs};
+use crate::cli::CliError;
+use crate::cli::folder::Folder;
 use crate::cli::plot::{LegendAt, Series, Table, draw, draw_at};
 use crate::cli::run::ObserverFactory;
 use crate::cli::summary::trace_table;
 use crate::cli::text::fmt;
-use crate::cli::{CliError, write_atomic};
 use crate::solvers::observe::Observe;
 use crate::solvers::{Iterate, Record, Status};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-pub(super) fn galet_example1(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
+pub(super) fn galet_example1(
+    args: &ReproduceArgs,
+    out: &Folder,
+) -> Result<(String, bool), CliError> {
     let iters = if args.smoke { 10 } else { 30 };
     let starts: [(&str, [&str; 3]); 2] = [
         ("start (2, 2, 2)", ["x0=2", "y1=2", "y2=2"]),
@@ -24,7 +28,7 @@ pub(super) fn galet_example1(args: &ReproduceArgs, out: &Path) -> Result<(String
         "| start | optimality gap at k = 0 | optimality gap | R_x + R_w + R_y | value-function KKT score | Gc | MV |\n|---|---|---|---|---|---|---|\n",
     );
     for (i, (label, sets)) in starts.iter().enumerate() {
-        let dir = out.join(format!("start{i}"));
+        let dir = out.dir().join(format!("start{i}"));
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         if !one(
             args,
@@ -64,7 +68,7 @@ pub(super) fn galet_example1(args: &ReproduceArgs, out: &Path) -> Result<(String
     ] {
         let s = curves(&dirs, col)?;
         draw(
-            &out.join(format!("{col}.svg")),
+            &out.file(&format!("{col}.svg"))?,
             &format!("GALET on Example 1: {title}"),
             "iteration",
             title,
@@ -81,7 +85,7 @@ pub(super) fn galet_example1(args: &ReproduceArgs, out: &Path) -> Result<(String
          Published: GALET reaches the optimal set from both starts; the value-function KKT score \
          does not go to 0 while the GALET residual does.\n\n\
          Plots: opt_gap.svg, vf_kkt.svg, galet_rx.svg in {}\n",
-        out.display()
+        out.dir().display()
     );
     Ok((text, false))
 }
@@ -190,12 +194,13 @@ impl Trajectory {
             .is_none_or(|r| r[0] != 0.0)
     }
 
-    fn write(&self, dir: &Path) -> Result<(), CliError> {
+    /// Write the path as `name` in the experiment's folder `out`.
+    fn write(&self, out: &Folder, name: &str) -> Result<(), CliError> {
         let mut csv = String::from("iter,x,y1,y2,opt_gap\n");
         for [k, x, y1, y2, gap] in self.0.lock().expect("trajectory").iter() {
             csv += &format!("{k},{x:e},{y1:e},{y2:e},{gap:e}\n");
         }
-        write_atomic(&dir.join(Self::FILE), &csv)
+        out.write(name, &csv)
     }
 
     /// The rows of a `trajectory.csv` written before.
@@ -221,7 +226,7 @@ fn status_text(s: &Status) -> String {
 
 pub(super) fn galet_sensitivity(
     args: &ReproduceArgs,
-    out: &Path,
+    out: &Folder,
 ) -> Result<(String, bool), CliError> {
     let iters: u64 = if args.smoke || args.quick { 10 } else { 30 };
     let start = [("x0", "2"), ("y1", "2"), ("y2", "2")];
@@ -233,7 +238,7 @@ pub(super) fn galet_sensitivity(
     let mut gaps: Vec<Vec<Series>> = vec![Vec::new(); n_panels];
     for p in galet_grid() {
         let (panel, panel_title) = GALET_PANELS[p.panel];
-        let dir = out.join(panel).join(&p.tag);
+        let dir = out.dir().join(panel).join(&p.tag);
         let mut sets: Vec<String> = start.iter().map(|(k, v)| format!("{k}={v}")).collect();
         sets.extend(p.sets.iter().cloned());
         let plan = Plan {
@@ -274,7 +279,7 @@ pub(super) fn galet_sensitivity(
         }
         match ran {
             Ran::Stopped => return Ok((String::new(), true)),
-            Ran::Fresh => path.write(&dir)?,
+            Ran::Fresh => path.write(out, &format!("{panel}/{}/{}", p.tag, Trajectory::FILE))?,
             Ran::Reused => {}
         }
         let its: Vec<(Vec<f64>, Vec<f64>)> = Trajectory::read(&dir)?
@@ -350,7 +355,7 @@ pub(super) fn galet_sensitivity(
             y: vec![-1.5, 0.5],
             ..Series::default()
         });
-        let p = out.join(format!("path_{panel}.svg"));
+        let p = out.file(&format!("path_{panel}.svg"))?;
         draw_at(
             &p,
             &format!("GALET on Example 1 from (2, 2, 2), {title}: path"),
@@ -361,7 +366,7 @@ pub(super) fn galet_sensitivity(
             LegendAt::UpperLeft,
         )?;
         plots.push(p);
-        let p = out.join(format!("gap_{panel}.svg"));
+        let p = out.file(&format!("gap_{panel}.svg"))?;
         draw_at(
             &p,
             &format!("GALET on Example 1, {title}: optimality gap (46)"),

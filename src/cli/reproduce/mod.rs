@@ -12,9 +12,10 @@ mod plan;
 mod single_loop;
 mod synthetic;
 
-use super::{CliError, write_atomic};
+use super::CliError;
+use super::folder::Folder;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Arguments of `bilevel reproduce`.
@@ -58,6 +59,9 @@ Method for Bilevel Optimization under the Polyak-Łojasiewicz Condition\"";
 const SINGLE_LOOP_PAPER: &str = "anonymous authors, \"Sharper Analysis of Single-Loop Methods for \
 Bilevel Optimization\" (under review)";
 
+/// The report of a reproduction, in its folder.
+pub const REPORT: &str = "report.md";
+
 /// What an experiment returns: its report, or that a run was stopped before the end.
 type Outcome = Result<(String, bool), CliError>;
 
@@ -72,7 +76,7 @@ pub struct Experiment {
     pub seeded: bool,
     /// It has a reduced mode, so it takes `--quick`.
     pub reduced: bool,
-    run: fn(&ReproduceArgs, &Path) -> Outcome,
+    run: fn(&ReproduceArgs, &Folder) -> Outcome,
 }
 
 impl std::fmt::Debug for Experiment {
@@ -203,7 +207,10 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
         )));
     }
     let t0 = Instant::now();
-    let (text, interrupted) = (exp.run)(args, &out)?;
+    let folder = Folder::take_experiment(&out, exp.id)?;
+    // A report of the user's stops the reproduction before any work.
+    folder.claim([REPORT])?;
+    let (text, interrupted) = (exp.run)(args, &folder)?;
     if interrupted {
         eprintln!(
             "stopped; the same command with --redraw keeps the finished runs and continues the \
@@ -236,9 +243,9 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
             .as_ref()
             .map_or(String::new(), |s| format!(" --seeds {s}"))
     );
-    write_atomic(&out.join("report.md"), &text)?;
+    folder.write(REPORT, &text)?;
     println!("{text}");
-    println!("wrote {}", out.join("report.md").display());
+    println!("wrote {}", out.join(REPORT).display());
     Ok(0)
 }
 

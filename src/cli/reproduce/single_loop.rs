@@ -4,13 +4,13 @@
 use super::plan::*;
 use super::{ReproduceArgs, SINGLE_LOOP_PAPER};
 use crate::cli::CliError;
+use crate::cli::folder::Folder;
 use crate::cli::folder::seeds_in;
 use crate::cli::plot::{Series, draw};
 use crate::cli::summary::{Stats, trace_table};
 use crate::cli::text::fmt;
-use std::path::Path;
 
-pub(super) fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
+pub(super) fn kappa_sweep(args: &ReproduceArgs, out: &Folder) -> Result<(String, bool), CliError> {
     let (kappas, iters): (&[f64], u64) = if args.smoke {
         (&[2.0, 4.0, 8.0], 300)
     } else {
@@ -32,7 +32,7 @@ pub(super) fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, b
             ("aid-single-loop", &mut aid_dirs),
             ("itd-single-loop", &mut itd_dirs),
         ] {
-            let dir = out.join(format!("{solver}-k{kappa}"));
+            let dir = out.dir().join(format!("{solver}-k{kappa}"));
             let mut sets = vec![
                 format!("kappa={kappa}"),
                 format!("alpha={alpha}"),
@@ -88,7 +88,7 @@ pub(super) fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, b
             c.hi.clear();
         }
         draw(
-            &out.join(format!("{name}_grad_phi_sq.svg")),
+            &out.file(&format!("{name}_grad_phi_sq.svg"))?,
             &format!(
                 "single-loop {}: ‖∇Φ(x_k)‖² on quadratic-κ",
                 name.to_uppercase()
@@ -106,7 +106,7 @@ pub(super) fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, b
         ..Series::default()
     };
     draw(
-        &out.join("itd_floor_vs_kappa.svg"),
+        &out.file("itd_floor_vs_kappa.svg")?,
         "single-loop ITD error floor against κ",
         "log10 κ",
         "‖∇Φ‖² floor",
@@ -124,7 +124,7 @@ pub(super) fn kappa_sweep(args: &ReproduceArgs, out: &Path) -> Result<(String, b
          2κ/(κ − 1) tends to 2, so a fit over small κ lands above 2.\n\
          Published for AID: ‖∇Φ‖² keeps falling with K.\n\n\
          Plots: aid_grad_phi_sq.svg, itd_grad_phi_sq.svg, itd_floor_vs_kappa.svg in {}\n",
-        out.display()
+        out.dir().display()
     );
     Ok((text, false))
 }
@@ -147,7 +147,10 @@ const ITD_D_METHODS: [Method; 2] = [
     },
 ];
 
-pub(super) fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
+pub(super) fn itd_appendix_d(
+    args: &ReproduceArgs,
+    out: &Folder,
+) -> Result<(String, bool), CliError> {
     // The training split is loaded by the first run, whose error lists the folders searched
     // and how to point at full MNIST; under --redraw finished runs need no data at all.
     let reduced = args.quick || args.smoke;
@@ -183,7 +186,7 @@ pub(super) fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String
                 let solver = m.solver;
                 let mut all = m.sets();
                 all.extend(base.iter().cloned());
-                let dir = out.join(solver);
+                let dir = out.dir().join(solver);
                 let child = &child;
                 s.spawn(move || one(child, "dhc-mlp", solver, &all, plan, &dir))
             })
@@ -211,7 +214,7 @@ pub(super) fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String
         ..
     } in ITD_D_METHODS
     {
-        let dir = out.join(solver);
+        let dir = out.dir().join(solver);
         // Per seed: iterations, final, plateau and minimum validation loss, test accuracy, Gc,
         // MV, wall time.
         let mut per: [Vec<f64>; 8] = Default::default();
@@ -264,7 +267,7 @@ pub(super) fn itd_appendix_d(args: &ReproduceArgs, out: &Path) -> Result<(String
         ("test_acc", "test accuracy"),
     ] {
         let s = curves(&dirs, col)?;
-        let p = out.join(format!("{col}.svg"));
+        let p = out.file(&format!("{col}.svg"))?;
         draw(
             &p,
             &format!("data reweighting, MLP (MNIST): {title}"),

@@ -3,10 +3,11 @@
 use super::plan::*;
 use super::{PGDQP_PAPER, ReproduceArgs};
 use crate::cli::CliError;
+use crate::cli::folder::Folder;
 use crate::cli::plot::draw;
 use crate::cli::summary::final_stats;
 use crate::cli::text::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One method of the synthetic comparisons: label, solver, `--set` pairs, iterations.
 type SynthMethod = (String, &'static str, Vec<String>, u64);
@@ -52,7 +53,7 @@ struct SynthCase {
     methods: Vec<SynthMethod>,
 }
 
-pub(super) fn synthetic(args: &ReproduceArgs, out: &Path) -> Result<(String, bool), CliError> {
+pub(super) fn synthetic(args: &ReproduceArgs, out: &Folder) -> Result<(String, bool), CliError> {
     let reduced = args.quick || args.smoke;
     let (seeds, ks, k_cmp): (&str, &[u64], u64) = if reduced {
         ("0..2", &[30, 100], 100)
@@ -175,7 +176,7 @@ pub(super) fn synthetic(args: &ReproduceArgs, out: &Path) -> Result<(String, boo
             } else {
                 solver.to_string()
             };
-            let dir = out.join(case.problem).join(format!("{tag}-k{k}"));
+            let dir = out.dir().join(case.problem).join(format!("{tag}-k{k}"));
             let plan = Plan {
                 seeds,
                 iters: *k,
@@ -231,7 +232,7 @@ pub(super) fn synthetic(args: &ReproduceArgs, out: &Path) -> Result<(String, boo
                 } else {
                     "methods"
                 };
-                let p = out.join(case.problem).join(format!("{col}_{slug}.svg"));
+                let p = out.file(&format!("{}/{col}_{slug}.svg", case.problem))?;
                 let series = curves(dirs, col)?;
                 draw(
                     &p,
