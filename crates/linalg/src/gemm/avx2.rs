@@ -291,11 +291,14 @@ pub(super) unsafe fn bc_form(
             let nr = BC_NR.min(n - j0);
             macro_rules! tile {
                 ($nr:expr) => {
+                    tile!($nr, true, false)
+                };
+                ($nr:expr, $($full:expr),+) => {
                     // SAFETY: the tile's unmasked rows and its columns lie inside the result and
                     // the operands.
                     unsafe {
-                        if rows == BC_MR {
-                            bc_tile::<$nr, true>(
+                        match rows == BC_MR {
+                            $($full => bc_tile::<$nr, $full>(
                                 k,
                                 a.add(i0),
                                 lda,
@@ -307,21 +310,7 @@ pub(super) unsafe fn bc_form(
                                 masks,
                                 add,
                                 &mut pf,
-                            )
-                        } else {
-                            bc_tile::<$nr, false>(
-                                k,
-                                a.add(i0),
-                                lda,
-                                b.add(j0 * bcs),
-                                brs,
-                                bcs,
-                                c.add(i0 + j0 * ldc),
-                                ldc,
-                                masks,
-                                add,
-                                &mut pf,
-                            )
+                            ),)+
                         }
                     }
                 };
