@@ -108,18 +108,26 @@ impl Sha256Sums {
     /// [`DatasetError::ChecksumMissing`] if none of `names` is listed,
     /// [`DatasetError::ChecksumMismatch`] if the digest differs.
     pub fn verify(&self, names: &[&str], file: &Path, bytes: &[u8]) -> Result<()> {
+        self.verify_digest(names, file, &Sha256::digest(bytes).into())
+    }
+
+    /// Checks the SHA-256 `actual` of `file`'s content against the first of `names` that is
+    /// listed.
+    ///
+    /// # Errors
+    /// As [`Sha256Sums::verify`].
+    pub fn verify_digest(&self, names: &[&str], file: &Path, actual: &[u8; 32]) -> Result<()> {
         let expected = names.iter().find_map(|n| self.get(n)).ok_or_else(|| {
             DatasetError::ChecksumMissing {
                 path: file.to_path_buf(),
                 sums: self.path.clone(),
             }
         })?;
-        let actual: [u8; 32] = Sha256::digest(bytes).into();
-        if &actual != expected {
+        if actual != expected {
             return Err(DatasetError::ChecksumMismatch {
                 path: file.to_path_buf(),
                 expected: to_hex(expected),
-                actual: to_hex(&actual),
+                actual: to_hex(actual),
             });
         }
         Ok(())
@@ -135,7 +143,7 @@ fn to_hex(d: &[u8; 32]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn parse_hex(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn parse_hex(s: &str) -> Option<[u8; 32]> {
     let b = s.as_bytes();
     if b.len() != 64 {
         return None;

@@ -8,7 +8,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::kinds::{ElementType, Split};
+use crate::kinds::{DatasetKind, ElementType, Split};
 
 /// Everything that can go wrong while reading, checking or preparing data.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,34 @@ pub enum DatasetError {
         /// The error reported by the decoder.
         #[source]
         source: io::Error,
+    },
+
+    /// No cache folder for decompressed data is named: none of `BILEVEL_CACHE_DIR`,
+    /// `XDG_CACHE_HOME` or `HOME` is set.
+    #[error(
+        "no folder for decompressed data: none of BILEVEL_CACHE_DIR, XDG_CACHE_HOME or HOME is set; set BILEVEL_CACHE_DIR to a folder of your own (it is created, private, if missing)"
+    )]
+    NoCacheFolder,
+
+    /// The cache folder for decompressed data cannot be used: it cannot be created or written, it
+    /// is not a folder, or another user owns it or can write to it.
+    #[error("{}: cannot use as the cache of decompressed data: {problem}; set BILEVEL_CACHE_DIR to a folder of your own (it is created, private, if missing)", .path.display())]
+    CacheFolder {
+        /// The folder (or file in it) concerned.
+        path: PathBuf,
+        /// What is wrong, in words.
+        problem: String,
+    },
+
+    /// A gzipped IDX file's header declares more data than the compressed file can hold.
+    #[error("{}: the IDX header declares {declared} bytes, more than a {compressed}-byte gzip file can decompress to (deflate expands at most 1032-fold)", .path.display())]
+    ImplausibleSize {
+        /// The `.gz` file.
+        path: PathBuf,
+        /// File length (header plus data) the header declares.
+        declared: u64,
+        /// Length of the compressed file.
+        compressed: u64,
     },
 
     /// The first two bytes of an IDX file are not zero.
@@ -182,13 +210,15 @@ pub enum DatasetError {
 
     /// The files of a split were not found in any of the folders searched.
     #[error(
-        "MNIST {split} files ({images}[.gz] and {labels}[.gz], or the spellings with '.idx') not found; looked in: {searched}. {hint}",
+        "{kind} {split} files ({images}[.gz] and {labels}[.gz], or the spellings with '.idx') not found; looked in: {searched}. {hint}",
         images = .split.image_file_name(),
         labels = .split.label_file_name(),
         searched = PathList(.searched),
-        hint = NOT_FOUND_HINT,
+        hint = not_found_hint(*.kind),
     )]
     NotFound {
+        /// The dataset asked for.
+        kind: DatasetKind,
         /// The split asked for.
         split: Split,
         /// Folders searched, in order (empty when no folder was given at all).
@@ -215,10 +245,21 @@ pub enum DatasetError {
     InvalidConfig(String),
 }
 
-/// How to point at full MNIST, appended to [`DatasetError::NotFound`] messages.
-pub(crate) const NOT_FOUND_HINT: &str = "To use full MNIST, set BILEVEL_DATA_DIR to a folder holding \
+/// How to point at the data, appended to [`DatasetError::NotFound`] messages.
+fn not_found_hint(kind: DatasetKind) -> &'static str {
+    match kind {
+        DatasetKind::Mnist => {
+            "To use full MNIST, set BILEVEL_DATA_DIR to a folder holding \
 train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and \
-t10k-labels-idx1-ubyte.gz (raw or gzipped), or pass that folder explicitly.";
+t10k-labels-idx1-ubyte.gz (raw or gzipped), or pass that folder explicitly."
+        }
+        DatasetKind::FashionMnist => {
+            "To use Fashion-MNIST, install it (apt-get install dataset-fashion-mnist puts it in \
+/usr/share/datasets/fashion-mnist) or set BILEVEL_FASHION_MNIST_DIR to a folder holding its \
+four files under the same names as MNIST's (raw or gzipped), or pass that folder explicitly."
+        }
+    }
+}
 
 /// Displays a list of paths separated by commas, or "(no folder given)".
 struct PathList<'a>(&'a [PathBuf]);

@@ -26,6 +26,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
+use sha2::Digest;
 
 use crate::cache::{self, CachePolicy};
 use crate::error::{DatasetError, Result, io_err};
@@ -124,6 +125,8 @@ pub struct IdxFile {
     path: PathBuf,
     header: IdxHeader,
     storage: Storage,
+    /// SHA-256 of the bytes, when already computed (a verified cache entry).
+    sha256: Option<[u8; 32]>,
 }
 
 impl IdxFile {
@@ -140,8 +143,9 @@ impl IdxFile {
     /// `policy` (see [`cache::decompress_cached`]) and the cached file is mapped.
     ///
     /// # Errors
-    /// [`DatasetError::Io`] if the file cannot be opened or mapped (or the cache written),
-    /// [`DatasetError::Gzip`] for bad gzip data, and the header faults of [`IdxHeader::parse`]
+    /// [`DatasetError::Io`] if the file cannot be opened or mapped, the cache faults of
+    /// [`cache::decompress_cached`] (no private cache folder, bad gzip data, a header declaring
+    /// more than the compressed file can hold), and the header faults of [`IdxHeader::parse`]
     /// and [`IdxHeader::check_len`]; faults in the decompressed data name the `.gz` file.
     ///
     /// # Example
@@ -157,8 +161,15 @@ impl IdxFile {
     pub fn open_with(path: impl AsRef<Path>, policy: &CachePolicy) -> Result<Self> {
         let path = path.as_ref();
         if cache::is_gz(path) {
-            let raw = cache::decompress_cached(path, policy)?;
-            Self::open_raw(raw)
+            let entry = cache::open_cached(path, policy)?;
+            let header = IdxHeader::parse(&entry.map, path)?;
+            header.check_len(entry.map.len() as u64, path)?;
+            Ok(Self {
+                path: entry.path,
+                header,
+                storage: Storage::Mapped(entry.map),
+                sha256: Some(entry.sha256),
+            })
         } else {
             Self::open_raw(path)
         }
@@ -195,6 +206,7 @@ impl IdxFile {
             path: path.to_path_buf(),
             header,
             storage: Storage::Mapped(map),
+            sha256: None,
         })
     }
 
@@ -212,12 +224,20 @@ impl IdxFile {
             path,
             header,
             storage: Storage::Owned(bytes),
+            sha256: None,
         })
     }
 
     /// The path the data came from (for a `.gz` source, the decompressed cache file).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// SHA-256 of all bytes of the file (computed on first need; a cache entry's was computed
+    /// when it was verified).
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+            .unwrap_or_else(|| sha2::Sha256::digest(self.as_bytes()).into())
     }
 
     /// The checked header.

@@ -1,5 +1,5 @@
-//! The two small vocabularies every other module shares: an IDX file's element type and the
-//! MNIST split. This module depends on nothing else of the crate, so `error` can name them
+//! The small vocabularies every other module shares: an IDX file's element type, the dataset
+//! kind and the split. This module depends on nothing else of the crate, so `error` can name them
 //! without an import circle.
 
 use std::fmt;
@@ -140,6 +140,77 @@ impl fmt::Display for Split {
         f.write_str(match self {
             Split::Train => "training",
             Split::Test => "test",
+        })
+    }
+}
+
+/// Which dataset a folder holds; both have 28×28 grey images in 10 classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DatasetKind {
+    /// Handwritten digits: the MNIST database by Yann LeCun, Corinna Cortes and Christopher J. C.
+    /// Burges.
+    #[default]
+    Mnist,
+    /// Zalando's Fashion-MNIST (Han Xiao, Kashif Rasul and Roland Vollgraf): clothing images.
+    FashionMnist,
+}
+
+impl DatasetKind {
+    /// Number of classes (10 for both).
+    pub fn num_classes(self) -> usize {
+        10
+    }
+
+    /// Image height and width of the published files (28 × 28 for both).
+    pub fn image_shape(self) -> (usize, usize) {
+        (28, 28)
+    }
+
+    /// Human-readable class names, indexed by label.
+    pub fn class_names(self) -> [&'static str; 10] {
+        match self {
+            DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            DatasetKind::FashionMnist => [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+        }
+    }
+
+    /// SHA-256 digests of the four published files, decompressed, in the `sha256sum` format.
+    pub fn published_sums(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => {
+                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7  t10k-images-idx3-ubyte
+ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2  t10k-labels-idx1-ubyte
+ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db  train-images-idx3-ubyte
+65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5  train-labels-idx1-ubyte
+"
+            }
+            DatasetKind::FashionMnist => {
+                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b  t10k-images-idx3-ubyte
+0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34  t10k-labels-idx1-ubyte
+c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888  train-images-idx3-ubyte
+bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9  train-labels-idx1-ubyte
+"
+            }
+        }
+    }
+}
+
+impl fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DatasetKind::Mnist => "MNIST",
+            DatasetKind::FashionMnist => "Fashion-MNIST",
         })
     }
 }

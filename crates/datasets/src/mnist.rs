@@ -10,7 +10,14 @@
 //!
 //! The repository ships the MNIST test split (gzipped, with its SHA-256 sums) in `data/mnist`
 //! ([`shipped_mnist_dir`]); full MNIST comes from a folder named by the caller or by the
-//! environment variable [`DATA_DIR_ENV`] (`BILEVEL_DATA_DIR`); [`find_dir`] searches them.
+//! environment variable [`DATA_DIR_ENV`] (`BILEVEL_DATA_DIR`). Fashion-MNIST comes from a folder
+//! named by the caller, else by [`FASHION_DIR_ENV`] (`BILEVEL_FASHION_MNIST_DIR`), else from
+//! where Debian's package `dataset-fashion-mnist` installs it ([`DEBIAN_FASHION_MNIST_DIR`]).
+//! [`find_dir`] searches them.
+//!
+//! Files are checked as they load ([`Verify`]): by default against a `SHA256SUMS` file beside
+//! them, when there is one; [`Verify::Published`] checks them against the digests of the
+//! published files built into this crate, for folders that ship none (such as Debian's).
 
 use std::path::{Path, PathBuf};
 
@@ -20,50 +27,19 @@ use crate::cache::{self, CachePolicy};
 use crate::checksum::Sha256Sums;
 use crate::error::{DatasetError, Result};
 use crate::idx::{ElementType, IdxFile};
-pub use crate::kinds::Split;
+pub use crate::kinds::{DatasetKind, Split};
 
 /// Environment variable naming a folder with full MNIST (all four files).
 pub const DATA_DIR_ENV: &str = "BILEVEL_DATA_DIR";
 
+/// Environment variable naming a folder with Fashion-MNIST (all four files).
+pub const FASHION_DIR_ENV: &str = "BILEVEL_FASHION_MNIST_DIR";
+
+/// Where Debian's package `dataset-fashion-mnist` installs the four Fashion-MNIST files.
+pub const DEBIAN_FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
 /// Name of the sums file shipped beside the data, in the `sha256sum` format.
 pub const SUMS_FILE_NAME: &str = "SHA256SUMS";
-
-/// Which dataset a folder holds; both have 28×28 grey images in 10 classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum DatasetKind {
-    /// Handwritten digits: the MNIST database by Yann LeCun, Corinna Cortes and Christopher J. C.
-    /// Burges.
-    #[default]
-    Mnist,
-    /// Zalando's Fashion-MNIST (Han Xiao, Kashif Rasul and Roland Vollgraf): clothing images.
-    FashionMnist,
-}
-
-impl DatasetKind {
-    /// Number of classes (10 for both).
-    pub fn num_classes(self) -> usize {
-        10
-    }
-
-    /// Human-readable class names, indexed by label.
-    pub fn class_names(self) -> [&'static str; 10] {
-        match self {
-            DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-            DatasetKind::FashionMnist => [
-                "T-shirt/top",
-                "Trouser",
-                "Pullover",
-                "Dress",
-                "Coat",
-                "Sandal",
-                "Shirt",
-                "Sneaker",
-                "Bag",
-                "Ankle boot",
-            ],
-        }
-    }
-}
 
 /// The folder holding the MNIST test split shipped with this repository (`data/mnist`).
 ///
@@ -80,7 +56,17 @@ pub fn shipped_mnist_dir() -> PathBuf {
 /// crate's own folder, so `BILEVEL_DATA_DIR=../shared/data/mnist` set at the repository root
 /// still works), else returned as given.
 pub fn env_data_dir() -> Option<PathBuf> {
-    std::env::var_os(DATA_DIR_ENV)
+    env_dir(DATA_DIR_ENV)
+}
+
+/// The folder named by [`FASHION_DIR_ENV`], if that variable is set and not empty (a relative
+/// path is resolved as for [`env_data_dir`]).
+pub fn env_fashion_dir() -> Option<PathBuf> {
+    env_dir(FASHION_DIR_ENV)
+}
+
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(|v| resolve_relative(PathBuf::from(v), &repo_root()))
 }
@@ -105,18 +91,25 @@ fn resolve_relative(path: PathBuf, root: &Path) -> PathBuf {
     if from_root.exists() { from_root } else { path }
 }
 
-/// The folders [`find_dir`] searches, in order: `explicit` if given, else [`env_data_dir`] if set;
-/// then, for MNIST only, [`shipped_mnist_dir`] (which holds the test split only).
+/// The folders [`find_dir`] searches, in order. For MNIST: `explicit` if given, else
+/// [`env_data_dir`] if set; then [`shipped_mnist_dir`] (which holds the test split only). For
+/// Fashion-MNIST: `explicit` if given, else [`env_fashion_dir`] if set, else
+/// [`DEBIAN_FASHION_MNIST_DIR`] (a folder named by [`DATA_DIR_ENV`] is MNIST's, never searched
+/// for Fashion-MNIST).
 pub fn search_dirs(kind: DatasetKind, explicit: Option<&Path>) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = explicit
-        .map(Path::to_path_buf)
-        .or_else(env_data_dir)
-        .into_iter()
-        .collect();
-    if kind == DatasetKind::Mnist {
-        dirs.push(shipped_mnist_dir());
+    let named = explicit.map(Path::to_path_buf);
+    match kind {
+        DatasetKind::Mnist => named
+            .or_else(env_data_dir)
+            .into_iter()
+            .chain([shipped_mnist_dir()])
+            .collect(),
+        DatasetKind::FashionMnist => vec![
+            named
+                .or_else(env_fashion_dir)
+                .unwrap_or_else(|| PathBuf::from(DEBIAN_FASHION_MNIST_DIR)),
+        ],
     }
-    dirs
 }
 
 /// The first folder of [`search_dirs`] that holds both files of `split`.
@@ -138,7 +131,11 @@ pub fn find_dir(kind: DatasetKind, explicit: Option<&Path>, split: Split) -> Res
         .iter()
         .find(|d| find_split_files(d, split).is_some())
         .cloned()
-        .ok_or(DatasetError::NotFound { split, searched })
+        .ok_or(DatasetError::NotFound {
+            kind,
+            split,
+            searched,
+        })
 }
 
 /// The image and label files of one split in a folder.
@@ -168,17 +165,33 @@ pub fn find_split_files(dir: &Path, split: Split) -> Option<SplitFiles> {
     })
 }
 
-/// How to load a split: which dataset it is, whether to verify SHA-256 sums, where to cache
-/// decompressed files.
+/// How the files of a split are checked against SHA-256 digests as they load.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Verify {
+    /// Not checked.
+    Off,
+    /// Against the [`SUMS_FILE_NAME`] file in each file's folder, when there is one; a file it
+    /// does not list is not checked.
+    #[default]
+    IfListed,
+    /// Against this `sha256sum`-format file, which must list every file loaded.
+    SumsFile(PathBuf),
+    /// Against the digests of the published files of the dataset kind
+    /// ([`DatasetKind::published_sums`]); a file that is not one of them (by its standard name)
+    /// is an error.
+    Published,
+}
+
+/// How to load a split: which dataset it is, how to verify it, where to cache decompressed files.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     kind: DatasetKind,
-    checksums: Option<PathBuf>,
+    verify: Verify,
     cache: CachePolicy,
 }
 
 impl LoadOptions {
-    /// MNIST, no checksum verification, cache from [`CachePolicy::from_env`].
+    /// MNIST, [`Verify::IfListed`], cache from [`CachePolicy::from_env`].
     pub fn new() -> Self {
         Self::default()
     }
@@ -189,14 +202,21 @@ impl LoadOptions {
         self
     }
 
-    /// Verifies each file against the `sha256sum`-format file `sums` (`None`: no verification).
+    /// Sets how the files are verified.
     ///
-    /// A file is looked up in the sums file by its own name, by its name without `.gz`, and by
-    /// the standard dash spelling; a listed `.gz` name is checked against the compressed bytes,
-    /// any other name against the decompressed IDX bytes.
-    pub fn with_checksums(mut self, sums: Option<PathBuf>) -> Self {
-        self.checksums = sums;
+    /// A file is looked up in a sums file by its own name, by its name without `.gz`, and by the
+    /// standard dash spelling; a listed `.gz` name is checked against the compressed bytes, any
+    /// other name against the decompressed IDX bytes.
+    pub fn with_verify(mut self, verify: Verify) -> Self {
+        self.verify = verify;
         self
+    }
+
+    /// Verifies each file against the `sha256sum`-format file `sums`; `None` turns verification
+    /// off. Shorthand for [`LoadOptions::with_verify`] with [`Verify::SumsFile`] or
+    /// [`Verify::Off`].
+    pub fn with_checksums(self, sums: Option<PathBuf>) -> Self {
+        self.with_verify(sums.map_or(Verify::Off, Verify::SumsFile))
     }
 
     /// Sets where decompressed copies of `.gz` files are kept.
@@ -210,9 +230,9 @@ impl LoadOptions {
         self.kind
     }
 
-    /// The sums file, if verification is on.
-    pub fn checksums(&self) -> Option<&Path> {
-        self.checksums.as_deref()
+    /// How files are verified.
+    pub fn verify(&self) -> &Verify {
+        &self.verify
     }
 
     /// The cache policy.
@@ -241,6 +261,7 @@ impl LoadOptions {
 /// ```
 pub fn load_split(dir: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
     let files = find_split_files(dir, split).ok_or_else(|| DatasetError::NotFound {
+        kind: opts.kind,
         split,
         searched: vec![dir.to_path_buf()],
     })?;
@@ -258,27 +279,41 @@ pub fn load_mnist(explicit: Option<&Path>, split: Split) -> Result<Dataset> {
     load_split(&dir, split, &LoadOptions::new())
 }
 
-/// Loads an image file and a label file (raw or `.gz`), checks them against each other and,
-/// if asked, against SHA-256 sums.
+/// Loads an image file and a label file (raw or `.gz`), checks them against each other and
+/// against SHA-256 digests as `opts` says ([`Verify`]).
 ///
 /// # Errors
-/// Any IDX fault of [`IdxFile::open_with`]; [`DatasetError::TypeMismatch`] or
-/// [`DatasetError::UnexpectedShape`] unless the images are `u8` of shape `n × rows × cols` and the
-/// labels `u8` of shape `n`; [`DatasetError::CountMismatch`];
-/// [`DatasetError::LabelOutOfRange`]; and the checksum faults of [`Sha256Sums`].
+/// Any IDX fault of [`IdxFile::open_with`]; the shape and label faults of [`Dataset::from_idx`];
+/// and the checksum faults of [`Sha256Sums`].
 pub fn load_files(images: &Path, labels: &Path, opts: &LoadOptions) -> Result<Dataset> {
     let image_file = IdxFile::open_with(images, &opts.cache)?;
     let label_file = IdxFile::open_with(labels, &opts.cache)?;
-    if let Some(sums_path) = &opts.checksums {
-        let sums = Sha256Sums::read(sums_path)?;
-        verify(&sums, images, &image_file)?;
-        verify(&sums, labels, &label_file)?;
+    for (source, idx) in [(images, &image_file), (labels, &label_file)] {
+        let listed = |sums: &Sha256Sums| verify(sums, source, idx, true);
+        match &opts.verify {
+            Verify::Off => {}
+            Verify::IfListed => {
+                let sums = source
+                    .parent()
+                    .map(|d| d.join(SUMS_FILE_NAME))
+                    .filter(|p| p.is_file());
+                if let Some(path) = sums {
+                    verify(&Sha256Sums::read(path)?, source, idx, false)?;
+                }
+            }
+            Verify::SumsFile(path) => listed(&Sha256Sums::read(path)?)?,
+            Verify::Published => {
+                let name = format!("<published {} digests>", opts.kind);
+                listed(&Sha256Sums::parse(opts.kind.published_sums(), name)?)?;
+            }
+        }
     }
     Dataset::from_idx(opts.kind, image_file, label_file, images, labels)
 }
 
-/// Checks the file loaded from `source` against `sums`.
-fn verify(sums: &Sha256Sums, source: &Path, idx: &IdxFile) -> Result<()> {
+/// Checks the file loaded from `source` against `sums`; a file `sums` does not list is an error
+/// when `required`, else not checked.
+fn verify(sums: &Sha256Sums, source: &Path, idx: &IdxFile, required: bool) -> Result<()> {
     let name = source
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -293,7 +328,25 @@ fn verify(sums: &Sha256Sums, source: &Path, idx: &IdxFile) -> Result<()> {
         let bytes = std::fs::read(source).map_err(crate::error::io_err(source, "cannot read"))?;
         return sums.verify(&[&name], source, &bytes);
     }
-    sums.verify(&[&stem, &dash], source, idx.as_bytes())
+    let names = [stem.as_str(), dash.as_str()];
+    if !required && names.iter().all(|n| sums.get(n).is_none()) {
+        return Ok(());
+    }
+    sums.verify_digest(&names, source, &idx.sha256())
+}
+
+/// Whether `path`'s file name is a standard image file name (either spelling, raw or `.gz`).
+fn is_standard_image_name(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let stem = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".GZ"))
+        .unwrap_or(name);
+    Split::ALL
+        .iter()
+        .any(|s| s.image_file_names().contains(&stem))
 }
 
 /// The images and labels of one split, checked against each other.
@@ -318,9 +371,12 @@ impl Dataset {
     ///
     /// # Errors
     /// [`DatasetError::TypeMismatch`] or [`DatasetError::UnexpectedShape`] unless the images are
-    /// `u8` of shape `n × rows × cols` and the labels `u8` of shape `n`;
+    /// `u8` of shape `n × rows × cols` with `n`, `rows` and `cols` non-zero (and `rows × cols`
+    /// the kind's [`DatasetKind::image_shape`] when `images_source` has a standard image file
+    /// name, such as `train-images-idx3-ubyte.gz`) and the labels `u8` of shape `n`;
     /// [`DatasetError::CountMismatch`] if the `n` differ; [`DatasetError::LabelOutOfRange`] for
-    /// the first label `≥ kind.num_classes()`.
+    /// the first label `≥ kind.num_classes()`. Every size a [`Dataset`] allocates from later
+    /// (feature matrices) is then bounded by the data the files hold.
     pub fn from_idx(
         kind: DatasetKind,
         images: IdxFile,
@@ -344,6 +400,20 @@ impl Dataset {
                 found: images.header().dims().to_vec(),
             });
         };
+        if n == 0 || rows == 0 || cols == 0 {
+            return Err(DatasetError::UnexpectedShape {
+                path: images_source.to_path_buf(),
+                expected: "count, rows and columns all non-zero",
+                found: images.header().dims().to_vec(),
+            });
+        }
+        if is_standard_image_name(images_source) && (rows, cols) != kind.image_shape() {
+            return Err(DatasetError::UnexpectedShape {
+                path: images_source.to_path_buf(),
+                expected: "count × 28 × 28, as every file of that standard MNIST / Fashion-MNIST name",
+                found: images.header().dims().to_vec(),
+            });
+        }
         let &[n_labels] = labels.header().dims() else {
             return Err(DatasetError::UnexpectedShape {
                 path: labels_source.to_path_buf(),

@@ -194,7 +194,7 @@ proptest! {
             Err(e) => {
                 prop_assert!(e.to_string().contains("m.idx.gz"), "{}", e);
                 // No cache entry that looks complete is left behind.
-                prop_assert!(!policy.dir_entry(&gz_path).exists());
+                prop_assert!(!policy.dir_entry(&gz_path).unwrap().exists());
             }
         }
         // Label/image pairs through the MNIST loader.

@@ -4,7 +4,7 @@
 mod common;
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bilevel_datasets::DatasetError;
 use bilevel_datasets::cache::{CachePolicy, decompress_cached};
@@ -226,11 +226,12 @@ fn bad_gzip_gives_typed_errors_naming_the_gz_file() {
     let p = write(dir.path(), "long.idx.gz", &gzip(&long));
     let err = IdxFile::open_with(&p, &policy).unwrap_err();
     assert!(
-        matches!(err, DatasetError::TrailingBytes { extra: 3, .. }),
+        matches!(err, DatasetError::TrailingBytes { extra: 1, .. }),
         "{err:?}"
     );
 
-    // No failed decompression leaves anything that looks like a cache entry.
+    // Decompression stops at the first byte past the declared length (above: `extra: 1`), and no
+    // failed decompression leaves anything that looks like a cache entry.
     let leftovers: Vec<_> = walk(&dir.path().join("cache"));
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
 }
@@ -250,73 +251,83 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// The cache entry and its record for `gz` under `policy`.
+fn entry_of(policy: &CachePolicy, gz: &Path) -> (PathBuf, PathBuf) {
+    let entry = policy.dir_entry(gz).unwrap();
+    let mut record = entry.clone().into_os_string();
+    record.push(".source");
+    (entry, record.into())
+}
+
+/// Names of the files in `dir` (not recursive).
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
-fn cache_beside_source_is_reused_and_never_replaced() {
+fn nothing_is_written_beside_the_source() {
     let dir = tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
     let bytes = encode_idx(&[10, 3], &values(30, |i| i as f32)).unwrap();
-    let gz = write(dir.path(), "v-idx2-float.gz", &gzip(&bytes));
-    let elsewhere = dir.path().join("elsewhere");
-    let policy = CachePolicy::in_dir(&elsewhere).with_beside_source(true);
-
+    let gz = write(&data, "v-idx2-float.gz", &gzip(&bytes));
+    let policy = CachePolicy::in_dir(dir.path().join("cache"));
     let cache = decompress_cached(&gz, &policy).unwrap();
-    assert_eq!(cache, dir.path().join("v-idx2-float"));
+    assert!(
+        cache.starts_with(dir.path().join("cache")),
+        "{}",
+        cache.display()
+    );
     assert_eq!(std::fs::read(&cache).unwrap(), bytes);
+    assert_eq!(names_in(&data), ["v-idx2-float.gz"]);
+    // Reused, not rewritten.
     let mtime = std::fs::metadata(&cache).unwrap().modified().unwrap();
-
-    // Second open: same file, not rewritten.
     assert_eq!(decompress_cached(&gz, &policy).unwrap(), cache);
     assert_eq!(
         std::fs::metadata(&cache).unwrap().modified().unwrap(),
         mtime
     );
-    assert!(!elsewhere.exists());
+    // The entry and its record, nothing else (no partial file).
+    assert_eq!(
+        names_in(cache.parent().unwrap()),
+        ["v-idx2-float", "v-idx2-float.source"]
+    );
 
-    // A file beside the source that is not a valid copy may be someone else's: it is left as it
-    // is and the copy goes to the cache folder, where it is rebuilt when it goes bad.
-    let half = bytes[..bytes.len() / 2].to_vec();
-    std::fs::write(&cache, &half).unwrap();
+    // A raw file of the same name beside the source is neither used nor touched.
+    let beside = data.join("v-idx2-float");
+    std::fs::write(&beside, vec![0xAB; bytes.len()]).unwrap();
     let f = IdxFile::open_with(&gz, &policy).unwrap();
+    assert_eq!(f.path(), cache);
     assert_eq!(&f.data::<f32>().unwrap()[..], &values(30, |i| i as f32)[..]);
-    assert_eq!(std::fs::read(&cache).unwrap(), half);
-    let in_dir = policy.dir_entry(&gz);
-    assert!(in_dir.starts_with(&elsewhere), "{}", in_dir.display());
-    assert_eq!(f.path(), in_dir);
-    assert_eq!(std::fs::read(&in_dir).unwrap(), bytes);
+    assert_eq!(std::fs::read(&beside).unwrap(), vec![0xAB; bytes.len()]);
 
-    // Garbage of the right length beside: left too; a bad cache-folder entry is rebuilt.
-    std::fs::write(&cache, vec![0xAB; bytes.len()]).unwrap();
-    std::fs::write(&in_dir, vec![0xAB; bytes.len()]).unwrap();
-    IdxFile::open_with(&gz, &policy).unwrap();
-    assert_eq!(std::fs::read(&cache).unwrap(), vec![0xAB; bytes.len()]);
-    assert_eq!(std::fs::read(&in_dir).unwrap(), bytes);
-
-    // A valid copy older than the source (the source was replaced): not trusted, not replaced.
-    std::fs::write(&cache, &bytes).unwrap();
-    let newer = encode_idx(&[10, 3], &values(30, |i| -(i as f32))).unwrap();
-    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    for stale in [&cache, &in_dir] {
-        std::fs::File::options()
-            .write(true)
-            .open(stale)
+    // Two sources with the same name in different folders get different entries.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let gz2 = write(
+        &other,
+        "v-idx2-float.gz",
+        &gzip(&encode_idx(&[1, 1], &[9f32]).unwrap()),
+    );
+    let cache2 = decompress_cached(&gz2, &policy).unwrap();
+    assert_ne!(cache, cache2);
+    assert_eq!(
+        IdxFile::open_with(&gz2, &policy)
             .unwrap()
-            .set_modified(old)
-            .unwrap();
-    }
-    std::fs::write(&gz, gzip(&newer)).unwrap();
-    let f = IdxFile::open_with(&gz, &policy).unwrap();
-    assert_eq!(f.data::<f32>().unwrap()[1], -1.0);
-    assert_eq!(std::fs::read(&cache).unwrap(), bytes);
-    // No partial files left beside.
-    let names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(names.iter().all(|n| !n.contains("partial")), "{names:?}");
+            .data::<f32>()
+            .unwrap()[0],
+        9.0
+    );
 }
 
 #[cfg(unix)]
 #[test]
-fn cache_goes_to_the_cache_dir_when_the_folder_is_read_only() {
+fn a_read_only_data_folder_works_and_stays_untouched() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempdir();
     let src = dir.path().join("ro");
@@ -324,40 +335,254 @@ fn cache_goes_to_the_cache_dir_when_the_folder_is_read_only() {
     let bytes = encode_idx(&[5], &[1u8, 2, 3, 4, 5]).unwrap();
     let gz = write(&src, "lab-idx1-ubyte.gz", &gzip(&bytes));
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let policy = CachePolicy::in_dir(dir.path().join("cache")).with_beside_source(true);
+    let policy = CachePolicy::in_dir(dir.path().join("cache"));
     let cache = decompress_cached(&gz, &policy);
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
     let cache = cache.unwrap();
-    assert!(
-        cache.starts_with(dir.path().join("cache")),
-        "{}",
-        cache.display()
-    );
     assert_eq!(cache.file_name().unwrap(), "lab-idx1-ubyte");
     assert_eq!(std::fs::read(&cache).unwrap(), bytes);
-    assert!(!src.join("lab-idx1-ubyte").exists());
-
-    // Two sources with the same name in different folders get different cache entries.
-    let other = dir.path().join("other");
-    std::fs::create_dir(&other).unwrap();
-    let gz2 = write(
-        &other,
-        "lab-idx1-ubyte.gz",
-        &gzip(&encode_idx(&[1], &[9u8]).unwrap()),
-    );
-    let cache2 = decompress_cached(&gz2, &policy.clone().with_beside_source(false)).unwrap();
-    assert_ne!(cache, cache2);
-    assert_eq!(
-        IdxFile::open_raw(&cache2).unwrap().data::<u8>().unwrap()[0],
-        9
-    );
+    assert_eq!(names_in(&src), ["lab-idx1-ubyte.gz"]);
 }
 
 #[test]
-fn cache_policy_from_env_defaults_beside() {
-    let p = CachePolicy::from_env();
-    assert!(p.beside_source());
-    assert!(!p.dir().as_os_str().is_empty());
-    let p = CachePolicy::in_dir("/x");
-    assert!(!p.beside_source());
+fn altered_or_planted_entries_are_rebuilt_from_the_source() {
+    let dir = tempdir();
+    let labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
+    let bytes = encode_idx(&[1000], &labels).unwrap();
+    let gz = write(dir.path(), "t10k-labels-idx1-ubyte.gz", &gzip(&bytes));
+    let policy = CachePolicy::in_dir(dir.path().join("cache"));
+    let (entry, record) = entry_of(&policy, &gz);
+
+    // A planted entry (all labels 0, valid IDX of the right length) and no record: not used.
+    std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
+    let planted = encode_idx(&[1000], &[0u8; 1000]).unwrap();
+    std::fs::write(&entry, &planted).unwrap();
+    let f = IdxFile::open_with(&gz, &policy).unwrap();
+    assert_eq!(f.data::<u8>().unwrap()[1], 1);
+    assert_eq!(std::fs::read(&entry).unwrap(), bytes);
+
+    // The entry altered after its record was written (same length, valid IDX, a modification
+    // time newer than the source's): the record names the source, and the content digest
+    // catches the swap.
+    let rec = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        rec.contains("source_sha256 ") && rec.contains("content_sha256 "),
+        "{rec}"
+    );
+    std::fs::write(&entry, &planted).unwrap();
+    let f = IdxFile::open_with(&gz, &policy).unwrap();
+    assert_eq!(f.data::<u8>().unwrap()[1], 1);
+    // Truncated, or a garbage record: rebuilt too.
+    std::fs::write(&entry, &bytes[..500]).unwrap();
+    assert_eq!(
+        IdxFile::open_with(&gz, &policy)
+            .unwrap()
+            .data::<u8>()
+            .unwrap()[999],
+        9
+    );
+    std::fs::write(&record, "garbage").unwrap();
+    assert_eq!(
+        IdxFile::open_with(&gz, &policy)
+            .unwrap()
+            .data::<u8>()
+            .unwrap()[999],
+        9
+    );
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), rec);
+}
+
+#[test]
+fn a_replaced_source_is_noticed_whatever_its_modification_time() {
+    let dir = tempdir();
+    let old = encode_idx(&[10, 3], &values(30, |i| i as f32)).unwrap();
+    let new = encode_idx(&[10, 3], &values(30, |i| -(i as f32))).unwrap();
+    let gz = write(dir.path(), "v-idx2-float.gz", &gzip(&old));
+    let policy = CachePolicy::in_dir(dir.path().join("cache"));
+    let (entry, _) = entry_of(&policy, &gz);
+    assert_eq!(
+        IdxFile::open_with(&gz, &policy)
+            .unwrap()
+            .data::<f32>()
+            .unwrap()[1],
+        1.0
+    );
+    // As `cp -p` or `tar` leave it: new content, a modification time older than the entry's.
+    std::fs::write(&gz, gzip(&new)).unwrap();
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&gz)
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+    assert!(
+        std::fs::metadata(&gz).unwrap().modified().unwrap()
+            < std::fs::metadata(&entry).unwrap().modified().unwrap()
+    );
+    let f = IdxFile::open_with(&gz, &policy).unwrap();
+    assert_eq!(f.data::<f32>().unwrap()[1], -1.0);
+    assert_eq!(std::fs::read(&entry).unwrap(), new);
+}
+
+#[test]
+fn stale_partial_files_are_removed_on_the_next_open() {
+    let dir = tempdir();
+    let bytes = encode_idx(&[4], &[1u8, 2, 3, 4]).unwrap();
+    let gz = write(dir.path(), "l-idx1-ubyte.gz", &gzip(&bytes));
+    let policy = CachePolicy::in_dir(dir.path().join("cache"));
+    let (entry, _) = entry_of(&policy, &gz);
+    let folder = entry.parent().unwrap().to_path_buf();
+    decompress_cached(&gz, &policy).unwrap();
+
+    // The id of a process that has ended.
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--list")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let me = std::process::id();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let partial = |pid: u32, tag: &str, old: bool| {
+        let p = folder.join(format!(".l-idx1-ubyte.partial-{pid}-{tag}"));
+        std::fs::write(&p, vec![0u8; 4096]).unwrap();
+        if old {
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
+        }
+        p
+    };
+    let killed = partial(dead, "killed", true);
+    let fresh = partial(dead, "fresh", false); // maybe still being written by a slow host
+    let running = partial(me, "running", true);
+    let other_file = folder.join(".notes");
+    std::fs::write(&other_file, b"kept").unwrap();
+
+    let f = IdxFile::open_with(&gz, &policy).unwrap();
+    assert_eq!(f.data::<u8>().unwrap()[..], [1, 2, 3, 4]);
+    assert!(!killed.exists(), "the dead process's partial file is left");
+    assert!(fresh.exists() && running.exists() && other_file.exists());
+}
+
+#[test]
+fn a_header_that_declares_more_than_the_stream_holds_writes_nothing() {
+    let dir = tempdir();
+    let policy = CachePolicy::in_dir(dir.path().join("cache"));
+    // 2³²−1 × 2³²−1 × 1 bytes declared, 1 MiB of zeros given (a gzip of about 1 KiB).
+    let mut lie = vec![
+        0, 0, 0x08, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 1,
+    ];
+    lie.resize(lie.len() + (1 << 20), 0);
+    let gz = write(dir.path(), "bomb-idx3-ubyte.gz", &gzip(&lie));
+    let err = IdxFile::open_with(&gz, &policy).unwrap_err();
+    assert!(
+        matches!(err, DatasetError::ImplausibleSize { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("bomb-idx3-ubyte.gz"), "{err}");
+    assert!(walk(&dir.path().join("cache")).is_empty());
+
+    // Within what deflate can expand to, but not what the stream holds: incompressible data,
+    // the header declares twice as much. The gzip trailer disagrees, so the stream is counted
+    // before anything is written.
+    let noise: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut short = encode_idx(&[40_000], &vec![0u8; 40_000]).unwrap();
+    short.truncate(8);
+    short.extend_from_slice(&noise);
+    let gz = write(dir.path(), "short-idx1-ubyte.gz", &gzip(&short));
+    let err = IdxFile::open_with(&gz, &policy).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DatasetError::Truncated {
+                expected: 40_008,
+                actual: 20_008,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(walk(&dir.path().join("cache")).is_empty());
+
+    // Several gzip members (the trailer then gives the last member's size only) still load.
+    let bytes = encode_idx(&[6], &[1u8, 2, 3, 4, 5, 6]).unwrap();
+    let mut two = gzip(&bytes[..7]);
+    two.extend_from_slice(&gzip(&bytes[7..]));
+    let gz = write(dir.path(), "two-idx1-ubyte.gz", &two);
+    assert_eq!(
+        IdxFile::open_with(&gz, &policy)
+            .unwrap()
+            .data::<u8>()
+            .unwrap()[..],
+        [1, 2, 3, 4, 5, 6]
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_cache_folder_others_can_write_is_refused_naming_the_variable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let bytes = encode_idx(&[2], &[1u8, 2]).unwrap();
+    let gz = write(dir.path(), "l-idx1-ubyte.gz", &gzip(&bytes));
+
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = IdxFile::open_with(&gz, &CachePolicy::in_dir(&shared)).unwrap_err();
+    assert!(matches!(err, DatasetError::CacheFolder { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("writable by other users") && msg.contains("BILEVEL_CACHE_DIR"),
+        "{msg}"
+    );
+    assert!(walk(&shared).is_empty());
+
+    // A folder this user cannot create: the message names the variable too.
+    let blocked = dir.path().join("file-not-folder");
+    std::fs::write(&blocked, b"x").unwrap();
+    let err = IdxFile::open_with(&gz, &CachePolicy::in_dir(blocked.join("cache"))).unwrap_err();
+    assert!(err.to_string().contains("BILEVEL_CACHE_DIR"), "{err}");
+
+    // A folder created here is private.
+    let fresh = dir.path().join("fresh").join("cache");
+    IdxFile::open_with(&gz, &CachePolicy::in_dir(&fresh)).unwrap();
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_cache_folder_another_user_owns_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempdir();
+    let gz = write(
+        dir.path(),
+        "l-idx1-ubyte.gz",
+        &gzip(&encode_idx(&[1], &[3u8]).unwrap()),
+    );
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    // Only a superuser can give a folder away; elsewhere, say so.
+    if std::os::unix::fs::chown(&theirs, Some(4_000_123), None).is_err() {
+        println!("a_cache_folder_another_user_owns_is_refused: skipped: cannot chown (not root)");
+        return;
+    }
+    assert_eq!(std::fs::metadata(&theirs).unwrap().uid(), 4_000_123);
+    let err = IdxFile::open_with(&gz, &CachePolicy::in_dir(&theirs)).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, DatasetError::CacheFolder { .. }), "{err:?}");
+    assert!(
+        msg.contains("owned by user id 4000123") && msg.contains("BILEVEL_CACHE_DIR"),
+        "{msg}"
+    );
+    assert!(walk(&theirs).is_empty());
 }

@@ -9,8 +9,8 @@ use bilevel_datasets::DatasetError;
 use bilevel_datasets::cache::CachePolicy;
 use bilevel_datasets::idx::encode_idx;
 use bilevel_datasets::mnist::{
-    self, DatasetKind, LoadOptions, Split, find_dir, find_split_files, load_files, load_split,
-    shipped_mnist_dir,
+    self, DatasetKind, LoadOptions, Split, Verify, find_dir, find_split_files, load_files,
+    load_split, shipped_mnist_dir,
 };
 use common::{gzip, tempdir, tiny_split, write};
 
@@ -20,7 +20,8 @@ fn opts_in(dir: &Path) -> LoadOptions {
 
 #[test]
 fn both_spellings_raw_and_gz_load_identically() {
-    let (images, labels) = tiny_split(12, 3, 4, 10);
+    // Standard names: the images must be 28 × 28.
+    let (images, labels) = tiny_split(12, 28, 28, 10);
     let mut loaded = Vec::new();
     for (spelling, gz) in [
         ("-idx", false),
@@ -52,7 +53,7 @@ fn both_spellings_raw_and_gz_load_identically() {
             let files = find_split_files(dir.path(), split).expect("files found");
             assert_eq!(files.images.extension().is_some_and(|e| e == "gz"), gz);
             let d = load_split(dir.path(), split, &opts_in(dir.path())).unwrap();
-            assert_eq!((d.len(), d.rows(), d.cols(), d.pixels()), (12, 3, 4, 12));
+            assert_eq!((d.len(), d.rows(), d.cols(), d.pixels()), (12, 28, 28, 784));
             assert_eq!(d.labels()[..4], [0, 1, 2, 3]);
             let x = d.all_features(false);
             loaded.push((x, d.labels().to_vec(), d.pixel_bytes().to_vec()));
@@ -259,6 +260,103 @@ fn inconsistent_files_give_typed_errors() {
 }
 
 #[test]
+fn degenerate_shapes_are_refused_before_anything_is_sized_from_them() {
+    let dir = tempdir();
+    let opts = opts_in(dir.path());
+    let header = |dims: [u32; 3]| {
+        let mut h = vec![0, 0, 0x08, 3];
+        for d in dims {
+            h.extend_from_slice(&d.to_be_bytes());
+        }
+        h
+    };
+    let shape_err = |images: &Path, labels: &Path| {
+        let start = std::time::Instant::now();
+        let err = load_files(images, labels, &opts).unwrap_err();
+        // The 9-second spin in the feature matrix's allocation once came after a load like this.
+        assert!(start.elapsed().as_secs() < 5);
+        assert!(
+            matches!(err, DatasetError::UnexpectedShape { .. }),
+            "{err:?}"
+        );
+        err
+    };
+    // No image, 2³²−1 × 2³²−1 pixels: a 16-byte file and an empty label file.
+    let empty_labels = write(dir.path(), "l0.idx", &encode_idx(&[0], &[0u8; 0]).unwrap());
+    for dims in [[0, u32::MAX, u32::MAX], [0, 65_536, 65_536]] {
+        let ip = write(dir.path(), "huge.idx", &header(dims));
+        let err = shape_err(&ip, &empty_labels);
+        assert!(err.to_string().contains("huge.idx"), "{err}");
+    }
+    // Images of no pixel.
+    let labels = write(
+        dir.path(),
+        "t10k-labels-idx1-ubyte",
+        &encode_idx(&[10_000], &vec![1u8; 10_000]).unwrap(),
+    );
+    let ip = write(dir.path(), "zero.idx", &header([10_000, 0, 0]));
+    shape_err(&ip, &labels);
+    // One pixel: fine under another name, not under a standard MNIST name (which means 28 × 28).
+    let one = encode_idx(&[10_000, 1, 1], &vec![7u8; 10_000]).unwrap();
+    let ip = write(dir.path(), "one-pixel.idx", &one);
+    assert_eq!(load_files(&ip, &labels, &opts).unwrap().pixels(), 1);
+    let ip = write(dir.path(), "t10k-images-idx3-ubyte", &one);
+    let err = shape_err(&ip, &labels);
+    assert!(err.to_string().contains("28 × 28"), "{err}");
+    let ip = write(dir.path(), "t10k-images.idx3-ubyte.gz", &gzip(&one));
+    shape_err(&ip, &labels);
+    // The CLI's way in: a folder of standard names.
+    let err = load_split(dir.path(), Split::Test, &opts).unwrap_err();
+    assert!(
+        matches!(err, DatasetError::UnexpectedShape { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_sums_file_beside_the_data_is_checked_by_default() {
+    let shipped = shipped_mnist_dir();
+    let dir = tempdir();
+    for f in ["t10k-images-idx3-ubyte.gz", "SHA256SUMS"] {
+        std::fs::copy(shipped.join(f), dir.path().join(f)).unwrap();
+    }
+    // All labels 0 (valid IDX, in range) under the standard name.
+    let zeros = encode_idx(&[10_000], &vec![0u8; 10_000]).unwrap();
+    write(dir.path(), "t10k-labels-idx1-ubyte.gz", &gzip(&zeros));
+    let err = load_split(dir.path(), Split::Test, &opts_in(dir.path())).unwrap_err();
+    assert!(
+        matches!(&err, DatasetError::ChecksumMismatch { path, .. } if path.ends_with("t10k-labels-idx1-ubyte.gz")),
+        "{err:?}"
+    );
+    // Without a sums file the built-in digests of the published files catch it too.
+    std::fs::remove_file(dir.path().join("SHA256SUMS")).unwrap();
+    load_split(dir.path(), Split::Test, &opts_in(dir.path())).unwrap();
+    let published = opts_in(dir.path()).with_verify(Verify::Published);
+    let err = load_split(dir.path(), Split::Test, &published).unwrap_err();
+    assert!(
+        matches!(err, DatasetError::ChecksumMismatch { .. }),
+        "{err:?}"
+    );
+    std::fs::copy(
+        shipped.join("t10k-labels-idx1-ubyte.gz"),
+        dir.path().join("t10k-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    load_split(dir.path(), Split::Test, &published).unwrap();
+    // Fashion-MNIST's digests are not MNIST's.
+    let err = load_split(
+        dir.path(),
+        Split::Test,
+        &published.with_kind(DatasetKind::FashionMnist),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, DatasetError::ChecksumMismatch { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn missing_training_files_say_where_we_looked_and_what_to_do() {
     let dir = tempdir();
     let err = find_dir(DatasetKind::Mnist, Some(dir.path()), Split::Train).unwrap_err();
@@ -266,6 +364,7 @@ fn missing_training_files_say_where_we_looked_and_what_to_do() {
     println!("{msg}");
     match &err {
         DatasetError::NotFound {
+            kind: DatasetKind::Mnist,
             split: Split::Train,
             searched,
         } => {
@@ -306,4 +405,60 @@ fn full_mnist_when_available() {
         find_dir(DatasetKind::Mnist, None, Split::Train).unwrap(),
         dir
     );
+}
+
+#[test]
+fn fashion_mnist_when_available() {
+    let dirs: Vec<_> = [
+        mnist::env_fashion_dir(),
+        Some(std::path::PathBuf::from(mnist::DEBIAN_FASHION_MNIST_DIR)),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|d| find_split_files(d, Split::Train).is_some())
+    .collect();
+    if dirs.is_empty() {
+        println!(
+            "fashion_mnist_when_available: skipped: Fashion-MNIST not found, set {} or apt-get install dataset-fashion-mnist",
+            mnist::FASHION_DIR_ENV
+        );
+        return;
+    }
+    let cache = tempdir();
+    let fashion = LoadOptions::new()
+        .with_kind(DatasetKind::FashionMnist)
+        .with_cache(CachePolicy::in_dir(cache.path()));
+    let mut first_labels = Vec::new();
+    for dir in &dirs {
+        println!("Fashion-MNIST from {}", dir.display());
+        let before = std::fs::read_dir(dir).unwrap().count();
+        // Found by the standard names, checked against the published digests (and against
+        // SHA256SUMS where the folder has one).
+        let found = find_dir(DatasetKind::FashionMnist, Some(dir), Split::Train).unwrap();
+        assert_eq!(&found, dir);
+        for verify in [Verify::IfListed, Verify::Published] {
+            let opts = fashion.clone().with_verify(verify);
+            let train = load_split(dir, Split::Train, &opts).unwrap();
+            let test = load_split(dir, Split::Test, &opts).unwrap();
+            assert_eq!((train.len(), test.len()), (60_000, 10_000));
+            assert_eq!((train.rows(), train.cols()), (28, 28));
+            assert_eq!(&train.labels()[..5], &[9, 0, 0, 3, 0]);
+            first_labels.push(test.labels()[..100].to_vec());
+        }
+        // MNIST's digests reject it.
+        let as_mnist = fashion
+            .clone()
+            .with_kind(DatasetKind::Mnist)
+            .with_verify(Verify::Published);
+        assert!(matches!(
+            load_split(dir, Split::Test, &as_mnist),
+            Err(DatasetError::ChecksumMismatch { .. })
+        ));
+        // Nothing was written into the data folder.
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), before);
+    }
+    assert!(first_labels.windows(2).all(|w| w[0] == w[1]));
+    // With no folder named, the variable (else Debian's folder) is where it is found.
+    let default = find_dir(DatasetKind::FashionMnist, None, Split::Test).unwrap();
+    assert_eq!(default, dirs[0]);
 }
