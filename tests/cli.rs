@@ -689,6 +689,42 @@ fn a_data_folder_given_must_exist_and_hold_the_split() {
     assert!(!tmp.path().join("runs").exists());
 }
 
+#[cfg(unix)]
+#[test]
+fn a_cache_folder_others_can_write_stops_the_run_naming_bilevel_cache_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let shared = tmp.path().join("shared-cache");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = bilevel()
+        .env("BILEVEL_CACHE_DIR", &shared)
+        .args([
+            "run",
+            "--problem",
+            "dhc-linear",
+            "--solver",
+            "bome",
+            "--set",
+            "preset=pgdqp",
+            "--iters",
+            "1",
+            "--quiet",
+        ])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("BILEVEL_CACHE_DIR") && err.contains("writable by other users"),
+        "{err}"
+    );
+    // Nothing was read from or written to that folder, and no run folder was made.
+    assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
+    assert!(!tmp.path().join("runs").exists());
+}
+
 #[test]
 fn a_run_file_takes_the_flags_spelling_and_a_seed_list() {
     use bilevel::cli::{RunArgs, resolve_run, run::UNCAPPED};

@@ -80,11 +80,12 @@ impl CachePolicy {
     /// there is no cache folder, and opening a `.gz` file fails with
     /// [`DatasetError::NoCacheFolder`].
     pub fn from_env() -> Self {
-        let var = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
+        Self::from_vars(|k| std::env::var_os(k))
+    }
+
+    /// [`CachePolicy::from_env`] with the environment read through `get`.
+    fn from_vars(get: impl Fn(&str) -> Option<OsString>) -> Self {
+        let var = |k: &str| get(k).filter(|v| !v.is_empty()).map(PathBuf::from);
         if let Some(dir) = var(CACHE_DIR_ENV) {
             return Self {
                 dir: Some(dir),
@@ -648,6 +649,41 @@ mod tests {
         assert_eq!(partial_pid(".x.partial-abc-zz"), None);
         assert_eq!(partial_pid(".x.partial-12"), None);
         assert_eq!(partial_pid("plain"), None);
+    }
+
+    #[test]
+    fn the_default_folder_is_per_user_and_never_the_shared_temp_folder() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        let p = CachePolicy::from_vars(env(&[("HOME", "/home/ann")]));
+        assert_eq!(p.dir(), Some(Path::new("/home/ann/.cache/bilevel")));
+        assert_eq!(p.origin, Origin::User);
+        let p = CachePolicy::from_vars(env(&[("HOME", "/home/ann"), ("XDG_CACHE_HOME", "/c")]));
+        assert_eq!(p.dir(), Some(Path::new("/c/bilevel")));
+        // A relative XDG_CACHE_HOME is invalid (XDG Base Directory specification): ignored.
+        let p = CachePolicy::from_vars(env(&[("HOME", "/h"), ("XDG_CACHE_HOME", "rel")]));
+        assert_eq!(p.dir(), Some(Path::new("/h/.cache/bilevel")));
+        let p = CachePolicy::from_vars(env(&[("HOME", "/h"), (CACHE_DIR_ENV, "/mine")]));
+        assert_eq!((p.dir(), p.origin), (Some(Path::new("/mine")), Origin::Env));
+        let p = CachePolicy::from_vars(env(&[("HOME", "/h"), (CACHE_DIR_ENV, "")]));
+        assert_eq!(p.dir(), Some(Path::new("/h/.cache/bilevel")));
+        // Nothing set: no folder, and an error that says what to set.
+        let p = CachePolicy::from_vars(env(&[]));
+        assert_eq!(p.dir(), None);
+        let err = p.dir_entry(Path::new("x.gz")).unwrap_err();
+        assert!(err.to_string().contains(CACHE_DIR_ENV), "{err}");
+        // The real environment's default is not under the shared temp folder.
+        if let Some(d) = CachePolicy::from_env().dir()
+            && std::env::var_os(CACHE_DIR_ENV).is_none()
+        {
+            assert!(!d.starts_with(std::env::temp_dir()), "{}", d.display());
+        }
     }
 
     #[test]
