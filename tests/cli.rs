@@ -979,6 +979,35 @@ fn itd_appendix_d_quick_needs_the_training_split() {
 }
 
 #[test]
+fn galet_fig3_smoke_compares_both_increments_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fig3");
+    let o = bilevel()
+        .args(["reproduce", "galet-fig3", "--smoke", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let rows: Vec<Vec<&str>> = report
+        .lines()
+        .filter(|l| l.starts_with("| (") || l.starts_with("| (-"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    // 3 starts × 3 settings × 2 increments.
+    assert_eq!(rows.len(), 18, "{report}");
+    assert_eq!(rows.iter().filter(|r| r[3] == "(12b)").count(), 9);
+    assert_eq!(rows.iter().filter(|r| r[3] == "(15)").count(), 9);
+    // Eq. (15) takes one product per w-step, eq. (12b) two: fewer MV with the same Gc.
+    for pair in rows.chunks(2) {
+        let mv = |r: &Vec<&str>| r[8].parse::<f64>().unwrap();
+        assert_eq!(pair[0][7], pair[1][7], "{pair:?}");
+        assert!(mv(&pair[1]) < mv(&pair[0]), "{pair:?}");
+    }
+    assert!(out.join("opt_gap.svg").exists());
+}
+
+#[test]
 fn galet_sensitivity_smoke_covers_the_grid() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sens");

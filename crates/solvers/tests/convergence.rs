@@ -588,6 +588,45 @@ fn galet_example1_reaches_optimal_set_from_two_starts() {
     }
 }
 
+#[test]
+fn galet_eq15_increment_against_eq12b_on_example1() {
+    // GALET paper, Figure 3: eq. (15)'s nonconvex-strongly-convex increment
+    // d = ∇ᵧf + ∇²ᵧᵧg·w in place of eq. (12b)'s "fails to find the global optimizer" of
+    // Example 1. Here it does fail from (−1, −2, 0.5) with T = 50 (x diverges at k = 16) where
+    // eq. (12b) reaches the optimal set; with the default T = 1 both reach it from (2, 2, 2),
+    // since at a lower-level solution ∇ᵧf = (1, −cos y₂) lies in the range of
+    // ∇²ᵧᵧg = ∇ᵧf ∇ᵧfᵀ, where gradient descent on eq. (14) is well posed.
+    let run = |x0: f64, y0: [f64; 2], t_inner: usize, w_increment| {
+        let p = GaletExample1::with_start(x0, y0);
+        let mut s = Galet::new(GaletParams {
+            w_increment,
+            t_inner,
+            ..GaletParams::default()
+        })
+        .unwrap();
+        let cfg = RunConfig {
+            metrics_every: 500,
+            ..RunConfig::iters(500)
+        };
+        let r = Runner::new(cfg).unwrap().run(&p, &mut s).unwrap();
+        let gap = r.trace.last().and_then(|rec| rec.metrics.as_ref()?.opt_gap);
+        (r.status, gap)
+    };
+    let (status, gap) = run(-1.0, [-2.0, 0.5], 50, WIncrement::Pl);
+    assert_eq!(status, Status::MaxIter);
+    assert!(gap.unwrap() < 1e-12, "{gap:?}");
+    let (status, _) = run(-1.0, [-2.0, 0.5], 50, WIncrement::StronglyConvex);
+    assert!(
+        matches!(&status, Status::Diverged { quantity, .. } if quantity == "x"),
+        "{status:?}"
+    );
+    for inc in [WIncrement::Pl, WIncrement::StronglyConvex] {
+        let (status, gap) = run(2.0, [2.0, 2.0], 1, inc);
+        assert_eq!(status, Status::MaxIter);
+        assert!(gap.unwrap() < 1e-12, "{inc:?}: {gap:?}");
+    }
+}
+
 /// Runs `iters` iterations on the nasty example; asserts that every iterate is feasible and
 /// returns the final `x` and the largest `|x|` over the last 200 iterations.
 fn nasty_run(s: &mut dyn Solver, iters: u64) -> (f64, f64) {

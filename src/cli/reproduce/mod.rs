@@ -21,7 +21,7 @@ use std::time::Instant;
 /// Arguments of `bilevel reproduce`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ReproduceArgs {
-    /// Experiment: `quick`, `kappa-sweep`, `galet-example1`, `galet-sensitivity`,
+    /// Experiment: `quick`, `kappa-sweep`, `galet-example1`, `galet-fig3`, `galet-sensitivity`,
     /// `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`, `pgdqp-dhc` or
     /// `pgdqp-time`.
     pub id: String,
@@ -107,6 +107,13 @@ pub const EXPERIMENTS: &[Experiment] = &[
         seeded: false,
         reduced: false,
         run: galet::galet_example1,
+    },
+    Experiment {
+        id: "galet-fig3",
+        summary: "GALET's w-increment (12b) against (15) on Example 1 (GALET paper, Figure 3)",
+        seeded: false,
+        reduced: false,
+        run: galet::galet_fig3,
     },
     Experiment {
         id: "galet-sensitivity",

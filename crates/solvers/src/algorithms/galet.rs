@@ -26,6 +26,23 @@ pub struct GaletParams {
     /// `T = 1` from `w = 0` the `x`-update cannot reach the optimal set of Example 1, so the
     /// default carries `w` over.
     pub warm_start_w: bool,
+    /// The increment of the `w`-steps: eq. (12b) (the default, the algorithm the paper
+    /// analyses) or eq. (15), the nonconvex-strongly-convex one its Figure 3 compares with.
+    #[serde(default)]
+    pub w_increment: WIncrement,
+}
+
+/// The increment `d` of GALET's `w`-steps `w ← w − ρd`, at `(x_k, y_{k+1})`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WIncrement {
+    /// Eq. (12b): `d = ∇²ᵧᵧg(∇ᵧf + ∇²ᵧᵧg·w)`, the gradient of `½‖∇ᵧf + ∇²ᵧᵧg·w‖²`, which
+    /// the paper shows is needed under the PL condition (two products per step).
+    #[default]
+    Pl,
+    /// Eq. (15): `d = ∇ᵧf + ∇²ᵧᵧg·w`, the increment of the nonconvex-strongly-convex methods
+    /// (one product per step); the paper's Figure 3 shows it missing Example 1's optimal set.
+    StronglyConvex,
 }
 
 impl Default for GaletParams {
@@ -37,6 +54,7 @@ impl Default for GaletParams {
             rho: 0.1,
             t_inner: 1,
             warm_start_w: true,
+            w_increment: WIncrement::Pl,
         }
     }
 }
@@ -89,8 +107,9 @@ struct State {
 /// see [`GaletParams::warm_start_w`]), `T` steps
 /// `w ← w − ρ∇²ᵧᵧg(∇ᵧf + ∇²ᵧᵧg·w)` (eq. (12a)/(12b)); then
 /// `x ← x − α(∇ₓf + ∇²ₓᵧg·w)` (eq. (13)), all at `(x, y_{k+1})`. Cost: `N + 1` Gc and
-/// `2T + 1` MV per iteration (`2T` from `w = 0`, whose first step skips `∇²ᵧᵧg·0`). Exposes `w` for the residuals
-/// `R_x, R_w, R_y` of eq. (8).
+/// `2T + 1` MV per iteration (`2T` from `w = 0`, whose first step skips `∇²ᵧᵧg·0`). With
+/// [`WIncrement::StronglyConvex`] the `w`-steps take eq. (15)'s `d = ∇ᵧf + ∇²ᵧᵧg·w` instead,
+/// `T + 1` MV (`T` from `w = 0`). Exposes `w` for the residuals `R_x, R_w, R_y` of eq. (8).
 #[derive(Clone, Debug)]
 pub struct Galet {
     params: GaletParams,
@@ -139,7 +158,10 @@ impl Solver for Galet {
                 let hw = o.hvp_yy_g(&it.x, &it.y, &w);
                 lincomb(1.0, &gf.y, 1.0, &hw)
             };
-            let d = o.hvp_yy_g(&it.x, &it.y, &r);
+            let d = match p.w_increment {
+                WIncrement::Pl => o.hvp_yy_g(&it.x, &it.y, &r),
+                WIncrement::StronglyConvex => r,
+            };
             axpy(&mut w, -p.rho, &d);
         }
         let jw = o.jvp_xy_g(&it.x, &it.y, &w);

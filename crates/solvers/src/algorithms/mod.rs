@@ -39,7 +39,7 @@ pub use aidbio::{AidBio, AidBioParams, LinearSolve};
 pub use bome::{Bome, BomeParams};
 pub use f2sa::{F2sa, F2saParams};
 pub use f3sa::{F3sa, F3saParams};
-pub use galet::{Galet, GaletParams};
+pub use galet::{Galet, GaletParams, WIncrement};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
 pub use pgdqp::{PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
