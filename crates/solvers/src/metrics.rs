@@ -1,5 +1,6 @@
 //! Stationarity measures evaluated along a run, outside the solver's oracle budget.
 
+use crate::algorithms::KktMultiplier;
 use crate::error::Error;
 use crate::linear::cg;
 use crate::named::{Named, named};
@@ -25,8 +26,15 @@ pub struct Metrics {
     /// conjugate gradient to relative residual `1e-13`.
     pub grad_phi_norm: Option<f64>,
     /// The ε-KKT residual of Definition 2.4 in "Perturbed Gradient Descent via Convex Quadratic
-    /// Approximation for Nonconvex Bilevel Optimization", with `ν = λ∇ᵧg` from the solver's
-    /// multiplier: `max(‖∇ᵧg‖², ‖∇ₓf + ∇²ₓᵧg·ν‖², ‖∇ᵧf + ∇²ᵧᵧg·ν‖²)`.
+    /// Approximation for Nonconvex Bilevel Optimization":
+    /// `max(‖∇ᵧg‖², ‖∇ₓf + ∇²ₓᵧg·ν‖², ‖∇ᵧf + ∇²ᵧᵧg·ν‖²)` with `ν = 2λ∇ᵧg`, where `λ` is the
+    /// solver's multiplier rule (eq. (8b), [`KktMultiplier`]) evaluated at the same point as
+    /// everything else. The factor 2 comes from that paper's Remark 3.1
+    /// (`∇h = 2[∇²ᵧₓg ∇²ᵧᵧg]ᵀ∇ᵧg`), the index from its eq. (8b) and the proof of Corollary 4.3
+    /// in its Appendix A, which needs `‖∇f + [∇²ᵧₓg ∇²ᵧᵧg]ᵀν_t‖² = ‖Δ_t‖²` at `(x_t, y_t)`; the
+    /// corollary's printed `ν_k = λ_k∇ᵧg` would leave `¼‖∇f‖²` where `Δ = 0`. So the last two
+    /// terms are `‖Δˣ‖²` and `‖Δʸ‖²` of eq. (8a) at the point, and cost one `∇h` (1 Gc + 1 MV,
+    /// uncounted) per evaluation.
     pub kkt: Option<f64>,
     /// GALET's `R_x = ‖∇ₓf + ∇²ₓᵧg·w‖²` (eq. (8a) of "A Generalized Alternating Method for
     /// Bilevel Optimization under the Polyak-Łojasiewicz Condition").
@@ -147,13 +155,13 @@ pub fn exact_grad_phi(
     Ok(Some(lincomb(1.0, &gf.x, -1.0, &jv)))
 }
 
-/// What the solver-specific metrics need from a solver's state: the PGD-QP multiplier (for the
-/// ε-KKT residual) and GALET's shadow implicit gradient (for its residuals). Empty, the other
+/// What the solver-specific metrics need from a solver's state: the PGD-QP multiplier rule (for
+/// the ε-KKT residual) and GALET's shadow implicit gradient (for its residuals). Empty, the other
 /// metrics are still evaluated.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Hints<'a> {
     /// [`Solver::kkt_multiplier`].
-    pub kkt_multiplier: Option<f64>,
+    pub kkt_multiplier: Option<KktMultiplier>,
     /// [`Solver::shadow`].
     pub shadow: Option<&'a Mat<f64>>,
 }
@@ -232,12 +240,12 @@ impl MetricEvaluator {
             m.galet_ry = Some(gg.value - gs);
             m.vf_kkt = Some(norm_sq(&gf.x) + norm_sq(&gf.y) + (gg.value - gs));
         }
-        if let Some(lambda) = hints.kkt_multiplier {
-            let mut nu = gg.y.clone();
-            crate::vecops::scale(&mut nu, lambda);
-            let c = p.hvp_g(ev, x, y, nu.as_ref());
-            let rx = norm_sq(&lincomb(1.0, &gf.x, 1.0, &c.xy));
-            let ry = norm_sq(&lincomb(1.0, &gf.y, 1.0, &c.yy));
+        if let Some(rule) = hints.kkt_multiplier {
+            // λ at this point; with ν = 2λ∇ᵧg, [∇²ₓᵧg; ∇²ᵧᵧg]·ν = λ∇h (Remark 3.1).
+            let gh = p.grad_h(ev, x, y);
+            let lambda = rule.lambda(&gf, &gh);
+            let rx = norm_sq(&lincomb(1.0, &gf.x, lambda, &gh.x));
+            let ry = norm_sq(&lincomb(1.0, &gf.y, lambda, &gh.y));
             m.kkt = Some(h.max(rx).max(ry));
         }
         if let Some(w) = hints.shadow {
@@ -247,5 +255,139 @@ impl MetricEvaluator {
             m.galet_rw = Some(norm_sq(&p.hvp_yy_g(ev, x, y, r.as_ref())));
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Oracle;
+    use crate::algorithms::{PgdQp, PgdQpParams, Rho};
+    use crate::problems::QuadraticKappa;
+
+    /// The x- and y-parts of the ε-KKT residual with multiplier `ν = c·λ∇ᵧg` at `(x, y)`.
+    fn kkt_parts(p: &dyn Problem, x: &Mat<f64>, y: &Mat<f64>, lambda: f64, c: f64) -> (f64, f64) {
+        let mut ev = Evaluator::new();
+        let gf = p.grad_f(&mut ev, x.as_ref(), y.as_ref());
+        let mut nu = p.grad_g(&mut ev, x.as_ref(), y.as_ref()).y;
+        crate::vecops::scale(&mut nu, c * lambda);
+        let j = p.hvp_g(&mut ev, x.as_ref(), y.as_ref(), nu.as_ref());
+        (
+            norm_sq(&lincomb(1.0, &gf.x, 1.0, &j.xy)),
+            norm_sq(&lincomb(1.0, &gf.y, 1.0, &j.yy)),
+        )
+    }
+
+    /// At a KKT point `(x*, y*, ν*)` of the gradient reformulation of quadratic-κ (`x*` the
+    /// minimizer of `Φ`, `y* = y*(x*)`, `ν* = −(∇²ᵧᵧg)⁻¹∇ᵧf`), approached along
+    /// `y_t = y* + t(∇²ᵧᵧg)⁻¹ν*` (so that `∇ᵧg = tν*`), PGD-QP's `λ` of eq. (8b) is
+    /// `1/(2t) + α`, and `ν = 2λ∇ᵧg → ν*`: the residual vanishes like `t²`. The printed
+    /// `ν = λ∇ᵧg` tends to `ν*/2` and leaves `¼‖∇f‖²`.
+    #[test]
+    fn kkt_residual_vanishes_at_a_kkt_point() {
+        let p = QuadraticKappa::new(10.0, 2);
+        let mut ev = Evaluator::new();
+        let xs = p.x_star();
+        let ys = p.y_star(xs.as_ref()).unwrap();
+        let gf = p.grad_f(&mut ev, xs.as_ref(), ys.as_ref());
+        // ∇²ᵧᵧg is diagonal here: its entries from products with the unit vectors.
+        let diag: Vec<f64> = (0..2)
+            .map(|i| {
+                let e = Mat::from_fn(2, 1, |r, _| if r == i { 1.0 } else { 0.0 });
+                p.hvp_yy_g(&mut ev, xs.as_ref(), ys.as_ref(), e.as_ref())[(i, 0)]
+            })
+            .collect();
+        let nu_star = Mat::from_fn(2, 1, |i, _| -gf.y[(i, 0)] / diag[i]);
+        // The KKT conditions hold at (x*, y*, ν*) to rounding.
+        let j = p.hvp_g(&mut ev, xs.as_ref(), ys.as_ref(), nu_star.as_ref());
+        assert!(norm_sq(&lincomb(1.0, &gf.x, 1.0, &j.xy)) < 1e-28);
+        assert!(norm_sq(&lincomb(1.0, &gf.y, 1.0, &j.yy)) < 1e-28);
+        let f2 = norm_sq(&gf.x) + norm_sq(&gf.y);
+        let rule = KktMultiplier {
+            alpha: 0.5,
+            rho: Rho::GradNormSq,
+            h0: 0.0,
+        };
+        let hints = Hints {
+            kkt_multiplier: Some(rule),
+            shadow: None,
+        };
+        let mut mev = MetricEvaluator::new();
+        let mut last = f64::INFINITY;
+        for t in [1e-2, 1e-4, 1e-6, 1e-8] {
+            let y = Mat::from_fn(2, 1, |i, _| ys[(i, 0)] + t * nu_star[(i, 0)] / diag[i]);
+            let it = Iterate { x: xs.clone(), y };
+            let kkt = mev.evaluate(&p, &it, hints).kkt.unwrap();
+            let gh = p.grad_h(&mut ev, xs.as_ref(), it.y.as_ref());
+            let gft = p.grad_f(&mut ev, xs.as_ref(), it.y.as_ref());
+            let lambda = rule.lambda(&gft, &gh);
+            assert!(
+                (lambda * t - (0.5 + 0.5 * t)).abs() < 1e-6,
+                "λ = {lambda} at t = {t}"
+            );
+            // ∇f does not depend on y here, and ∇h = 2[∇²ᵧₓg ∇²ᵧᵧg]ᵀ(tν*) = −2t∇f. The printed
+            // multiplier ν = λ∇ᵧg at the same point leaves ‖∇f + ½λ∇h‖² = (½ − αt)²‖∇f‖²,
+            // about a quarter of ‖∇f‖², however close the point is.
+            let (ox, oy) = kkt_parts(&p, &xs, &it.y, lambda, 1.0);
+            let old = (0.5 - 0.5 * t).powi(2) * f2;
+            assert!((ox + oy - old).abs() < 1e-6 * f2, "{ox} + {oy} vs {old}");
+            // ν = 2λ∇ᵧg: the parts are ‖∇f + λ∇h‖² = (2αt)²‖∇f‖² = t²‖∇f‖² and h = t²‖ν*‖².
+            let (nx, ny) = kkt_parts(&p, &xs, &it.y, lambda, 2.0);
+            let h = h_at(&p, &xs, &it.y);
+            assert!((kkt - h.max(nx).max(ny)).abs() <= 1e-9 * kkt + 1e-30);
+            let bound = t * t * f2.max(norm_sq(&nu_star));
+            // (Up to rounding: ∇f + λ∇h cancels terms of order 1 to leave one of order t.)
+            assert!(kkt <= 1.01 * bound + 1e-15, "kkt = {kkt} at t = {t}");
+            assert!(kkt < last);
+            last = kkt;
+        }
+        assert!(last < 1e-15, "{last}");
+    }
+
+    fn h_at(p: &dyn Problem, x: &Mat<f64>, y: &Mat<f64>) -> f64 {
+        norm_sq(&p.grad_g(&mut Evaluator::new(), x.as_ref(), y.as_ref()).y)
+    }
+
+    /// Along a PGD-QP run, the residual at each iterate uses the multiplier of that iterate: the
+    /// `λ` the next step computes there (its `lambda` scalar), so that the x- and y-parts are
+    /// that step's `‖Δˣ‖²` and `‖Δʸ‖²`, with `ν = 2λ∇ᵧg`.
+    #[test]
+    fn kkt_residual_takes_the_multiplier_of_the_point() {
+        let p = QuadraticKappa::new(10.0, 2);
+        let l = p.l();
+        for params in [
+            PgdQpParams::theorem_4_2_max_step(0.3, l, 4.0 * l * l),
+            PgdQpParams {
+                warm_start_step: 1.0 / l,
+                ..PgdQpParams::corollary_4_6(1000, l)
+            },
+        ] {
+            let mut s = PgdQp::new(params).unwrap();
+            let mut o = Oracle::new(&p);
+            let mut it = Iterate {
+                x: p.x0(),
+                y: p.y0(),
+            };
+            s.init(&mut o, &mut it).unwrap();
+            let mut mev = MetricEvaluator::new();
+            for k in 0..30 {
+                let kkt = mev.evaluate(&p, &it, Hints::of(&s)).kkt.unwrap();
+                let at = it.clone();
+                let scalars = s.step(&mut o, &mut it, k);
+                let lambda = scalars.iter().find(|(n, _)| *n == "lambda").unwrap().1;
+                let delta = scalars.iter().find(|(n, _)| *n == "delta_norm").unwrap().1;
+                let (rx, ry) = kkt_parts(&p, &at.x, &at.y, lambda, 2.0);
+                let want = h_at(&p, &at.x, &at.y).max(rx).max(ry);
+                assert!(
+                    (kkt - want).abs() <= 1e-9 * want,
+                    "k = {k}: {kkt} vs {want}"
+                );
+                // The x- and y-parts add up to ‖Δ‖² at the point (the identity of Appendix A).
+                assert!(
+                    (rx + ry - delta * delta).abs() <= 1e-9 * delta * delta,
+                    "k = {k}"
+                );
+            }
+        }
     }
 }

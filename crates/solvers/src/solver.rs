@@ -44,9 +44,10 @@ pub trait Solver: Send + std::fmt::Debug {
         Vec::new()
     }
 
-    /// The multiplier `λ` such that `ν = λ∇ᵧg` is the method's estimate of the KKT multiplier of
-    /// the gradient reformulation (PGD-QP), for the ε-KKT metric.
-    fn kkt_multiplier(&self) -> Option<f64> {
+    /// The rule giving the multiplier `λ` at a point, such that `ν = 2λ∇ᵧg` there is the
+    /// method's estimate of the KKT multiplier of the gradient reformulation (PGD-QP), for the
+    /// ε-KKT metric ([`KktMultiplier`](crate::algorithms::KktMultiplier) says why the factor 2).
+    fn kkt_multiplier(&self) -> Option<crate::algorithms::KktMultiplier> {
         None
     }
 

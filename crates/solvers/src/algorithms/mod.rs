@@ -41,7 +41,7 @@ pub use f2sa::{F2sa, F2saParams};
 pub use f3sa::{F3sa, F3saParams};
 pub use galet::{Galet, GaletParams, WIncrement};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
-pub use pgdqp::{PgdQp, PgdQpParams, Rho};
+pub use pgdqp::{KktMultiplier, PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
 pub use prox_momentum::{ProxF2saMomentum, ProxF2saMomentumParams};
 pub use rhg::{Rhg, RhgParams};

@@ -1,5 +1,6 @@
 use crate::error::{Error, check, check_count, check_pos};
 use crate::oracle::Oracle;
+use crate::problem::{Grad, HGrad};
 use crate::rules::{Rule, StepRules, inner_rule};
 use crate::solver::{Iterate, Scalars, Solver, state_io};
 use crate::vecops::{axpy, dot, norm_sq};
@@ -162,7 +163,44 @@ pub(crate) const NAME: &str = "pgd-qp";
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct State {
     h0: f64,
-    lambda: f64,
+}
+
+/// PGD-QP's multiplier rule, eq. (8b) of the PGD-QP paper, at any point: what the step uses
+/// and what the ε-KKT metric ([`Metrics::kkt`](crate::Metrics::kkt)) needs to take `λ` at the
+/// point it evaluates rather than at the iterate before.
+///
+/// **The KKT multiplier.** The paper's Corollaries 4.3 and 4.6 print `ν_k = λ_k∇ᵧg(x_k, y_k)`,
+/// but its Remark 3.1 gives `∇h = 2[∇²ᵧₓg ∇²ᵧᵧg]ᵀ∇ᵧg`, and the proof of Corollary 4.3 (its
+/// Appendix A) equates `‖Δ_t‖² = ‖∇f(x_t, y_t) + [∇²ᵧₓg ∇²ᵧᵧg]ᵀν_t‖²` with `Δ_t = −∇f − λ_t∇h`
+/// of eq. (8a), which holds for `ν_t = 2λ_t∇ᵧg(x_t, y_t)`: the factor 2 from Remark 3.1, and
+/// `λ_t` of eq. (8b) at the same index `t` as the point (all of eq. (8b)'s terms are taken at
+/// `(x_t, y_t)`). With this `ν` the x- and y-parts of the residual are exactly `‖Δˣ‖²` and
+/// `‖Δʸ‖²` at the point.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KktMultiplier {
+    /// `α`, the feasibility-decrease weight.
+    pub alpha: f64,
+    /// Which `ρ`.
+    pub rho: Rho,
+    /// `h(x₀, y₀)` after the warm start (used by [`Rho::GradNormSqrtH0`]).
+    pub h0: f64,
+}
+
+impl KktMultiplier {
+    /// `λ = [−⟨∇h, ∇f⟩ + αρ]₊ / ‖∇h‖²` (eq. (8b)) from `∇f` and `∇h` at one point; `0` where
+    /// `∇h = 0`.
+    pub fn lambda(&self, gf: &Grad, gh: &HGrad) -> f64 {
+        let nh2 = norm_sq(&gh.x) + norm_sq(&gh.y);
+        let rho = match self.rho {
+            Rho::GradNormSq => nh2,
+            Rho::GradNormSqrtH0 => nh2.sqrt() * self.h0.sqrt(),
+        };
+        if nh2 > 0.0 {
+            (-(dot(&gh.x, &gf.x) + dot(&gh.y, &gf.y)) + self.alpha * rho).max(0.0) / nh2
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Perturbed gradient descent via a convex QP: Algorithm 1 of "Perturbed Gradient Descent via
@@ -172,7 +210,9 @@ struct State {
 /// `λ = [−⟨∇h, ∇f⟩ + αρ]₊ / ‖∇h‖²`, `Δ = −∇f − λ∇h`, `(x, y) ← (x, y) + γΔ`, with `ρ` from
 /// [`Rho`]. `init` runs gradient descent on `g(x₀, ·)` until `h(x₀, y₀) ≤ α²C₀` (line 2; the
 /// warm start of Theorem 4.5). Cost: 2 Gc and 1 MV per step. The multiplier estimate
-/// `ν = λ∇ᵧg` (Corollary 4.3) feeds the ε-KKT metric of Definition 2.4.
+/// `ν = 2λ∇ᵧg`, with `λ` of eq. (8b) at the point evaluated, feeds the ε-KKT metric of
+/// Definition 2.4 (see [`KktMultiplier`] for why the factor 2 and the index, which the printed
+/// `ν_k = λ_k∇ᵧg` of Corollary 4.3 leaves out).
 ///
 /// **Floor with a constant step.** Theorem 4.2 bounds the average `‖Δ‖²` by a term that falls as
 /// `1/(γK)` plus `2α²L_hC_f²`, which does not. What the iterates do: near the feasible set
@@ -201,6 +241,15 @@ impl PgdQp {
             state: State::default(),
         })
     }
+
+    /// The multiplier rule of eq. (8b) with this solver's `α`, `ρ` and warm-start `h₀`.
+    fn multiplier(&self) -> KktMultiplier {
+        KktMultiplier {
+            alpha: self.params.alpha,
+            rho: self.params.rho,
+            h0: self.state.h0,
+        }
+    }
 }
 
 impl Solver for PgdQp {
@@ -220,23 +269,13 @@ impl Solver for PgdQp {
             axpy(&mut it.y, -p.warm_start_step, &gy);
         }
         self.state.h0 = h;
-        self.state.lambda = 0.0;
         Ok(())
     }
     fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, _k: u64) -> Scalars {
         let p = self.params;
         let gf = o.grad_f(&it.x, &it.y);
         let gh = o.grad_h(&it.x, &it.y);
-        let nh2 = norm_sq(&gh.x) + norm_sq(&gh.y);
-        let rho = match p.rho {
-            Rho::GradNormSq => nh2,
-            Rho::GradNormSqrtH0 => nh2.sqrt() * self.state.h0.sqrt(),
-        };
-        let lambda = if nh2 > 0.0 {
-            (-(dot(&gh.x, &gf.x) + dot(&gh.y, &gf.y)) + p.alpha * rho).max(0.0) / nh2
-        } else {
-            0.0
-        };
+        let lambda = self.multiplier().lambda(&gf, &gh);
         // Δ = −∇f − λ∇h; (x, y) += γΔ.
         axpy(&mut it.x, -p.gamma, &gf.x);
         axpy(&mut it.x, -p.gamma * lambda, &gh.x);
@@ -244,15 +283,14 @@ impl Solver for PgdQp {
         axpy(&mut it.y, -p.gamma * lambda, &gh.y);
         let dx2 = norm_sq(&crate::vecops::lincomb(1.0, &gf.x, lambda, &gh.x));
         let dy2 = norm_sq(&crate::vecops::lincomb(1.0, &gf.y, lambda, &gh.y));
-        self.state.lambda = lambda;
         vec![
             ("lambda", lambda),
             ("delta_norm", (dx2 + dy2).sqrt()),
             ("h", gh.h),
         ]
     }
-    fn kkt_multiplier(&self) -> Option<f64> {
-        Some(self.state.lambda)
+    fn kkt_multiplier(&self) -> Option<KktMultiplier> {
+        Some(self.multiplier())
     }
     state_io!();
 }
