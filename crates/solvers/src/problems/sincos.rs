@@ -329,4 +329,98 @@ impl Problem for NcCos {
         let r = self.data.half_residual(t, x, y);
         t.cos(r)
     }
+    /// Two measures of an iterate `(x, y)`, beside the common metrics:
+    ///
+    /// - `lower_r`: `r = ½‖Hy − x‖²`, which says what kind of point of `g(x, ·) = cos r` the
+    ///   iterate is near. `h = ‖∇ᵧg‖² = sin²r ‖Hᵀ(Hy − x)‖²` vanishes both at `y = H⁻¹x`
+    ///   (`r = 0`, where `g = 1` is the global *maximum*) and on the shell `r = π` (mod `2π`)
+    ///   of lower-level minimizers (`g = −1`), so `h → 0` alone does not show closeness to a
+    ///   lower-level solution.
+    /// - `hypergrad_at_y`: `‖F(x, y)‖` of eq. (1a) of the PGD-QP paper at the current `y`,
+    ///   `F = ∇ₓf − ∇²ₓᵧg·v` with `∇²ᵧᵧg·v = ∇ᵧf` (eq. (1b)), the measure of its App. C. The
+    ///   Hessian is formed from `n` Hessian-vector products and the system solved in the least
+    ///   squares sense with minimum norm (it is singular on the shell of minimizers, rank one
+    ///   there); `NaN` if that fails.
+    fn metrics(
+        &self,
+        ev: &mut Evaluator,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+    ) -> Vec<(&'static str, f64)> {
+        let r = ev.value2(|t, x, y| self.data.half_residual(t, x, y), x, y);
+        let n = self.data.n;
+        let mut hess = Mat::<f64>::zeros(n, n);
+        for j in 0..n {
+            let e = Mat::from_fn(n, 1, |i, _| if i == j { 1.0 } else { 0.0 });
+            let (hv, _) = ev.hvp_yy(|t, x, y| self.g(t, x, y), x, y, e.as_ref());
+            hess.col_as_slice_mut(j).copy_from_slice(hv.col_as_slice(0));
+        }
+        let (_, fx, fy) = ev.value_and_grad2(|t, x, y| self.data.f(t, x, y), x, y);
+        let f_norm = match bilevel_linalg::lstsq_min_norm(
+            hess.as_ref(),
+            fy.as_ref(),
+            1e-12,
+            bilevel_linalg::Par::Seq,
+        ) {
+            Ok((v, _)) => {
+                let mixed = ev.jvp_xy(|t, x, y| self.g(t, x, y), x, y, v.as_ref());
+                crate::vecops::norm(&crate::vecops::lincomb(1.0, &fx, -1.0, &mixed))
+            }
+            Err(_) => f64::NAN,
+        };
+        vec![("lower_r", r), ("hypergrad_at_y", f_norm)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At `y = H⁻¹x` the residual `r` is 0 and `g` is at its maximum; on the shell `r = π`
+    /// `g` is at its minimum: both have `h = 0`, and `lower_r` tells them apart. On the shell,
+    /// with `u = Hy − x = e` and `a = Hᵀe`, `∇²ᵧᵧg = aaᵀ` and `∇²ₓᵧg·v = −e(aᵀv)`, so eq. (1a)
+    /// has the closed form `F = ∇ₓf + e(aᵀv)` with the minimum-norm `v = a(aᵀ∇ᵧf)/‖a‖⁴`.
+    #[test]
+    fn lower_r_tells_the_maximum_from_the_minima() {
+        let p = NcCos::new(4, 3);
+        let x = p.x0();
+        let y_max = p.data.y_star(x.as_ref());
+        let mut ev = Evaluator::new();
+        let m = p.metrics(&mut ev, x.as_ref(), y_max.as_ref());
+        assert_eq!(m[0].0, "lower_r");
+        assert!(m[0].1.abs() < 1e-20, "{m:?}");
+        // A point of the shell: y = H⁻¹(x + e), ‖e‖² = 2π.
+        let mut e = Mat::<f64>::zeros(4, 1);
+        e[(0, 0)] = (2.0 * std::f64::consts::PI).sqrt();
+        let xe = crate::vecops::lincomb(1.0, &x, 1.0, &e);
+        let y_min = p.data.y_star(xe.as_ref());
+        let m = p.metrics(&mut ev, x.as_ref(), y_min.as_ref());
+        assert!((m[0].1 - std::f64::consts::PI).abs() < 1e-9, "{m:?}");
+        let g = ev.value2(|t, x, y| p.g(t, x, y), x.as_ref(), y_min.as_ref());
+        assert!((g + 1.0).abs() < 1e-12, "{g}");
+        let (_, fx, fy) =
+            ev.value_and_grad2(|t, x, y| p.data.f(t, x, y), x.as_ref(), y_min.as_ref());
+        let h = p.data.ht.transpose().to_owned();
+        let a = small_matmul(&h.transpose().to_owned(), &e); // Hᵀe
+        let aa: f64 = a.col_as_slice(0).iter().map(|v| v * v).sum();
+        let afy: f64 = a
+            .col_as_slice(0)
+            .iter()
+            .zip(fy.col_as_slice(0))
+            .map(|(p, q)| p * q)
+            .sum();
+        let v = crate::vecops::lincomb(afy / (aa * aa), &a, 0.0, &a);
+        let av: f64 = a
+            .col_as_slice(0)
+            .iter()
+            .zip(v.col_as_slice(0))
+            .map(|(p, q)| p * q)
+            .sum();
+        let want = crate::vecops::lincomb(1.0, &fx, av, &e);
+        assert!(
+            (m[1].1 - crate::vecops::norm(&want)).abs() < 1e-8 * (1.0 + m[1].1),
+            "{m:?} vs {}",
+            crate::vecops::norm(&want)
+        );
+    }
 }
