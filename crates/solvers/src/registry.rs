@@ -67,6 +67,7 @@ solver_params! {
     PgdQpParams => PgdQp in pgdqp;
     GaletParams => Galet in galet;
     RhgParams => Rhg in rhg;
+    IapttGmParams => IapttGm in iaptt;
     AidBioParams => AidBio in aidbio;
     BomeParams => Bome in bome;
     VPbgdParams => VPbgd in vpbgd;
@@ -211,6 +212,10 @@ pub const SOLVERS: &[SolverEntry] = &[
     entry::<RhgParams>(
         "reverse-mode ITD through T unrolled steps (Franceschi et al., \"Forward and Reverse \
          Gradient-Based Hyperparameter Optimization\")",
+    ),
+    entry::<IapttGmParams>(
+        "IAPTT-GM: learned start, pessimistic trajectory truncation (Liu, Liu, Zeng and Zhang, \
+         \"Towards Gradient-based Bilevel Optimization with Non-convex Followers and Beyond\")",
     ),
     entry::<AidBioParams>(
         "double-loop AID with CG or Neumann (Ji, Yang and Liang, \"Bilevel Optimization: \

@@ -78,6 +78,18 @@ pub fn solvers(l: f64) -> Vec<(&'static str, Box<dyn Solver>)> {
             ),
         ),
         (
+            "iaptt-gm",
+            Box::new(
+                IapttGm::new(IapttGmParams {
+                    alpha: 1.0 / l,
+                    beta: 0.5 / l,
+                    beta_z: 0.5 / l,
+                    inner_steps: 10,
+                })
+                .unwrap(),
+            ),
+        ),
+        (
             "aidbio-cg",
             Box::new(
                 AidBio::new(AidBioParams {

@@ -918,3 +918,28 @@ fn f3sa_without_momentum_is_f2sa_with_one_inner_step() {
     assert_eq!(r3.iterate, r2.iterate);
     assert_eq!(r3.counts, r2.counts);
 }
+
+#[test]
+fn quadratic_kappa_iaptt_gm_reaches_the_k_term_neumann_floor() {
+    // IAPTT-GM with K inner steps of 1/L ends at the floor of RHG through K steps, the K-term
+    // Neumann series (0.1 κ (1 − 1/κ)^K in the μ direction), to the printed digits: at its fixed
+    // point the truncation is the last step, k̃ = K (early on f can fall along the run, and the
+    // snapshot's first iterations truncate at k̃ = 1, one MV each).
+    for kappa in [2.0, 10.0] {
+        let p = QuadraticKappa::new(kappa, 2);
+        let l = p.l();
+        let mut s = IapttGm::new(IapttGmParams {
+            alpha: 1.0 / l,
+            beta: 0.5 / l,
+            beta_z: 0.5 / l,
+            inner_steps: 10,
+        })
+        .unwrap();
+        let floor = neumann_floor(&p, |z| z / l, 10);
+        assert_reaches(
+            &format!("iaptt-gm k{kappa}"),
+            grad_phi_sq(&p, &mut s, 3000),
+            floor,
+        );
+    }
+}

@@ -8,6 +8,7 @@
 //! | [`PgdQp`] | 2nd | single | perturbed gradient descent via a convex QP, Algorithm 1 |
 //! | [`Galet`] | 2nd | N + T inner | GALET, Algorithm 1 |
 //! | [`Rhg`] | 2nd | T unrolled | reverse-mode ITD through T steps (optionally truncated) |
+//! | [`IapttGm`] | 2nd | K unrolled | IAPTT-GM: learned start, pessimistic truncation |
 //! | [`AidBio`] | 2nd | double | AID with CG or Neumann |
 //! | [`Bome`] | 1st | T inner | BOME |
 //! | [`VPbgd`] | 1st | T inner | V-PBGD |
@@ -16,9 +17,7 @@
 //! | [`ProxF2saTwoLoop`] | 1st | T inner | proximal two-loop F²SA with projections |
 //! | [`ProxF2saMomentum`] | 1st | single | proximal single-loop F²SA with momentum, projections |
 //!
-//! Not implemented: IAPTT-GM, HJFBiO and MGBiO, which the papers compare against but do not
-//! define (GALET's Table 3 lists IAPTT-GM's published accuracy; our comparisons leave its row
-//! empty).
+//! Not implemented: HJFBiO and MGBiO, which the papers compare against but do not define.
 
 pub(crate) mod aid;
 pub(crate) mod aidbio;
@@ -26,6 +25,7 @@ pub(crate) mod bome;
 pub(crate) mod f2sa;
 pub(crate) mod f3sa;
 pub(crate) mod galet;
+pub(crate) mod iaptt;
 pub(crate) mod itd;
 pub(crate) mod pgdqp;
 pub(crate) mod prox;
@@ -40,6 +40,7 @@ pub use bome::{Bome, BomeParams};
 pub use f2sa::{F2sa, F2saParams};
 pub use f3sa::{F3sa, F3saParams};
 pub use galet::{Galet, GaletParams, WIncrement};
+pub use iaptt::{IapttGm, IapttGmParams};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
 pub use pgdqp::{KktMultiplier, PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
