@@ -229,8 +229,8 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<i32, CliError> {
         "Total wall time: {:.1} s{}.",
         t0.elapsed().as_secs_f64(),
         if args.redraw {
-            ", reusing the finished runs in this folder (`--redraw`); each method's own wall \
-             time is in its table"
+            ", reusing the finished runs in this folder (`--redraw`); each run's own wall \
+             time is the `elapsed_s` of its summary"
         } else {
             ""
         }
