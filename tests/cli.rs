@@ -812,14 +812,25 @@ fn galet_table3_smoke_needs_the_training_split() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    for method in ["| RHG |", "| BOME |", "| V-PBGD |", "| GALET |"] {
+    for method in [
+        "| RHG |",
+        "| BOME |",
+        "| V-PBGD |",
+        "| GALET |",
+        "| RHG, warm-started (not the published form) |",
+    ] {
         assert!(report.contains(method), "missing row {method}:\n{report}");
     }
+    // The RHG row is the published form, the warm-started one keeps the committed folder.
+    let cold = std::fs::read_to_string(out.join("rhg-cold-start/run.json")).unwrap();
+    assert!(cold.contains("\"warm_start\": false"), "{cold}");
+    let warm = std::fs::read_to_string(out.join("rhg/run.json")).unwrap();
+    assert!(warm.contains("\"warm_start\": true"), "{warm}");
     assert!(report.contains("GALET 90.20"));
 }
 
 #[test]
-fn galet_table3_mlp_smoke_runs_the_four_methods() {
+fn galet_table3_mlp_smoke_runs_every_method() {
     let Some(dir) = std::env::var_os("BILEVEL_DATA_DIR").filter(|d| !d.is_empty()) else {
         eprintln!(
             "skipped: BILEVEL_DATA_DIR is not set (galet-table3-mlp needs the training split)"
@@ -845,9 +856,20 @@ fn galet_table3_mlp_smoke_runs_the_four_methods() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    for method in ["| RHG |", "| BOME |", "| V-PBGD |", "| GALET |"] {
+    for method in [
+        "| RHG |",
+        "| BOME |",
+        "| V-PBGD |",
+        "| GALET |",
+        "| RHG, warm-started (not the published form) |",
+    ] {
         assert!(report.contains(method), "missing row {method}:\n{report}");
     }
+    // The RHG row is the published form, the warm-started one keeps the committed folder.
+    let cold = std::fs::read_to_string(out.join("rhg-cold-start/run.json")).unwrap();
+    assert!(cold.contains("\"warm_start\": false"), "{cold}");
+    let warm = std::fs::read_to_string(out.join("rhg/run.json")).unwrap();
+    assert!(warm.contains("\"warm_start\": true"), "{warm}");
     assert!(report.contains("GALET 91.48") && report.contains("50 hidden units"));
     // The network has no ridge term: the runs record lambda = 0.
     let run = std::fs::read_to_string(out.join("galet/run.json")).unwrap();

@@ -13,15 +13,23 @@ use std::path::{Path, PathBuf};
 /// parameters it sets (`key`, `value`, as `--set key=value`).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Method {
-    /// The label (also the folder name, through [`slug`]).
+    /// The label in the tables and plots.
     pub label: &'static str,
     /// The solver's registry name.
     pub solver: &'static str,
+    /// The folder name, when it is not [`slug`] of the label: a row relabelled after its run was
+    /// committed keeps its folder, so that `--redraw` reuses the run.
+    pub folder: Option<&'static str>,
     /// The parameters set.
     pub set: &'static [(&'static str, &'static str)],
 }
 
 impl Method {
+    /// The folder the method runs into: [`Method::folder`], else [`slug`] of the label.
+    pub fn dir_name(&self) -> String {
+        self.folder.map_or_else(|| slug(self.label), String::from)
+    }
+
     /// The `--set` pairs.
     pub fn sets(&self) -> Vec<String> {
         self.set.iter().map(|(k, v)| format!("{k}={v}")).collect()

@@ -141,11 +141,13 @@ const ITD_D_METHODS: [Method; 2] = [
     Method {
         label: "single-loop ITD",
         solver: "itd-single-loop",
+        folder: None,
         set: &[("alpha", "0.05"), ("beta", "0.001")],
     },
     Method {
         label: "single-loop AID",
         solver: "aid-single-loop",
+        folder: None,
         set: &[("alpha", "0.05"), ("eta", "0.05"), ("beta", "0.001")],
     },
 ];
