@@ -37,6 +37,7 @@ use memmap2::Mmap;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
+use crate::checksum::{parse_hex, to_hex};
 use crate::error::{DatasetError, Result, io_err};
 use crate::header::IdxHeader;
 
@@ -287,9 +288,9 @@ impl Made {
             "{RECORD_MAGIC}\nsource {}\nsource_len {}\nsource_sha256 {}\ncontent_len {}\ncontent_sha256 {}\n",
             gz.display(),
             self.source.len,
-            hex(&self.source.sha256),
+            to_hex(&self.source.sha256),
             self.content_len,
-            hex(&self.content_sha256),
+            to_hex(&self.content_sha256),
         )
     }
 
@@ -306,9 +307,9 @@ impl Made {
         };
         let _source = field("source")?;
         let source_len = field("source_len")?.parse().ok()?;
-        let source_sha = unhex(&field("source_sha256")?)?;
+        let source_sha = parse_hex(&field("source_sha256")?)?;
         let content_len = field("content_len")?.parse().ok()?;
-        let content_sha = unhex(&field("content_sha256")?)?;
+        let content_sha = parse_hex(&field("content_sha256")?)?;
         Some((source_len, source_sha, content_len, content_sha))
     }
 }
@@ -625,14 +626,6 @@ fn copy_hashed(
         w.write_all(&buf[..n]).map_err(write_err)?;
         total += n as u64;
     }
-}
-
-fn hex(d: &[u8; 32]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<[u8; 32]> {
-    crate::checksum::parse_hex(s)
 }
 
 #[cfg(test)]

@@ -139,7 +139,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     to_hex(&Sha256::digest(bytes).into())
 }
 
-fn to_hex(d: &[u8; 32]) -> String {
+pub(crate) fn to_hex(d: &[u8; 32]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 

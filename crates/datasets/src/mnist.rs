@@ -318,11 +318,7 @@ fn verify(sums: &Sha256Sums, source: &Path, idx: &IdxFile, required: bool) -> Re
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let stem = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".GZ"))
-        .unwrap_or(&name)
-        .to_owned();
+    let stem = without_gz(&name).to_owned();
     let dash = stem.replacen(".idx", "-idx", 1);
     if cache::is_gz(source) && sums.get(&name).is_some() {
         let bytes = std::fs::read(source).map_err(crate::error::io_err(source, "cannot read"))?;
@@ -340,13 +336,16 @@ fn is_standard_image_name(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
-    let stem = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".GZ"))
-        .unwrap_or(name);
     Split::ALL
         .iter()
-        .any(|s| s.image_file_names().contains(&stem))
+        .any(|s| s.image_file_names().contains(&without_gz(name)))
+}
+
+/// `name` without a `.gz` (or `.GZ`) suffix.
+fn without_gz(name: &str) -> &str {
+    name.strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".GZ"))
+        .unwrap_or(name)
 }
 
 /// The images and labels of one split, checked against each other.

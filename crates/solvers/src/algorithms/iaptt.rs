@@ -1,3 +1,4 @@
+use super::rhg::reverse_through;
 use crate::error::{Error, check_count, check_pos};
 use crate::oracle::Oracle;
 use crate::rules::{Rule, StepRules, inner_rule, outer_rule};
@@ -68,8 +69,7 @@ struct State {
 /// Per iteration, from the auxiliary `z`: `K` gradient steps `y_{k+1} = y_k − s∇ᵧg(x, y_k)`,
 /// `y_0 = z`; the *pessimistic* truncation point `k̃ = argmax_{1 ≤ k ≤ K} f(x, y_k)` (the first
 /// on ties); then reverse-mode differentiation of `f(x, y_k̃)` through the `k̃` steps, to `x`
-/// and to the start `z`: from `v = ∇ᵧf(x, y_k̃)`, `d = ∇ₓf(x, y_k̃)`, for `t = k̃−1, …, 0`:
-/// `d ← d − s∇²ₓᵧg(x, y_t)v`, `v ← v − s∇²ᵧᵧg(x, y_t)v`. Then `x ← x − βd` and
+/// (`d`) and to the start `z` (`v`), as RHG's reverse pass does. Then `x ← x − βd` and
 /// `z ← z − β_z v`. The reported `y` is `y_K`. Cost: `K + 1` Gc, `K` value calls of `f` and
 /// `k̃` MV per iteration. Traces `truncation` (`k̃`) and the norm of `d`.
 #[derive(Clone, Debug)]
@@ -117,13 +117,7 @@ impl Solver for IapttGm {
             }
             traj.push(next);
         }
-        let gf = o.grad_f(&it.x, &traj[k_max]);
-        let (mut v, mut d) = (gf.y, gf.x);
-        for t in (0..k_max).rev() {
-            let c = o.hvp_g(&it.x, &traj[t], &v);
-            axpy(&mut d, -p.alpha, &c.xy);
-            axpy(&mut v, -p.alpha, &c.yy);
-        }
+        let (d, v) = reverse_through(o, &it.x, &traj[..=k_max], p.alpha);
         axpy(&mut it.x, -p.beta, &d);
         o.project_x(&mut it.x);
         for (z, dz) in self.state.z.iter_mut().zip(v.col_as_slice(0)) {
