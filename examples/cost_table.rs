@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example cost_table -- [--threads N] [--json] [--quick]
-//!     [--workloads A,B50,B256,C20,C2000] [--data-dir DIR] [--target-s S]
+//!     [--workloads A,B50,B256,C20,C2000] [--ops g,grad_g,...] [--data-dir DIR] [--target-s S]
 //! ```
 //!
 //! Ops (the peer harness's names, `../shared/peers/README.md`): `g` (value), `grad_g` (both
@@ -16,6 +16,7 @@
 //! least 20 calls or `--target-s` seconds (0.5), and the median; `--json` prints one JSON line
 //! per measurement (`{"fw": "bilevel", "threads": N, "workload": "A", "op": "grad_g",
 //! "median_ms": …}`) for `../shared/peers/side_by_side.sh`, and the table on standard error.
+//! `--ops` times only the ops named (to profile one of them, say); the others print `–`.
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
@@ -25,10 +26,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 use workloads::{Bench, Stats, Workload};
 
-/// Every op of one workload, in the order of [`workloads::OPS`].
-fn ops(w: &Workload, par: Par, target: Duration) -> Vec<(&'static str, Stats)> {
+/// The ops of one workload among `only`, in the order of [`workloads::OPS`].
+fn ops(w: &Workload, par: Par, target: Duration, only: &[String]) -> Vec<(&'static str, Stats)> {
     let mut b = Bench::new(w, par);
-    let ops: Vec<&'static str> = workloads::OPS.into_iter().filter(|op| b.has(op)).collect();
+    let ops: Vec<&'static str> = workloads::OPS
+        .into_iter()
+        .filter(|op| b.has(op) && only.iter().any(|o| o == op))
+        .collect();
     ops.into_iter()
         .map(|op| (op, workloads::measure(target, 3, 20, 2000, || b.call(op))))
         .collect()
@@ -53,6 +57,7 @@ fn main() {
                 "--json",
                 "--quick",
                 "--workloads",
+                "--ops",
                 "--data-dir",
                 "--target-s",
             ]
@@ -79,6 +84,17 @@ fn main() {
     });
     let names = value("--workloads").unwrap_or_else(|| "A,B50,B256,C20,C2000".into());
     let names: Vec<&str> = names.split(',').collect();
+    let only: Vec<String> = match value("--ops") {
+        Some(list) => list.split(',').map(str::to_owned).collect(),
+        None => workloads::OPS.iter().map(|&o| o.to_owned()).collect(),
+    };
+    if let Some(bad) = only.iter().find(|o| !workloads::OPS.contains(&o.as_str())) {
+        eprintln!(
+            "cost_table: unknown op {bad} (ops: {})",
+            workloads::OPS.join(", ")
+        );
+        std::process::exit(2);
+    }
     let data_dir = value("--data-dir").map(PathBuf::from);
     let (ws, source) = workloads::build(&names, data_dir.as_deref());
     let (pool, par) = workloads::pool(threads);
@@ -90,7 +106,7 @@ fn main() {
     table += "| workload | value | gradient | HVP + gradient + mixed (one pass) | HVP alone | mixed alone | grad f | step (one point) | AID step | HVP / gradient |\n";
     table += "|---|---|---|---|---|---|---|---|---|---|\n";
     for w in &ws {
-        let rows = pool.install(|| ops(w, par, target));
+        let rows = pool.install(|| ops(w, par, target, &only));
         let get = |op: &str| rows.iter().find(|(o, _)| *o == op).map(|(_, s)| s.median);
         for (op, s) in &rows {
             if json {
