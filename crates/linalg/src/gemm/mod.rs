@@ -287,6 +287,10 @@ mod tests {
         for level in levels() {
             for (m, k, n) in [
                 (1, 8, 1),
+                (11, 37, 1), // the one-column tiles: 4, 4, 3 rows
+                (10, 21, 1), // 4, 4, 2
+                (8, 29, 2),  // the two-column tiles: 3, 3, 2 rows
+                (7, 19, 2),  // 3, 3, 1
                 (2, 9, 2),
                 (3, 11, 3),
                 (5, 12, 4),
@@ -320,6 +324,8 @@ mod tests {
             }
             for (m, k, n) in [
                 (8, 1, 1),
+                (70, 9, 1), // two 32-row one-column tiles, then 6 rows
+                (64, 33, 1),
                 (9, 3, 3),
                 (15, 7, 5),
                 (16, 10, 6),
