@@ -206,6 +206,9 @@ fn streamed_oracles_match_whole_tensor_evaluation() {
     let mut r = rng(5);
     let ht = Arc::new(rand_mat(&mut r, 400, 400, -0.05, 0.05));
     check_against_whole("residual", &residual(&ht), 400, 400);
+    // Rows wider than 1024 entries take smaller blocks (24 rows here, 3 blocks).
+    let ht = Arc::new(rand_mat(&mut r, 1100, 64, -0.05, 0.05));
+    check_against_whole("residual, wide rows", &residual(&ht), 64, 1100);
 }
 
 /// A loss whose nodes after the reductions are not linear (`log` of the mean loss) streams in
@@ -315,10 +318,19 @@ fn streamed_derivatives_are_exact() {
 #[test]
 fn streamed_results_do_not_depend_on_the_thread_count() {
     let dt = data(3000, 100, 10, 9);
-    let g = mlp(&dt, 6, true);
-    let p = 100 * 6 + 6 + 60 + 10;
-    let (x, y, u, v) = point(3000, p, 10);
-    let run = |ev: &mut Evaluator| oracles(ev, &g, x.as_ref(), y.as_ref(), u.as_ref(), v.as_ref());
+    same_bits_at_any_thread_count(&mlp(&dt, 6, true), 3000, 100 * 6 + 6 + 60 + 10);
+    let ht = Arc::new(rand_mat(&mut rng(11), 1100, 300, -0.05, 0.05));
+    same_bits_at_any_thread_count(&residual(&ht), 300, 1100);
+}
+
+/// Every oracle of `g` at a random point, at 1, 2 and 3 threads, against a sequential run.
+fn same_bits_at_any_thread_count(
+    g: &(dyn Fn(&mut Tape, Var, Var) -> Var + Sync),
+    n: usize,
+    p: usize,
+) {
+    let (x, y, u, v) = point(n, p, 10);
+    let run = |ev: &mut Evaluator| oracles(ev, g, x.as_ref(), y.as_ref(), u.as_ref(), v.as_ref());
     let reference = run(&mut Evaluator::sequential());
     for threads in [1, 2, 3] {
         let pool = rayon::ThreadPoolBuilder::new()
