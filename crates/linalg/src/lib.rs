@@ -36,6 +36,7 @@ pub mod error;
 mod gemm;
 pub mod iterative;
 pub mod kernels;
+mod pages;
 pub mod pca;
 pub mod simd;
 pub mod spectrum;
@@ -56,6 +57,7 @@ pub use kernels::{
     effective_par, map, map_inplace, matmul, matmul_ahead, matvec, norm_l2, norm_l2_sqr, norm_max,
     reshape_col, reshape_col_mut, scale, zip_map,
 };
+pub use pages::advise_huge_pages;
 pub use pca::Pca;
 pub use simd::exp_diff_into;
 pub use spectrum::{

@@ -27,7 +27,7 @@
 
 use crate::problem::{DataSum, Problem};
 use bilevel_ad::{Evaluator, Tape, Var};
-use bilevel_linalg::{Mat, MatRef};
+use bilevel_linalg::{Mat, MatRef, advise_huge_pages};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -196,6 +196,9 @@ impl Dhc {
         if let DhcModel::Mlp { hidden, .. } = model {
             assert!(hidden > 0, "Dhc: the hidden width must be > 0");
         }
+        // The oracles stream the training and validation features once per call.
+        advise_huge_pages(Mat::as_ref(&data.train));
+        advise_huge_pages(Mat::as_ref(&data.val));
         Dhc {
             data,
             model,

@@ -1,7 +1,7 @@
 use super::{Normal, random_orthogonal, small_matmul};
 use crate::problem::{Problem, Smoothness};
 use bilevel_ad::{Evaluator, Tape, Var};
-use bilevel_linalg::{Mat, MatRef};
+use bilevel_linalg::{Mat, MatRef, advise_huge_pages};
 use std::sync::{Arc, OnceLock};
 
 /// What the metrics and step-size rules know of `H`: its inverse and extreme singular values.
@@ -26,6 +26,14 @@ struct SinCosData {
     x0: Mat<f64>,
     /// Computed from `H` on first use when `H` was given.
     spectrum: OnceLock<Spectrum>,
+}
+
+/// `Hᵀ` as the oracles read it, row by row of `H` (a column of `Hᵀ` each), on huge pages when
+/// large (see [`advise_huge_pages`]).
+fn stored_ht(h: MatRef<'_, f64>) -> Arc<Mat<f64>> {
+    let ht = h.transpose().to_owned();
+    advise_huge_pages(ht.as_ref());
+    Arc::new(ht)
 }
 
 impl SinCosData {
@@ -60,7 +68,7 @@ impl SinCosData {
             name: format!("n{n}-s{seed}"),
             c,
             d,
-            ht: Arc::new(h.transpose().to_owned()),
+            ht: stored_ht(h.as_ref()),
             x0,
             spectrum,
         }
@@ -94,7 +102,7 @@ impl SinCosData {
             name: name.to_string(),
             c: c.to_owned(),
             d: d.to_owned(),
-            ht: Arc::new(h.transpose().to_owned()),
+            ht: stored_ht(h.as_ref()),
             x0: x0.to_owned(),
             spectrum: OnceLock::new(),
         }
