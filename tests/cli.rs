@@ -1467,14 +1467,20 @@ fn singleloop_bounds_smoke_bounds_hold_and_the_floor_meets_the_lower_bound() {
         // κ, β printed, A at it, β run, mean, final, Theorem 1, Ji et al.
         assert!(r[2] < 0.0, "the printed step voids the bound: {r:?}");
         assert!(r[3] < r[1], "{r:?}");
-        assert!(r[6].is_finite() && r[6] >= r[4], "Theorem 1 below the run: {r:?}");
+        assert!(
+            r[6].is_finite() && r[6] >= r[4],
+            "Theorem 1 below the run: {r:?}"
+        );
         assert!((r[7] / r[6] - r[0]).abs() < 1e-3 * r[0], "{r:?}");
         // The run moved: AID at Theorem 1's step descends.
         assert!(r[5] < r[4], "{r:?}");
     }
     for r in &itd {
         // κ, β, mean, final, floor, Theorem 3, its non-vanishing term, Ji et al., Theorem 4.
-        assert!(r[5] >= r[2] && r[5] >= r[6], "Theorem 3 below the run: {r:?}");
+        assert!(
+            r[5] >= r[2] && r[5] >= r[6],
+            "Theorem 3 below the run: {r:?}"
+        );
         assert!(r[7] > r[5], "{r:?}");
         // On quadratic-κ ITD's fixed point attains the derived lower bound M²(κ − 1)².
         let lb = 0.01 * (r[0] - 1.0).powi(2);

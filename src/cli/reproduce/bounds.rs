@@ -77,7 +77,8 @@ impl Consts {
     /// Theorem 1's outer step as printed: `min{C₁μα/(4C₂C₃), ημ/(2LC₂)}`.
     pub fn beta_thm1_printed(&self) -> f64 {
         let (a, mu) = (self.alpha(), self.mu);
-        (self.c1() * mu * a / (4.0 * self.c2() * self.c3())).min(a * mu / (2.0 * self.l * self.c2()))
+        (self.c1() * mu * a / (4.0 * self.c2() * self.c3()))
+            .min(a * mu / (2.0 * self.l * self.c2()))
     }
 
     /// The outer step we run Theorem 1 with (derived, see the module documentation): the
@@ -95,7 +96,8 @@ impl Consts {
         let lp = self.l_phi();
         let c2 = self.c2();
         let l4 = self.l.powi(4);
-        0.5 - beta * lp - (0.5 + beta * lp) * 12.0 * beta * beta * c2 * c2 * l4 / (self.mu * self.mu)
+        0.5 - beta * lp
+            - (0.5 + beta * lp) * 12.0 * beta * beta * c2 * c2 * l4 / (self.mu * self.mu)
     }
 
     /// Theorem 1's bound on `(1/K)Σ_{k<K}‖∇Φ(x_k)‖²` as the end of its proof prints it:
@@ -293,7 +295,10 @@ mod tests {
         // Φ gap 1, ‖ŷ₀ − y₀*‖ = 1, K = 100: B₁ = w·0.2025·16, B₂ = w·0.03·0.015625,
         // non-vanishing 2·0.015625·w/A = 0.12004337….
         let (t, e) = K2.thm3_parts(b, 1.0, 1.0, 100.0);
-        close(t, (1.0 + w * 0.2025 * 16.0 + w * 0.03 * 0.015625) / (100.0 * a));
+        close(
+            t,
+            (1.0 + w * 0.2025 * 16.0 + w * 0.03 * 0.015625) / (100.0 * a),
+        );
         close(e, 2.0 * 0.015625 * w / a);
         assert!((e - 0.1200433705).abs() < 1e-9);
         close(K2.thm3_upper(b, 1.0, 1.0, 100.0), t + e);
@@ -312,8 +317,8 @@ mod tests {
         close(s.v_err, 0.5);
         close(s.e0(&K2), 0.5 + 24.0 * 4.0);
         // The same x* and y*(x₀) as the problem the runs use.
-        use bilevel::solvers::Problem;
-        use bilevel::solvers::problems::QuadraticKappa;
+        use crate::solvers::Problem;
+        use crate::solvers::problems::QuadraticKappa;
         for kappa in [2.0, 7.0, 40.0] {
             let p = QuadraticKappa::new(kappa, 2);
             let (l, mu) = (p.l(), p.mu());

@@ -212,7 +212,12 @@ pub(super) fn singleloop_bounds(
         let runs = [
             ("aid-single-loop", "aid", c.beta_thm1(), every),
             ("itd-single-loop", "itd", c.beta_thm3(), every),
-            ("itd-single-loop", "itd-floor", KAPPA_BETA_L / l, iters / 100),
+            (
+                "itd-single-loop",
+                "itd-floor",
+                KAPPA_BETA_L / l,
+                iters / 100,
+            ),
         ];
         let mut g = Vec::new();
         for (solver, label, beta, m_every) in runs {
@@ -270,7 +275,9 @@ pub(super) fn singleloop_bounds(
                     series("‖∇Φ(x_K)‖²", &|k| {
                         g0.iter().find(|p| p.0 == k).map_or(f64::NAN, |p| p.1)
                     }),
-                    series("mean of ‖∇Φ(x_k)‖², k < K", &|k| mean_before(&g0, k)),
+                    series("mean of ‖∇Φ(x_k)‖², k < K", &|k| {
+                        mean_before(&g0, k)
+                    }),
                     series("Theorem 1 bound", &|k| {
                         c.thm1_upper(b1, start.phi_gap, e0, k)
                     }),
