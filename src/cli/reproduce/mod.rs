@@ -23,9 +23,9 @@ use std::time::Instant;
 /// Arguments of `bilevel reproduce`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ReproduceArgs {
-    /// Experiment: `quick`, `kappa-sweep`, `singleloop-bounds`, `galet-example1`, `galet-fig3`, `galet-sensitivity`,
-    /// `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`, `pgdqp-dhc` or
-    /// `pgdqp-time`.
+    /// Experiment: `quick`, `kappa-sweep`, `singleloop-bounds`, `galet-example1`, `galet-fig3`,
+    /// `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`,
+    /// `pgdqp-dhc` or `pgdqp-time`.
     pub id: String,
     /// A reduced mode that runs in seconds (for tests).
     #[arg(long)]
