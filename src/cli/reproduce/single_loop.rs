@@ -600,6 +600,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn means_and_factors_match_hand_values() {
+        let g = [(0.0, 4.0), (10.0, 2.0), (20.0, 1.0), (30.0, 0.5)];
+        // (4 + 2 + 1)/3 over k < 30; (4 + 2)/2 over k < 20.
+        assert_eq!(mean_before(&g, 30.0), 7.0 / 3.0);
+        assert_eq!(mean_before(&g, 20.0), 3.0);
+        // The geometric mean of 1/2 and 1/8 is 1/4.
+        assert!((fitted_factor(&[1.0, 1.0], &[2.0, 8.0]) - 0.25).abs() < 1e-15);
+    }
+
+    #[test]
     fn the_appendix_d_methods_build_through_the_registry() {
         ITD_D_METHODS.iter().for_each(check_method);
     }
