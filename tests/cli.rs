@@ -1422,3 +1422,79 @@ fn the_library_reproduces_a_run_as_the_readme_shows() {
         "the same parameters"
     );
 }
+
+#[test]
+fn singleloop_bounds_smoke_bounds_hold_and_the_floor_meets_the_lower_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("bounds");
+    let o = bilevel()
+        .args([
+            "reproduce",
+            "singleloop-bounds",
+            "--smoke",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    // The rows of the table under `heading`, as numbers.
+    let table = |heading: &str| -> Vec<Vec<f64>> {
+        report
+            .split(heading)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {heading}:\n{report}"))
+            .lines()
+            .skip_while(|l| !l.starts_with("|---"))
+            .skip(1)
+            .take_while(|l| l.starts_with("| "))
+            .map(|l| {
+                l.split('|')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(|c| c.parse::<f64>().unwrap_or_else(|_| panic!("{c} in {l}")))
+                    .collect()
+            })
+            .collect()
+    };
+    let aid = table("## AID (Figure 1)");
+    let itd = table("## ITD (Figure 2, left)");
+    assert_eq!(aid.len(), 2, "{report}");
+    assert_eq!(itd.len(), 2, "{report}");
+    for r in &aid {
+        // κ, β printed, A at it, β run, mean, final, Theorem 1, Ji et al.
+        assert!(r[2] < 0.0, "the printed step voids the bound: {r:?}");
+        assert!(r[3] < r[1], "{r:?}");
+        assert!(
+            r[6].is_finite() && r[6] >= r[4],
+            "Theorem 1 below the run: {r:?}"
+        );
+        assert!((r[7] / r[6] - r[0]).abs() < 1e-3 * r[0], "{r:?}");
+        // The run moved: AID at Theorem 1's step descends.
+        assert!(r[5] < r[4], "{r:?}");
+    }
+    for r in &itd {
+        // κ, β, mean, final, floor, Theorem 3, its non-vanishing term, Ji et al., Theorem 4.
+        assert!(
+            r[5] >= r[2] && r[5] >= r[6],
+            "Theorem 3 below the run: {r:?}"
+        );
+        assert!(r[7] > r[5], "{r:?}");
+        // On quadratic-κ ITD's fixed point attains the derived lower bound M²(κ − 1)².
+        let lb = 0.01 * (r[0] - 1.0).powi(2);
+        assert!((r[8] - lb).abs() < 1e-3 * lb, "{r:?}");
+        assert!((r[4] - lb).abs() < 1e-3 * lb, "floor {} against {lb}", r[4]);
+        assert!(r[3] >= r[4] * (1.0 - 1e-9), "{r:?}");
+    }
+    assert!(report.contains("0.32") && report.contains("0.39"));
+    for f in [
+        "fig1_left_aid_vs_kappa.svg",
+        "fig1_right_aid_vs_k.svg",
+        "fig2_left_itd_vs_kappa.svg",
+        "fig2_right_itd_scaled.svg",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+}

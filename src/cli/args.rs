@@ -54,8 +54,8 @@ pub enum Command {
         #[arg(long)]
         batch: Option<usize>,
     },
-    /// Reproduce an experiment of the papers (`quick`, `kappa-sweep`, `galet-example1`,
-    /// `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`,
+    /// Reproduce an experiment of the papers (`quick`, `kappa-sweep`, `singleloop-bounds`,
+    /// `galet-example1`, `galet-fig3`, `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`,
     /// `pgdqp-dhc`, `pgdqp-time`).
     Reproduce(reproduce::ReproduceArgs),
 }

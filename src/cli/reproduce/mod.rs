@@ -4,8 +4,10 @@
 //! [`EXPERIMENTS`] is the one table of them. `plan` holds what they share (running one method
 //! into a folder, reusing finished runs, curves over seeds); `dhc` the data hyper-cleaning
 //! comparisons, `galet` GALET's Example 1 and its sensitivity grid, `single_loop` the
-//! single-loop AID/ITD experiments and `synthetic` PGD-QP's synthetic comparisons.
+//! single-loop AID/ITD experiments (`bounds` the single-loop paper's bounds as formulas) and
+//! `synthetic` PGD-QP's synthetic comparisons.
 
+mod bounds;
 mod dhc;
 mod galet;
 mod plan;
@@ -21,9 +23,9 @@ use std::time::Instant;
 /// Arguments of `bilevel reproduce`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ReproduceArgs {
-    /// Experiment: `quick`, `kappa-sweep`, `galet-example1`, `galet-fig3`, `galet-sensitivity`,
-    /// `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`, `pgdqp-dhc` or
-    /// `pgdqp-time`.
+    /// Experiment: `quick`, `kappa-sweep`, `singleloop-bounds`, `galet-example1`, `galet-fig3`,
+    /// `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`,
+    /// `pgdqp-dhc` or `pgdqp-time`.
     pub id: String,
     /// A reduced mode that runs in seconds (for tests).
     #[arg(long)]
@@ -100,6 +102,13 @@ pub const EXPERIMENTS: &[Experiment] = &[
         seeded: false,
         reduced: false,
         run: single_loop::kappa_sweep,
+    },
+    Experiment {
+        id: "singleloop-bounds",
+        summary: "the single-loop paper's Theorem 1, 3 and 4 bounds and Ji et al.'s on quadratic-κ (single-loop paper, Figures 1 and 2)",
+        seeded: false,
+        reduced: false,
+        run: single_loop::singleloop_bounds,
     },
     Experiment {
         id: "galet-example1",
