@@ -12,6 +12,16 @@ fn bilevel() -> Command {
     c
 }
 
+/// The Fashion-MNIST folder the program would read without `--data-dir`, if there is one:
+/// `BILEVEL_FASHION_MNIST_DIR` (as the caller's environment sets it), else Debian's folder.
+fn fashion_mnist_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("BILEVEL_FASHION_MNIST_DIR")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/usr/share/datasets/fashion-mnist".into());
+    dir.is_dir().then_some(dir)
+}
+
 fn stderr_of(args: &[&str]) -> (i32, String) {
     let out = bilevel().args(args).output().expect("runs");
     (
@@ -987,6 +997,81 @@ fn dataset_fashion_mnist_reads_its_own_folder_and_says_so_in_the_traces() {
             && err.contains("no such folder"),
         "{err}"
     );
+}
+
+#[test]
+fn galet_table3_fashion_smoke_runs_every_method_on_fashion_mnist() {
+    let Some(dir) = fashion_mnist_dir() else {
+        eprintln!(
+            "skipped: no Fashion-MNIST folder (BILEVEL_FASHION_MNIST_DIR is not set and \
+             /usr/share/datasets/fashion-mnist does not exist); checked only that \
+             galet-table3-fashion says where to put it"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("t3fashion");
+        let (code, err) = stderr_of(&[
+            "reproduce",
+            "galet-table3-fashion",
+            "--smoke",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2);
+        assert!(
+            err.contains("BILEVEL_FASHION_MNIST_DIR") && err.contains("--data-dir"),
+            "{err}"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t3fashion");
+    let o = bilevel()
+        .env("BILEVEL_FASHION_MNIST_DIR", &dir)
+        .args([
+            "reproduce",
+            "galet-table3-fashion",
+            "--smoke",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for method in [
+        "| RHG |",
+        "| BOME |",
+        "| V-PBGD |",
+        "| GALET |",
+        "| RHG, warm-started (not the published form) |",
+    ] {
+        assert!(report.contains(method), "missing row {method}:\n{report}");
+    }
+    assert!(
+        report.contains("Fashion-MNIST, 5000 training images")
+            && report.contains("GALET 84.03")
+            && report.contains("RHG 81.87")
+            && report.contains("not tuned on Fashion-MNIST"),
+        "{report}"
+    );
+    for m in ["rhg-cold-start", "bome", "v-pbgd", "galet", "rhg"] {
+        let run = std::fs::read_to_string(out.join(m).join("run.json")).unwrap();
+        assert!(run.contains("\"dataset\": \"fashion-mnist\""), "{m}: {run}");
+        assert!(run.contains("\"lambda\": \"0\""), "{m}: {run}");
+        let trace = std::fs::read_to_string(out.join(m).join("seed0.jsonl")).unwrap();
+        assert!(
+            trace.contains("dhc-mlp50-fashion-mnist-n200"),
+            "{m}: {trace}"
+        );
+    }
+    // Every method ran at its MNIST-MLP setting: GALET's ρ of that column.
+    let galet = std::fs::read_to_string(out.join("galet/run.json")).unwrap();
+    assert!(galet.contains("\"rho\": 0.05"), "{galet}");
+    for plot in ["val_loss.svg", "test_acc.svg", "f1.svg"] {
+        assert!(out.join(plot).exists(), "{plot}");
+    }
 }
 
 #[test]
