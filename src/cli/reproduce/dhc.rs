@@ -403,7 +403,7 @@ pub(super) fn galet_table3_fashion(
     table3(args, out, "galet-table3-fashion", &TABLE3_FASHION)
 }
 
-/// One half of Table 3 of the GALET paper, as experiment `id`.
+/// One column of Table 3 of the GALET paper, as experiment `id`.
 fn table3(
     args: &ReproduceArgs,
     out: &Folder,
