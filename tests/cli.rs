@@ -8,7 +8,18 @@ use std::path::Path;
 fn bilevel() -> Command {
     let mut c = Command::cargo_bin("bilevel").expect("the bilevel binary is built");
     c.env_remove("BILEVEL_DATA_DIR");
+    c.env_remove("BILEVEL_FASHION_MNIST_DIR");
     c
+}
+
+/// The Fashion-MNIST folder the program would read without `--data-dir`, if there is one:
+/// `BILEVEL_FASHION_MNIST_DIR` (as the caller's environment sets it), else Debian's folder.
+fn fashion_mnist_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("BILEVEL_FASHION_MNIST_DIR")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/usr/share/datasets/fashion-mnist".into());
+    dir.is_dir().then_some(dir)
 }
 
 fn stderr_of(args: &[&str]) -> (i32, String) {
@@ -602,6 +613,12 @@ fn list_names_every_problem_and_solver() {
     for e in bilevel::cli::reproduce::EXPERIMENTS {
         assert!(reproductions.contains(&format!("  {:<22} {}", e.id, e.summary)));
     }
+    // The hyper-cleaning problems say which datasets they read and where from.
+    assert!(
+        text.contains("dataset      = mnist    mnist or fashion-mnist")
+            && text.contains("BILEVEL_FASHION_MNIST_DIR"),
+        "{text}"
+    );
     assert!(text.contains("solve.Cg.max_iter"));
     assert!(text.contains("batch.batch_g"));
     // Problems state their constants, and solvers say which defaults follow them.
@@ -827,6 +844,234 @@ fn galet_table3_smoke_needs_the_training_split() {
     let warm = std::fs::read_to_string(out.join("rhg/run.json")).unwrap();
     assert!(warm.contains("\"warm_start\": true"), "{warm}");
     assert!(report.contains("GALET 90.20"));
+}
+
+#[test]
+fn the_dataset_parameter_picks_the_folder_and_names_it_when_the_data_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let run = |dataset: &str, extra: &[&str]| {
+        let mut c = bilevel();
+        c.args([
+            "run",
+            "--problem",
+            "dhc-linear",
+            "--solver",
+            "bome",
+            "--set",
+            &format!("dataset={dataset}"),
+            "--set",
+            "preset=pgdqp",
+            "--iters",
+            "1",
+            "--quiet",
+        ])
+        .args(extra)
+        .current_dir(tmp.path());
+        c
+    };
+    let fail = |mut c: Command| {
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        err
+    };
+    // --data-dir names the Fashion-MNIST folder when the problem reads Fashion-MNIST.
+    let err = fail(run(
+        "fashion-mnist",
+        &["--data-dir", "/nonexistent/fashion"],
+    ));
+    assert!(
+        err.contains("--data-dir /nonexistent/fashion: no such folder")
+            && err.contains("Fashion-MNIST")
+            && err.contains("BILEVEL_FASHION_MNIST_DIR"),
+        "{err}"
+    );
+    // So does BILEVEL_FASHION_MNIST_DIR, and MNIST's folder is never taken instead: the shipped
+    // MNIST test split, which the pgdqp preset needs, is not Fashion-MNIST.
+    let mut c = run("fashion-mnist", &[]);
+    c.env("BILEVEL_FASHION_MNIST_DIR", &empty);
+    let err = fail(c);
+    assert!(
+        err.contains(&format!("BILEVEL_FASHION_MNIST_DIR={}", empty.display()))
+            && err.contains("has no Fashion-MNIST test files")
+            && err.contains("--data-dir"),
+        "{err}"
+    );
+    let mut c = run("fashion-mnist", &[]);
+    c.env("BILEVEL_FASHION_MNIST_DIR", &empty).env(
+        "BILEVEL_DATA_DIR",
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist"),
+    );
+    let err = fail(c);
+    assert!(err.contains("has no Fashion-MNIST test files"), "{err}");
+    // An unknown dataset is named with the known ones.
+    let err = fail(run("kmnist", &[]));
+    assert!(
+        err.contains("unknown dataset")
+            && err.contains("`kmnist`")
+            && err.contains("fashion-mnist"),
+        "{err}"
+    );
+    // Nothing was written.
+    assert!(!tmp.path().join("runs").exists());
+}
+
+#[test]
+fn dataset_fashion_mnist_reads_its_own_folder_and_says_so_in_the_traces() {
+    // Any folder with the four standard names will do to check which folder is read: here a
+    // copy of the shipped test split (with its sums), named by BILEVEL_FASHION_MNIST_DIR while
+    // BILEVEL_DATA_DIR names a folder that does not exist.
+    let tmp = tempfile::tempdir().unwrap();
+    let fake = tmp.path().join("fashion");
+    std::fs::create_dir(&fake).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    for f in [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "SHA256SUMS",
+    ] {
+        std::fs::copy(shipped.join(f), fake.join(f)).unwrap();
+    }
+    let out = tmp.path().join("run");
+    let o = bilevel()
+        .env("BILEVEL_FASHION_MNIST_DIR", &fake)
+        .env("BILEVEL_DATA_DIR", tmp.path().join("no-mnist-here"))
+        .args([
+            "run",
+            "--problem",
+            "dhc-linear",
+            "--solver",
+            "bome",
+            "--set",
+            "dataset=fashion-mnist",
+            "--set",
+            "preset=pgdqp",
+            "--set",
+            "n=100",
+            "--set",
+            "val=50",
+            "--set",
+            "test=50",
+            "--iters",
+            "2",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let spec = std::fs::read_to_string(out.join("run.json")).unwrap();
+    assert!(spec.contains("\"dataset\": \"fashion-mnist\""), "{spec}");
+    let trace = std::fs::read_to_string(out.join("seed0.jsonl")).unwrap();
+    assert!(
+        trace.contains("\"problem\":\"dhc-linear-fashion-mnist-n100-d784\""),
+        "{trace}"
+    );
+    // The same run on MNIST reads BILEVEL_DATA_DIR, which does not exist.
+    let o = bilevel()
+        .env("BILEVEL_FASHION_MNIST_DIR", &fake)
+        .env("BILEVEL_DATA_DIR", tmp.path().join("no-mnist-here"))
+        .args([
+            "run",
+            "--problem",
+            "dhc-linear",
+            "--solver",
+            "bome",
+            "--set",
+            "preset=pgdqp",
+            "--iters",
+            "1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(tmp.path().join("mnist-run"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(2)
+            && err.contains("BILEVEL_DATA_DIR=")
+            && err.contains("no such folder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn galet_table3_fashion_smoke_runs_every_method_on_fashion_mnist() {
+    let Some(dir) = fashion_mnist_dir() else {
+        eprintln!(
+            "skipped: no Fashion-MNIST folder (BILEVEL_FASHION_MNIST_DIR is not set and \
+             /usr/share/datasets/fashion-mnist does not exist); checked only that \
+             galet-table3-fashion says where to put it"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("t3fashion");
+        let (code, err) = stderr_of(&[
+            "reproduce",
+            "galet-table3-fashion",
+            "--smoke",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2);
+        assert!(
+            err.contains("BILEVEL_FASHION_MNIST_DIR") && err.contains("--data-dir"),
+            "{err}"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t3fashion");
+    let o = bilevel()
+        .env("BILEVEL_FASHION_MNIST_DIR", &dir)
+        .args([
+            "reproduce",
+            "galet-table3-fashion",
+            "--smoke",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for method in [
+        "| RHG |",
+        "| BOME |",
+        "| V-PBGD |",
+        "| GALET |",
+        "| RHG, warm-started (not the published form) |",
+    ] {
+        assert!(report.contains(method), "missing row {method}:\n{report}");
+    }
+    assert!(
+        report.contains("Fashion-MNIST, 5000 training images")
+            && report.contains("GALET 84.03")
+            && report.contains("RHG 81.87")
+            && report.contains("not tuned on Fashion-MNIST"),
+        "{report}"
+    );
+    for m in ["rhg-cold-start", "bome", "v-pbgd", "galet", "rhg"] {
+        let run = std::fs::read_to_string(out.join(m).join("run.json")).unwrap();
+        assert!(run.contains("\"dataset\": \"fashion-mnist\""), "{m}: {run}");
+        assert!(run.contains("\"lambda\": \"0\""), "{m}: {run}");
+        let trace = std::fs::read_to_string(out.join(m).join("seed0.jsonl")).unwrap();
+        assert!(
+            trace.contains("dhc-mlp50-fashion-mnist-n200"),
+            "{m}: {trace}"
+        );
+    }
+    // Every method ran at its MNIST-MLP setting: GALET's ρ of that column.
+    let galet = std::fs::read_to_string(out.join("galet/run.json")).unwrap();
+    assert!(galet.contains("\"rho\": 0.05"), "{galet}");
+    for plot in ["val_loss.svg", "test_acc.svg", "f1.svg"] {
+        assert!(out.join(plot).exists(), "{plot}");
+    }
 }
 
 #[test]

@@ -44,7 +44,7 @@ pub enum Command {
         /// Problem parameters, `key=value`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// MNIST folder.
+        /// Data folder, as for `run`.
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Repetitions per oracle.
@@ -55,8 +55,8 @@ pub enum Command {
         batch: Option<usize>,
     },
     /// Reproduce an experiment of the papers (`quick`, `kappa-sweep`, `singleloop-bounds`,
-    /// `galet-example1`, `galet-fig3`, `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`,
-    /// `pgdqp-dhc`, `pgdqp-time`).
+    /// `galet-example1`, `galet-fig3`, `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`,
+    /// `galet-table3-fashion`, `synthetic`, `itd-appendix-d`, `pgdqp-dhc`, `pgdqp-time`).
     Reproduce(reproduce::ReproduceArgs),
 }
 
@@ -67,7 +67,9 @@ pub struct Common {
     /// solvers; `reproduce`: default `results/<ID>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// MNIST folder (default: `BILEVEL_DATA_DIR`, then the shipped test split).
+    /// Data folder of the hyper-cleaning problems: MNIST's (default: `BILEVEL_DATA_DIR`, then
+    /// the shipped test split), or Fashion-MNIST's under `--set dataset=fashion-mnist` (default:
+    /// `BILEVEL_FASHION_MNIST_DIR`, then `/usr/share/datasets/fashion-mnist`).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Worker threads (default: available cores).

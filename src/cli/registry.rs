@@ -36,7 +36,7 @@ pub struct ProblemSpec {
     pub params: &'static [ParamSpec],
 }
 
-const DHC_COMMON: [ParamSpec; 7] = [
+const DHC_COMMON: [ParamSpec; 8] = [
     p(
         "preset",
         "pgdqp",
@@ -48,6 +48,13 @@ const DHC_COMMON: [ParamSpec; 7] = [
     p("p", "preset", "corruption rate, in [0, 1]"),
     p("lambda", "0.001", "ridge weight on the lower level, >= 0"),
     p("bias", "false", "append a bias column of ones (true/false)"),
+    p(
+        "dataset",
+        "mnist",
+        "mnist or fashion-mnist: MNIST from --data-dir, else BILEVEL_DATA_DIR, else the shipped \
+         test split; Fashion-MNIST from --data-dir, else BILEVEL_FASHION_MNIST_DIR, else \
+         /usr/share/datasets/fashion-mnist",
+    ),
 ];
 
 /// Every problem.
@@ -96,12 +103,12 @@ pub const PROBLEMS: &[ProblemSpec] = &[
     },
     ProblemSpec {
         name: "dhc-linear",
-        about: "data hyper-cleaning on MNIST, softmax regression lower level",
+        about: "data hyper-cleaning on MNIST or Fashion-MNIST, softmax regression lower level",
         params: &DHC_COMMON,
     },
     ProblemSpec {
         name: "dhc-pca",
-        about: "data hyper-cleaning on PCA features of MNIST (PGD-QP §5: 82 components)",
+        about: "data hyper-cleaning on PCA features of MNIST or Fashion-MNIST (PGD-QP §5: 82 components)",
         params: &[
             DHC_COMMON[0],
             DHC_COMMON[1],
@@ -110,12 +117,13 @@ pub const PROBLEMS: &[ProblemSpec] = &[
             DHC_COMMON[4],
             DHC_COMMON[5],
             DHC_COMMON[6],
+            DHC_COMMON[7],
             p("components", "82", "PCA components (integer in 1..=784)"),
         ],
     },
     ProblemSpec {
         name: "dhc-mlp",
-        about: "data hyper-cleaning on MNIST, one-hidden-layer MLP lower level",
+        about: "data hyper-cleaning on MNIST or Fashion-MNIST, one-hidden-layer MLP lower level",
         params: &[
             DHC_COMMON[0],
             DHC_COMMON[1],
@@ -124,6 +132,7 @@ pub const PROBLEMS: &[ProblemSpec] = &[
             DHC_COMMON[4],
             p("lambda", "0", "ridge weight on the lower level, >= 0"),
             DHC_COMMON[6],
+            DHC_COMMON[7],
             p(
                 "hidden",
                 "50",
@@ -197,74 +206,150 @@ fn get<T: std::str::FromStr>(
     })
 }
 
-/// How to name a data folder, for the errors about one.
-const DATA_HINT: &str = "hint: pass --data-dir DIR or set BILEVEL_DATA_DIR to a folder with the \
-MNIST files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, \
-t10k-labels-idx1-ubyte.gz), or set neither to use the test split shipped with the repository";
+/// The datasets the data hyper-cleaning problems read, by their `dataset=` names.
+pub const DATASETS: [(&str, DatasetKind); 2] = [
+    ("mnist", DatasetKind::Mnist),
+    ("fashion-mnist", DatasetKind::FashionMnist),
+];
 
-/// MNIST splits loaded once and shared by every seed.
+/// The dataset named `name` (`--set dataset=NAME`).
+///
+/// # Errors
+/// An unknown name, with the known ones.
+pub fn dataset_kind(name: &str) -> Result<DatasetKind, CliError> {
+    DATASETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, k)| *k)
+        .ok_or_else(|| {
+            unknown(
+                "dataset (--set dataset=…)",
+                name,
+                DATASETS.iter().map(|(n, _)| *n),
+            )
+        })
+}
+
+/// The `dataset=` name of `kind`.
+pub fn dataset_name(kind: DatasetKind) -> &'static str {
+    DATASETS
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map_or("mnist", |(n, _)| *n)
+}
+
+/// The files every folder of either dataset holds.
+const DATA_FILES: &str = "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
+t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz";
+
+/// How to name a data folder for `kind`, for the errors about one.
+fn data_hint(kind: DatasetKind) -> String {
+    match kind {
+        DatasetKind::Mnist => format!(
+            "hint: pass --data-dir DIR or set {} to a folder with the MNIST files ({DATA_FILES}), \
+             or set neither to use the test split shipped with the repository",
+            mnist::DATA_DIR_ENV
+        ),
+        DatasetKind::FashionMnist => format!(
+            "hint: with --set dataset=fashion-mnist, pass --data-dir DIR or set {} to a folder \
+             with the Fashion-MNIST files ({DATA_FILES}), or install Debian's \
+             dataset-fashion-mnist (apt-get install dataset-fashion-mnist: {}); {} names MNIST's \
+             folder only",
+            mnist::FASHION_DIR_ENV,
+            mnist::DEBIAN_FASHION_MNIST_DIR,
+            mnist::DATA_DIR_ENV
+        ),
+    }
+}
+
+/// The splits of MNIST and Fashion-MNIST, each loaded once and shared by every seed.
 #[derive(Debug, Default)]
 pub struct DataCache {
     explicit: Option<PathBuf>,
-    loaded: [Option<Dataset>; 2],
+    loaded: Vec<(DatasetKind, Split, Dataset)>,
 }
 
 impl DataCache {
-    /// A cache searching `explicit` (else `BILEVEL_DATA_DIR`, else the shipped test split). A
-    /// folder given either way must exist and hold the split asked for: loading fails rather than
-    /// fall back to the shipped files.
+    /// A cache searching `explicit` for whichever dataset a problem reads, else the dataset's own
+    /// places: for MNIST `BILEVEL_DATA_DIR`, else the shipped test split; for Fashion-MNIST
+    /// `BILEVEL_FASHION_MNIST_DIR`, else Debian's folder. A folder named either way must exist and
+    /// hold the split asked for: loading fails rather than fall back to the shipped files.
     pub fn new(explicit: Option<&Path>) -> Self {
         DataCache {
             explicit: explicit.map(Path::to_path_buf),
-            loaded: [None, None],
+            loaded: Vec::new(),
         }
     }
 
-    /// The folder a person named (`--data-dir`, else `BILEVEL_DATA_DIR`) with the name of where
-    /// it came from, or `None` when they named none.
-    fn named(&self) -> Option<(PathBuf, String)> {
+    /// The folder a person named for `kind` (`--data-dir`, else the dataset's environment
+    /// variable) with the name of where it came from, or `None` when they named none.
+    fn named(&self, kind: DatasetKind) -> Option<(PathBuf, String)> {
+        let (var, env) = match kind {
+            DatasetKind::Mnist => (mnist::DATA_DIR_ENV, mnist::env_data_dir()),
+            DatasetKind::FashionMnist => (mnist::FASHION_DIR_ENV, mnist::env_fashion_dir()),
+        };
         match &self.explicit {
             Some(d) => Some((d.clone(), format!("--data-dir {}", d.display()))),
-            None => mnist::env_data_dir().map(|d| {
-                let shown = format!("{}={}", mnist::DATA_DIR_ENV, d.display());
+            None => env.map(|d| {
+                let shown = format!("{var}={}", d.display());
                 (d, shown)
             }),
         }
     }
 
-    fn ensure(&mut self, s: Split) -> Result<(), CliError> {
-        let i = s as usize;
-        if self.loaded[i].is_none() {
-            // A folder a person named must be used: falling back to the shipped test split
-            // would run on other data than they asked for, without a word.
-            if let Some((d, shown)) = self.named() {
-                if !d.is_dir() {
-                    return Err(CliError::new(format!(
-                        "{shown}: no such folder\n{DATA_HINT}"
-                    )));
-                }
-                if mnist::find_split_files(&d, s).is_none() {
-                    return Err(CliError::new(format!(
-                        "{shown}: the folder has no MNIST {s} files ({} and {}, raw or \
-                         gzipped)\n{DATA_HINT}",
-                        s.image_file_names()[0],
-                        s.label_file_names()[0]
-                    )));
-                }
-            }
-            let dir = mnist::find_dir(DatasetKind::Mnist, self.explicit.as_deref(), s).map_err(
-                |e| {
-                    CliError::new(format!(
-                        "{e}\nhint: pass --data-dir DIR or set BILEVEL_DATA_DIR to a folder with the MNIST files"
-                    ))
-                },
-            )?;
-            let d = mnist::load_split(&dir, s, &LoadOptions::new())
-                .map_err(|e| CliError::new(format!("loading MNIST from {}: {e}", dir.display())))?;
-            self.loaded[i] = Some(d);
+    /// Split `s` of `kind`, if loaded.
+    fn get(&self, kind: DatasetKind, s: Split) -> Option<&Dataset> {
+        self.loaded
+            .iter()
+            .find(|(k, sp, _)| *k == kind && *sp == s)
+            .map(|(_, _, d)| d)
+    }
+
+    fn ensure(&mut self, kind: DatasetKind, s: Split) -> Result<(), CliError> {
+        if self.get(kind, s).is_some() {
+            return Ok(());
         }
+        let hint = data_hint(kind);
+        // A folder a person named must be used: falling back to the shipped test split would
+        // run on other data than they asked for, without a word.
+        if let Some((d, shown)) = self.named(kind) {
+            if !d.is_dir() {
+                return Err(CliError::new(format!(
+                    "{shown}: no such folder (looking for {kind})\n{hint}"
+                )));
+            }
+            if mnist::find_split_files(&d, s).is_none() {
+                return Err(CliError::new(format!(
+                    "{shown}: the folder has no {kind} {s} files ({} and {}, raw or \
+                     gzipped)\n{hint}",
+                    s.image_file_names()[0],
+                    s.label_file_names()[0]
+                )));
+            }
+        }
+        let dir = mnist::find_dir(kind, self.explicit.as_deref(), s)
+            .map_err(|e| CliError::new(format!("{e}\n{hint}")))?;
+        let opts = LoadOptions::new().with_kind(kind);
+        let d = mnist::load_split(&dir, s, &opts)
+            .map_err(|e| CliError::new(format!("loading {kind} from {}: {e}", dir.display())))?;
+        self.loaded.push((kind, s, d));
         Ok(())
     }
+}
+
+/// `params` of a run of problem `name` recorded before some of the problem's parameters
+/// existed, with those parameters at their defaults: a parameter is added with the default that
+/// does what the program did before it (so a `run.json` written earlier still describes its run,
+/// and `--resume` and `--redraw` still take it).
+pub fn with_new_defaults(name: &str, mut params: ProblemParams) -> ProblemParams {
+    if let Ok(spec) = problem_spec(name) {
+        for q in spec.params {
+            params
+                .entry(q.key.to_string())
+                .or_insert_with(|| q.default.to_string());
+        }
+    }
+    params
 }
 
 /// Build problem `name` for `seed`.
@@ -342,6 +427,7 @@ fn build_dhc(
     let preset: Preset = m["preset"]
         .parse()
         .map_err(|e| CliError::new(format!("--set preset={}: {e}", m["preset"])))?;
+    let kind = dataset_kind(&m["dataset"])?;
     let mut cfg = HypercleanConfig::preset(preset)
         .with_seed(seed)
         .with_bias(get(spec, m, "bias", |_: &bool| true)?);
@@ -386,10 +472,10 @@ fn build_dhc(
         }
     };
     for s in cfg.sources() {
-        data.ensure(s)?;
+        data.ensure(kind, s)?;
     }
     let task = cfg
-        .build(data.loaded[0].as_ref(), data.loaded[1].as_ref())
+        .build(data.get(kind, Split::Train), data.get(kind, Split::Test))
         .map_err(|e| CliError::new(format!("building the hyper-cleaning task: {e}")))?;
     let d = DhcData::from_samples(
         task.train.x.as_ref(),
@@ -400,6 +486,11 @@ fn build_dhc(
         task.test.labels,
         task.num_classes,
     );
+    // The problem's name (in the traces) says which data it ran on when it is not MNIST.
+    let tag = match kind {
+        DatasetKind::Mnist => tag,
+        other => format!("{tag}-{}", dataset_name(other)),
+    };
     Ok(Arc::new(
         Dhc::new(Arc::new(d), model, lambda, tag, seed).with_corruption(task.corrupted),
     ))

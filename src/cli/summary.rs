@@ -70,10 +70,15 @@ pub fn seed_status(dir: &Path, seed: u64) -> Option<Status> {
         .map(|l| l.status)
 }
 
-/// The settings of the run in `dir`, if it has them.
+/// The settings of the run in `dir`, if it has them; problem parameters added since it was
+/// written are at their defaults, which are what it ran with
+/// ([`registry::with_new_defaults`](super::registry::with_new_defaults)).
 pub fn spec_of(dir: &Path) -> Option<RunSpec> {
     let text = std::fs::read_to_string(dir.join(folder::SPEC)).ok()?;
-    serde_json::from_str(&text).ok()
+    let mut spec: RunSpec = serde_json::from_str(&text).ok()?;
+    spec.problem_params =
+        super::registry::with_new_defaults(&spec.problem, std::mem::take(&mut spec.problem_params));
+    Some(spec)
 }
 
 /// Mean, standard deviation, median and 20/80 % quantiles.

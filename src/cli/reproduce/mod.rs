@@ -24,14 +24,14 @@ use std::time::Instant;
 #[derive(Debug, Clone, Default, Args)]
 pub struct ReproduceArgs {
     /// Experiment: `quick`, `kappa-sweep`, `singleloop-bounds`, `galet-example1`, `galet-fig3`,
-    /// `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`,
-    /// `pgdqp-dhc` or `pgdqp-time`.
+    /// `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `galet-table3-fashion`,
+    /// `synthetic`, `itd-appendix-d`, `pgdqp-dhc` or `pgdqp-time`.
     pub id: String,
     /// A reduced mode that runs in seconds (for tests).
     #[arg(long)]
     pub smoke: bool,
-    /// Reduced seeds, iterations or budgets (`galet-table3`, `galet-table3-mlp`, `pgdqp-dhc`,
-    /// `pgdqp-time`); a reduced mode that runs in seconds (`synthetic`, `itd-appendix-d`,
+    /// Reduced seeds, iterations or budgets (`galet-table3`, `galet-table3-mlp`,
+    /// `galet-table3-fashion`, `pgdqp-dhc`, `pgdqp-time`); a reduced mode that runs in seconds (`synthetic`, `itd-appendix-d`,
     /// `galet-sensitivity`).
     #[arg(long)]
     pub quick: bool,
@@ -45,8 +45,8 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub redraw: bool,
     /// Seeds to run instead of the experiment's own (`0..5`, `0,3`), for the experiments that run
-    /// over seeds: `quick`, `galet-table3`, `galet-table3-mlp`, `synthetic`, `itd-appendix-d`,
-    /// `pgdqp-dhc` and `pgdqp-time`.
+    /// over seeds: `quick`, `galet-table3`, `galet-table3-mlp`, `galet-table3-fashion`,
+    /// `synthetic`, `itd-appendix-d`, `pgdqp-dhc` and `pgdqp-time`.
     #[arg(long)]
     pub seeds: Option<String>,
 }
@@ -144,6 +144,13 @@ pub const EXPERIMENTS: &[Experiment] = &[
         seeded: true,
         reduced: true,
         run: dhc::galet_table3_mlp,
+    },
+    Experiment {
+        id: "galet-table3-fashion",
+        summary: "data hyper-cleaning on Fashion-MNIST, MLP 784-50-10 (GALET paper, Table 3)",
+        seeded: true,
+        reduced: true,
+        run: dhc::galet_table3_fashion,
     },
     Experiment {
         id: "synthetic",

@@ -164,10 +164,7 @@ pub(super) enum Reuse {
 /// Lines trace ends with its status line, and started when it left a checkpoint (`--resume`
 /// continues it).
 pub(super) fn reusable(dir: &Path, spec: &crate::cli::run::RunSpec) -> Result<Reuse, CliError> {
-    let Ok(text) = std::fs::read_to_string(dir.join(folder::SPEC)) else {
-        return Ok(Reuse::None);
-    };
-    let Ok(mut saved) = serde_json::from_str::<crate::cli::run::RunSpec>(&text) else {
+    let Some(mut saved) = crate::cli::summary::spec_of(dir) else {
         return Ok(Reuse::None);
     };
     saved.data_dir.clone_from(&spec.data_dir);
@@ -378,5 +375,38 @@ mod tests {
         let mut other = spec.clone();
         other.iters += 1;
         assert_eq!(reusable(d, &other).unwrap(), Reuse::None, "other settings");
+    }
+
+    /// A hyper-cleaning run recorded before the problems took `dataset` ran on MNIST, the
+    /// parameter's default: `--redraw` still reuses it, and not for a Fashion-MNIST run.
+    #[test]
+    fn a_run_recorded_before_a_problem_parameter_existed_ran_at_its_default() {
+        let spec = |dataset: &str| {
+            let ra = RunArgs {
+                problem: Some("dhc-mlp".into()),
+                solver: Some("bome".into()),
+                set: vec![format!("dataset={dataset}")],
+                ..RunArgs::default()
+            };
+            resolve_run(&ra).unwrap().0.spec
+        };
+        let mnist = spec("mnist");
+        assert_eq!(mnist.problem_params["dataset"], "mnist");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let mut old = serde_json::to_value(&mnist).unwrap();
+        old["problem_params"]
+            .as_object_mut()
+            .unwrap()
+            .remove("dataset")
+            .expect("the key was recorded");
+        std::fs::write(d.join("run.json"), old.to_string()).unwrap();
+        std::fs::write(
+            d.join("seed0.jsonl"),
+            "{\"iter\":0}\n{\"status\":\"MaxIter\"}\n",
+        )
+        .unwrap();
+        assert_eq!(reusable(d, &mnist).unwrap(), Reuse::All);
+        assert_eq!(reusable(d, &spec("fashion-mnist")).unwrap(), Reuse::None);
     }
 }
