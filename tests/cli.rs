@@ -832,6 +832,7 @@ fn galet_table3_smoke_needs_the_training_split() {
     for method in [
         "| RHG |",
         "| BOME |",
+        "| IAPTT-GM |",
         "| V-PBGD |",
         "| GALET |",
         "| RHG, warm-started (not the published form) |",
@@ -843,7 +844,14 @@ fn galet_table3_smoke_needs_the_training_split() {
     assert!(cold.contains("\"warm_start\": false"), "{cold}");
     let warm = std::fs::read_to_string(out.join("rhg/run.json")).unwrap();
     assert!(warm.contains("\"warm_start\": true"), "{warm}");
-    assert!(report.contains("GALET 90.20"));
+    assert!(report.contains("GALET 90.20") && report.contains("IAPTT-GM 90.13"));
+    // IAPTT-GM ran at the table's setting, with its learned start.
+    let iaptt = std::fs::read_to_string(out.join("iaptt-gm/run.json")).unwrap();
+    assert!(
+        iaptt.contains("\"beta_z\": 5.0") || iaptt.contains("\"beta_z\": 5"),
+        "{iaptt}"
+    );
+    assert!(report.contains("learned start"), "{report}");
 }
 
 #[test]
@@ -1043,6 +1051,7 @@ fn galet_table3_fashion_smoke_runs_every_method_on_fashion_mnist() {
     for method in [
         "| RHG |",
         "| BOME |",
+        "| IAPTT-GM |",
         "| V-PBGD |",
         "| GALET |",
         "| RHG, warm-started (not the published form) |",
@@ -1056,7 +1065,14 @@ fn galet_table3_fashion_smoke_runs_every_method_on_fashion_mnist() {
             && report.contains("not tuned on Fashion-MNIST"),
         "{report}"
     );
-    for m in ["rhg-cold-start", "bome", "v-pbgd", "galet", "rhg"] {
+    for m in [
+        "rhg-cold-start",
+        "bome",
+        "iaptt-gm",
+        "v-pbgd",
+        "galet",
+        "rhg",
+    ] {
         let run = std::fs::read_to_string(out.join(m).join("run.json")).unwrap();
         assert!(run.contains("\"dataset\": \"fashion-mnist\""), "{m}: {run}");
         assert!(run.contains("\"lambda\": \"0\""), "{m}: {run}");
@@ -1104,6 +1120,7 @@ fn galet_table3_mlp_smoke_runs_every_method() {
     for method in [
         "| RHG |",
         "| BOME |",
+        "| IAPTT-GM |",
         "| V-PBGD |",
         "| GALET |",
         "| RHG, warm-started (not the published form) |",
