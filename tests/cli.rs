@@ -835,6 +835,8 @@ fn galet_table3_smoke_needs_the_training_split() {
         "| IAPTT-GM |",
         "| V-PBGD |",
         "| GALET |",
+        "| GALET, w from 0 (Algorithm 1 as printed) |",
+        "| GALET, α = 3000 (outside the paper's grid) |",
         "| RHG, warm-started (not the published form) |",
     ] {
         assert!(report.contains(method), "missing row {method}:\n{report}");
@@ -1054,6 +1056,8 @@ fn galet_table3_fashion_smoke_runs_every_method_on_fashion_mnist() {
         "| IAPTT-GM |",
         "| V-PBGD |",
         "| GALET |",
+        "| GALET, w from 0 (Algorithm 1 as printed) |",
+        "| GALET, α = 3000 (outside the paper's grid) |",
         "| RHG, warm-started (not the published form) |",
     ] {
         assert!(report.contains(method), "missing row {method}:\n{report}");
@@ -1085,6 +1089,14 @@ fn galet_table3_fashion_smoke_runs_every_method_on_fashion_mnist() {
     // Every method ran at its MNIST-MLP setting: GALET's ρ of that column.
     let galet = std::fs::read_to_string(out.join("galet/run.json")).unwrap();
     assert!(galet.contains("\"rho\": 0.05"), "{galet}");
+    // GALET in the paper's grid, with w carried over and restarted from 0.
+    let grid = std::fs::read_to_string(out.join("galet-grid/run.json")).unwrap();
+    assert!(
+        grid.contains("\"alpha\": 500") && grid.contains("\"warm_start_w\": true"),
+        "{grid}"
+    );
+    let w0 = std::fs::read_to_string(out.join("galet-grid-w0/run.json")).unwrap();
+    assert!(w0.contains("\"warm_start_w\": false"), "{w0}");
     for plot in ["val_loss.svg", "test_acc.svg", "f1.svg"] {
         assert!(out.join(plot).exists(), "{plot}");
     }
@@ -1123,6 +1135,8 @@ fn galet_table3_mlp_smoke_runs_every_method() {
         "| IAPTT-GM |",
         "| V-PBGD |",
         "| GALET |",
+        "| GALET, w from 0 (Algorithm 1 as printed) |",
+        "| GALET, α = 3000 (outside the paper's grid) |",
         "| RHG, warm-started (not the published form) |",
     ] {
         assert!(report.contains(method), "missing row {method}:\n{report}");
