@@ -989,6 +989,23 @@ fn pgdqp_settings(
 mod tests {
     use super::*;
 
+    /// The running average is over the recorded samples up to each `K`, leaving out `K = 0`;
+    /// on `R_k = c/(k+1)` sampled at every iteration its log-log slope tends to −1 (up to the
+    /// harmonic sum's `ln K`).
+    #[test]
+    fn the_running_average_is_the_mean_of_the_samples_so_far() {
+        let r = [(0.0, 2.0), (10.0, 4.0), (20.0, 0.0)];
+        assert_eq!(running_average(&r), vec![(10.0, 3.0), (20.0, 2.0)]);
+        let r: Vec<(f64, f64)> = (0..300).map(|k| (k as f64, 5.0 / (k + 1) as f64)).collect();
+        let a = running_average(&r);
+        let tail: Vec<(f64, f64)> = a.into_iter().filter(|p| p.0 >= 150.0).collect();
+        let s = loglog_slope(&tail);
+        assert!((-1.0..-0.8).contains(&s), "{s}");
+        // Fig. 5 runs the linear column's own settings, not copies.
+        assert_eq!(FIG5_METHODS[0].set, TABLE3_METHODS[1].set);
+        assert_eq!(FIG5_METHODS[3].set, TABLE3_METHODS[4].set);
+    }
+
     #[test]
     fn every_method_table_builds_through_the_registry() {
         let settings = PGDQP_SETTINGS.iter().flat_map(|s| s.methods.iter());

@@ -472,7 +472,7 @@ impl Problem for Dhc {
     /// cross-entropy of a linear classifier is convex) and the tolerance
     /// [`DHC_STATIONARITY_GRAD_TOL`].
     fn stationarity(&self) -> Option<InnerSolve> {
-        self.stationarity.then(|| InnerSolve {
+        self.stationarity.then_some(InnerSolve {
             mu: 2.0 * self.lambda,
             grad_tol: DHC_STATIONARITY_GRAD_TOL,
         })
