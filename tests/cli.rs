@@ -857,6 +857,93 @@ fn galet_table3_smoke_needs_the_training_split() {
 }
 
 #[test]
+fn galet_fig5_smoke_computes_the_stationarity_measure_for_every_method() {
+    let Some(dir) = std::env::var_os("BILEVEL_DATA_DIR").filter(|d| !d.is_empty()) else {
+        eprintln!("skipped: BILEVEL_DATA_DIR is not set (galet-fig5 needs the training split)");
+        let (code, err) = stderr_of(&["reproduce", "galet-fig5", "--smoke", "--quiet"]);
+        assert_eq!(code, 2);
+        assert!(err.contains("BILEVEL_DATA_DIR"), "{err}");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("f5");
+    let o = bilevel()
+        .env("BILEVEL_DATA_DIR", dir)
+        .args(["reproduce", "galet-fig5", "--smoke", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for (method, published) in [
+        ("BOME", "88.20"),
+        ("IAPTT-GM", "90.13"),
+        ("V-PBGD", "90.24"),
+        ("GALET", "90.20"),
+    ] {
+        let row = report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {method} |")))
+            .unwrap_or_else(|| panic!("missing row {method}:\n{report}"));
+        assert!(row.contains(published), "{row}");
+        assert!(!row.contains("| – |"), "a measure is missing: {row}");
+    }
+    assert!(report.contains("GALET's exponent"), "{report}");
+    for svg in ["test_loss.svg", "stationarity.svg"] {
+        assert!(out.join(svg).is_file(), "{svg}");
+    }
+    // Every recorded iteration of every method carries the three residuals and the test loss,
+    // and R_w vanishes (to the CG tolerance) where the metrics solved for w.
+    for folder in ["bome", "iaptt-gm", "v-pbgd", "galet"] {
+        let csv = std::fs::read_to_string(out.join(folder).join("seed0.csv")).unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = |n: &str| {
+            header
+                .iter()
+                .position(|h| *h == n)
+                .unwrap_or_else(|| panic!("{n}"))
+        };
+        let (rx, rw, ry, tl) = (
+            col("galet_rx"),
+            col("galet_rw"),
+            col("galet_ry"),
+            col("test_loss"),
+        );
+        let mut rows = 0;
+        for l in lines {
+            let c: Vec<&str> = l.split(',').collect();
+            if c[tl].is_empty() {
+                continue;
+            }
+            rows += 1;
+            let v = |i: usize| c[i].parse::<f64>().unwrap();
+            assert!(v(rx) >= 0.0 && v(ry) >= 0.0 && v(tl) > 0.0, "{folder}: {l}");
+            if folder != "galet" {
+                assert!(v(rw) < 1e-12 * (1.0 + v(rx)), "{folder}: R_w = {}", v(rw));
+            }
+        }
+        assert!(rows >= 3, "{folder}: {rows} rows with metrics");
+    }
+}
+
+#[test]
+fn stationarity_is_refused_for_the_network() {
+    let (code, err) = stderr_of(&[
+        "run",
+        "--problem",
+        "dhc-mlp",
+        "--solver",
+        "galet",
+        "--set",
+        "stationarity=true",
+        "--quiet",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("stationarity"), "{err}");
+}
+
+#[test]
 fn the_dataset_parameter_picks_the_folder_and_names_it_when_the_data_is_missing() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty");

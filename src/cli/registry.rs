@@ -36,7 +36,7 @@ pub struct ProblemSpec {
     pub params: &'static [ParamSpec],
 }
 
-const DHC_COMMON: [ParamSpec; 8] = [
+const DHC_COMMON: [ParamSpec; 10] = [
     p(
         "preset",
         "pgdqp",
@@ -54,6 +54,17 @@ const DHC_COMMON: [ParamSpec; 8] = [
         "mnist or fashion-mnist: MNIST from --data-dir, else BILEVEL_DATA_DIR, else the shipped \
          test split; Fashion-MNIST from --data-dir, else BILEVEL_FASHION_MNIST_DIR, else \
          /usr/share/datasets/fashion-mnist",
+    ),
+    p(
+        "test_loss",
+        "false",
+        "also report the mean test cross-entropy as metric test_loss (true/false)",
+    ),
+    p(
+        "stationarity",
+        "false",
+        "also compute GALET's stationarity measure R_x + R_w + R_y (true/false; costly: \
+         Newton-CG for g*(x), CG for w; only dhc-linear with lambda > 0)",
     ),
 ];
 
@@ -491,9 +502,23 @@ fn build_dhc(
         DatasetKind::Mnist => tag,
         other => format!("{tag}-{}", dataset_name(other)),
     };
-    Ok(Arc::new(
-        Dhc::new(Arc::new(d), model, lambda, tag, seed).with_corruption(task.corrupted),
-    ))
+    let flag = |key: &str| -> Result<bool, CliError> {
+        if m.contains_key(key) {
+            get(spec, m, key, |_: &bool| true)
+        } else {
+            Ok(false)
+        }
+    };
+    let mut p = Dhc::new(Arc::new(d), model, lambda, tag, seed).with_corruption(task.corrupted);
+    if flag("test_loss")? {
+        p = p.with_test_loss();
+    }
+    if flag("stationarity")? {
+        p = p
+            .with_stationarity()
+            .map_err(|e| CliError::new(format!("--set stationarity=true: {e}")))?;
+    }
+    Ok(Arc::new(p))
 }
 
 /// Levenshtein distance.

@@ -52,7 +52,7 @@ pub mod testing;
 pub mod vecops;
 
 pub use error::Error;
-pub use metrics::{Hints, Measure, MetricEvaluator, Metrics};
+pub use metrics::{Hints, InnerSolve, Measure, MetricEvaluator, Metrics};
 pub use named::{Name, Named};
 pub use oracle::{Counts, Oracle};
 pub use problem::{Bounds, DataSum, Problem, Smoothness};

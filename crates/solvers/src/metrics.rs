@@ -6,7 +6,7 @@ use crate::linear::cg;
 use crate::named::{Named, named};
 use crate::problem::Problem;
 use crate::solver::{Iterate, Solver};
-use crate::vecops::{lincomb, norm, norm_sq};
+use crate::vecops::{dot, lincomb, norm, norm_sq, scale};
 use bilevel_ad::Evaluator;
 use bilevel_linalg::{CgStart, CgWorkspace, Mat, MatMut, MatRef};
 use serde::{Deserialize, Serialize};
@@ -37,11 +37,15 @@ pub struct Metrics {
     /// uncounted) per evaluation.
     pub kkt: Option<f64>,
     /// GALET's `R_x = ‖∇ₓf + ∇²ₓᵧg·w‖²` (eq. (8a) of "A Generalized Alternating Method for
-    /// Bilevel Optimization under the Polyak-Łojasiewicz Condition").
+    /// Bilevel Optimization under the Polyak-Łojasiewicz Condition"), with the solver's shadow
+    /// `w` ([`Solver::shadow`]) or, on a problem that opts in ([`Problem::stationarity`]) and a
+    /// solver without one, the `w` of [`shadow_by_cg`].
     pub galet_rx: Option<f64>,
-    /// GALET's `R_w = ‖∇²ᵧᵧg(∇ᵧf + ∇²ᵧᵧg·w)‖²` (eq. (8b)).
+    /// GALET's `R_w = ‖∇²ᵧᵧg(∇ᵧf + ∇²ᵧᵧg·w)‖²` (eq. (8b)), with the `w` of
+    /// [`Metrics::galet_rx`].
     pub galet_rw: Option<f64>,
-    /// GALET's `R_y = g − g*(x)` (eq. (8c)), where `g*` is known.
+    /// GALET's `R_y = g − g*(x)` (eq. (8c)), where `g*` is known ([`Problem::g_star`]) or, on a
+    /// problem that opts in ([`Problem::stationarity`]), from [`lower_solution`].
     pub galet_ry: Option<f64>,
     /// The value-function KKT score of eq. (47) of the GALET paper:
     /// `‖∇ₓf‖² + ‖∇ᵧf‖² + (g − g*(x))`, where `g*` is known.
@@ -155,6 +159,130 @@ pub fn exact_grad_phi(
     Ok(Some(lincomb(1.0, &gf.x, -1.0, &jv)))
 }
 
+/// How the metrics compute GALET's stationarity measure on a problem whose lower level is
+/// `μ`-strongly convex in `y` and knows no closed form ([`Problem::stationarity`]): `g*(x)` by
+/// [`lower_solution`] and, for a solver without a shadow `w`, `w` by [`shadow_by_cg`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InnerSolve {
+    /// A lower bound `μ > 0` on the strong convexity modulus of `g(x, ·)`, for every `x`.
+    pub mu: f64,
+    /// Newton–CG stops at `‖∇ᵧg(x, ŷ)‖ ≤ grad_tol`; by strong convexity then
+    /// `0 ≤ g(x, ŷ) − g*(x) ≤ grad_tol² / (2μ)` ([`InnerSolve::value_error`]).
+    pub grad_tol: f64,
+}
+
+impl InnerSolve {
+    /// The bound `grad_tol² / (2μ)` on `g(x, ŷ) − g*(x)` at the end of a converged solve, from
+    /// `g(x, ŷ) − g* ≤ ‖∇ᵧg(x, ŷ)‖² / (2μ)` (strong convexity).
+    pub fn value_error(&self) -> f64 {
+        self.grad_tol * self.grad_tol / (2.0 * self.mu)
+    }
+}
+
+/// The most Newton steps [`lower_solution`] takes.
+const NEWTON_MAX_STEPS: usize = 100;
+/// The most Hessian-vector products of one Newton step's CG solve (a capped solve's iterate is
+/// still a descent direction, since CG from zero on a positive definite system gives one).
+const NEWTON_CG_MAX_PRODUCTS: usize = 2000;
+/// The relative residual [`shadow_by_cg`] solves to.
+const SHADOW_CG_REL_TOL: f64 = 1e-10;
+
+/// A minimizer `ŷ` of the strongly convex `g(x, ·)` and its value `g(x, ŷ)`, by Newton–CG from
+/// `y` (in practice the iterate, close to `y*(x)` for the methods that track it): each step
+/// solves `∇²ᵧᵧg·d = −∇ᵧg` by CG to relative residual `min(½, √‖∇ᵧg‖)` (an inexact Newton
+/// method with superlinear convergence, at most [`NEWTON_CG_MAX_PRODUCTS`] products) and
+/// backtracks on `g` from the full step (Armijo, factor ½, slope 10⁻⁴), until
+/// `‖∇ᵧg(x, ŷ)‖ ≤ grad_tol`. `Ok(None)` when [`NEWTON_MAX_STEPS`] steps or the line search
+/// cannot reach it (the metric is then left out).
+///
+/// # Errors
+/// [`Error::LinearSolve`] if a CG solve fails (the Hessian is not positive definite there).
+pub fn lower_solution(
+    p: &dyn Problem,
+    ev: &mut Evaluator,
+    ws: &mut CgWorkspace,
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    solve: InnerSolve,
+) -> Result<Option<(Mat<f64>, f64)>, Error> {
+    let mut y = y.to_owned();
+    let m = y.nrows();
+    let mut d = Mat::zeros(m, 1);
+    for _ in 0..NEWTON_MAX_STEPS {
+        let gg = p.grad_g(ev, x, y.as_ref());
+        let gnorm = norm(&gg.y);
+        if gnorm <= solve.grad_tol {
+            return Ok(Some((y, gg.value)));
+        }
+        let mut b = gg.y.clone();
+        scale(&mut b, -1.0);
+        let mut op = |u: MatRef<'_, f64>, mut out: MatMut<'_, f64>| {
+            out.copy_from(&p.hvp_yy_g(ev, x, y.as_ref(), u));
+        };
+        cg(
+            &mut op,
+            b.as_ref(),
+            d.as_mut(),
+            CgStart::Zero,
+            NEWTON_CG_MAX_PRODUCTS,
+            gnorm.sqrt().min(0.5),
+            ws,
+        )?;
+        let slope = dot(&gg.y, &d);
+        let mut t = 1.0;
+        let next = loop {
+            let cand = lincomb(1.0, &y, t, &d);
+            if p.value_g(ev, x, cand.as_ref()) <= gg.value + 1e-4 * t * slope {
+                break Some(cand);
+            }
+            t *= 0.5;
+            if t < 1e-12 {
+                break None;
+            }
+        };
+        match next {
+            Some(c) => y = c,
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// The `w` that minimizes `‖∇ᵧf + ∇²ᵧᵧg·w‖` at `(x, y)` for a solver that keeps no shadow
+/// implicit gradient: the solution of `∇²ᵧᵧg·w = −∇ᵧf` (`grad_f_y`) by CG to relative residual
+/// [`SHADOW_CG_REL_TOL`] (at most `10m + 10` products), so that `R_w ≈ 0` and `R_x` is the
+/// squared norm of the implicit-function hypergradient at the iterate's `y`. Definition 3 asks
+/// for *some* `w` with every residual small, so any `w` gives an upper bound of the best.
+///
+/// # Errors
+/// [`Error::LinearSolve`] if CG fails (`∇²ᵧᵧg` is not positive definite at `(x, y)`).
+pub fn shadow_by_cg(
+    p: &dyn Problem,
+    ev: &mut Evaluator,
+    ws: &mut CgWorkspace,
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    grad_f_y: &Mat<f64>,
+) -> Result<Mat<f64>, Error> {
+    let m = y.nrows();
+    let mut b = grad_f_y.clone();
+    scale(&mut b, -1.0);
+    let mut w = Mat::zeros(m, 1);
+    let mut op = |u: MatRef<'_, f64>, mut out: MatMut<'_, f64>| {
+        out.copy_from(&p.hvp_yy_g(ev, x, y, u));
+    };
+    cg(
+        &mut op,
+        b.as_ref(),
+        w.as_mut(),
+        CgStart::Zero,
+        10 * m + 10,
+        SHADOW_CG_REL_TOL,
+        ws,
+    )?;
+    Ok(w)
+}
+
 /// What the solver-specific metrics need from a solver's state: the PGD-QP multiplier rule (for
 /// the ε-KKT residual) and GALET's shadow implicit gradient (for its residuals). Empty, the other
 /// metrics are still evaluated.
@@ -225,7 +353,17 @@ impl MetricEvaluator {
         let gf = p.grad_f(ev, x, y);
         let gg = p.grad_g(ev, x, y);
         let h = norm_sq(&gg.y);
-        let g_star = p.g_star(x);
+        let inner = p.stationarity();
+        // A failed or unconverged inner solve leaves R_y (and the value-function score) out.
+        let g_star = match (p.g_star(x), inner) {
+            (Some(gs), _) => Some(gs),
+            (None, Some(s)) => lower_solution(p, ev, &mut self.ws, x, y, s)
+                .ok()
+                .flatten()
+                // g* ≤ g(x, y) by definition; ŷ may be worse than y by rounding.
+                .map(|(_, gs)| gs.min(gg.value)),
+            (None, None) => None,
+        };
         let mut m = Metrics {
             f: Some(gf.value),
             g: Some(gg.value),
@@ -248,7 +386,16 @@ impl MetricEvaluator {
             let ry = norm_sq(&lincomb(1.0, &gf.y, lambda, &gh.y));
             m.kkt = Some(h.max(rx).max(ry));
         }
-        if let Some(w) = hints.shadow {
+        let solved;
+        let w = match (hints.shadow, inner) {
+            (Some(w), _) => Some(w),
+            (None, Some(_)) => {
+                solved = shadow_by_cg(p, ev, &mut self.ws, x, y, &gf.y).ok();
+                solved.as_ref()
+            }
+            (None, None) => None,
+        };
+        if let Some(w) = w {
             let c = p.hvp_g(ev, x, y, w.as_ref());
             m.galet_rx = Some(norm_sq(&lincomb(1.0, &gf.x, 1.0, &c.xy)));
             let r = lincomb(1.0, &gf.y, 1.0, &c.yy);
@@ -389,5 +536,128 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Quadratic-κ without its closed forms, opting in to the computed stationarity measure.
+    #[derive(Debug)]
+    struct Opaque(QuadraticKappa);
+
+    impl Problem for Opaque {
+        fn name(&self) -> String {
+            self.0.name()
+        }
+        fn dim_x(&self) -> usize {
+            self.0.dim_x()
+        }
+        fn dim_y(&self) -> usize {
+            self.0.dim_y()
+        }
+        fn x0(&self) -> Mat<f64> {
+            self.0.x0()
+        }
+        fn y0(&self) -> Mat<f64> {
+            self.0.y0()
+        }
+        fn f(
+            &self,
+            t: &mut bilevel_ad::Tape,
+            x: bilevel_ad::Var,
+            y: bilevel_ad::Var,
+        ) -> bilevel_ad::Var {
+            self.0.f(t, x, y)
+        }
+        fn g(
+            &self,
+            t: &mut bilevel_ad::Tape,
+            x: bilevel_ad::Var,
+            y: bilevel_ad::Var,
+        ) -> bilevel_ad::Var {
+            self.0.g(t, x, y)
+        }
+        fn stationarity(&self) -> Option<InnerSolve> {
+            Some(InnerSolve {
+                mu: self.0.mu(),
+                grad_tol: 1e-10,
+            })
+        }
+    }
+
+    /// On quadratic-κ, `w* = −Z⁻¹∇ᵧf = −0.1 Z⁻¹1` for every `(x, y)` and `∇²ₓᵧg = −L I`, so the
+    /// computed measure must give `R_x = ‖Zx + 0.1 L Z⁻¹1‖² = ‖∇Φ(x)‖²`, `R_w ≈ 0` and
+    /// `R_y = g(x, y) − g*(x)` with the closed-form `g*`; at `(x*, y*(x*))` all three vanish.
+    #[test]
+    fn computed_stationarity_matches_the_closed_form_and_vanishes_at_the_solution() {
+        let q = QuadraticKappa::new(50.0, 6);
+        let p = Opaque(q.clone());
+        let mut mev = MetricEvaluator::new();
+        let none = Hints::default();
+        // Without the opt-in, nothing is computed on a problem without closed forms.
+        let plain = MetricEvaluator::new().evaluate(
+            &Opaque(q.clone()).0,
+            &Iterate {
+                x: q.x0(),
+                y: q.y0(),
+            },
+            none,
+        );
+        assert!(plain.galet_rx.is_none());
+        for (x, y) in [
+            (q.x0(), q.y0()),
+            (
+                Mat::from_fn(6, 1, |i, _| 0.3 * i as f64 - 1.0),
+                Mat::from_fn(6, 1, |i, _| (i as f64).sin()),
+            ),
+        ] {
+            let it = Iterate {
+                x: x.clone(),
+                y: y.clone(),
+            };
+            let m = mev.evaluate(&p, &it, none);
+            let gphi = norm_sq(&q.grad_phi(x.as_ref()).unwrap());
+            let rx = m.galet_rx.unwrap();
+            assert!((rx - gphi).abs() <= 1e-8 * gphi, "R_x {rx} vs {gphi}");
+            assert!(
+                m.galet_rw.unwrap() <= 1e-12 * gphi.max(1.0),
+                "{:?}",
+                m.galet_rw
+            );
+            let g = m.g.unwrap();
+            let ry_exact = g - q.g_star(x.as_ref()).unwrap();
+            let ry = m.galet_ry.unwrap();
+            assert!(
+                (ry - ry_exact).abs() <= 1e-9 * g.abs().max(1.0),
+                "R_y {ry} vs {ry_exact}"
+            );
+            assert!(ry_exact > 1e-3);
+        }
+        let xs = q.x_star();
+        let ys = q.y_star(xs.as_ref()).unwrap();
+        let m = mev.evaluate(&p, &Iterate { x: xs, y: ys }, none);
+        let total = Measure::GaletResidual.of(&m).unwrap();
+        assert!(total < 1e-12, "measure at the solution: {total}");
+    }
+
+    /// Newton–CG from a far start reaches its gradient tolerance and the closed-form `g*`.
+    #[test]
+    fn lower_solution_stops_at_its_gradient_tolerance() {
+        let q = QuadraticKappa::new(1e3, 5);
+        let s = InnerSolve {
+            mu: q.mu(),
+            grad_tol: 1e-9,
+        };
+        let x = q.x0();
+        let y = Mat::from_fn(5, 1, |i, _| 100.0 * (i as f64 + 1.0));
+        let mut ev = Evaluator::new();
+        let mut ws = CgWorkspace::new(0);
+        let (ys, gs) = lower_solution(&q, &mut ev, &mut ws, x.as_ref(), y.as_ref(), s)
+            .unwrap()
+            .unwrap();
+        assert!(norm(&q.grad_g(&mut ev, x.as_ref(), ys.as_ref()).y) <= 1e-9);
+        let exact = q.g_star(x.as_ref()).unwrap();
+        assert!(
+            (gs - exact).abs() <= 1e-9 * exact.abs().max(1.0),
+            "{gs} vs {exact}"
+        );
+        assert!(s.value_error() > 0.0 && s.value_error() < 1e-16);
     }
 }

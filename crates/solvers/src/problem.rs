@@ -273,6 +273,15 @@ pub trait Problem: Send + Sync + std::fmt::Debug {
     fn g_star(&self, _x: MatRef<'_, f64>) -> Option<f64> {
         None
     }
+    /// Whether, and how, the metrics may compute GALET's stationarity measure
+    /// `R_x + R_w + R_y` themselves where the problem knows no closed form: `Some` states that
+    /// `g(x, ·)` is strongly convex for every `x` with the given modulus, so that `g*(x)` comes
+    /// from a Newton–CG solve and, for a solver without a shadow `w`, `w` from a CG solve (see
+    /// [`InnerSolve`](crate::metrics::InnerSolve)). Costly (hundreds of Hessian-vector products
+    /// per evaluation), hence opt-in: `None` by default, and then neither is computed.
+    fn stationarity(&self) -> Option<crate::metrics::InnerSolve> {
+        None
+    }
     /// A problem-specific distance to the known optimal set (metrics only): its definition is
     /// documented on each problem.
     fn optimality_gap(&self, _x: MatRef<'_, f64>, _y: MatRef<'_, f64>) -> Option<f64> {

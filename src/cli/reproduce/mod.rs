@@ -25,13 +25,13 @@ use std::time::Instant;
 pub struct ReproduceArgs {
     /// Experiment: `quick`, `kappa-sweep`, `singleloop-bounds`, `galet-example1`, `galet-fig3`,
     /// `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `galet-table3-fashion`,
-    /// `synthetic`, `itd-appendix-d`, `pgdqp-dhc` or `pgdqp-time`.
+    /// `galet-fig5`, `synthetic`, `itd-appendix-d`, `pgdqp-dhc` or `pgdqp-time`.
     pub id: String,
     /// A reduced mode that runs in seconds (for tests).
     #[arg(long)]
     pub smoke: bool,
     /// Reduced seeds, iterations or budgets (`galet-table3`, `galet-table3-mlp`,
-    /// `galet-table3-fashion`, `pgdqp-dhc`, `pgdqp-time`); a reduced mode that runs in seconds (`synthetic`, `itd-appendix-d`,
+    /// `galet-table3-fashion`, `galet-fig5`, `pgdqp-dhc`, `pgdqp-time`); a reduced mode that runs in seconds (`synthetic`, `itd-appendix-d`,
     /// `galet-sensitivity`).
     #[arg(long)]
     pub quick: bool,
@@ -45,7 +45,7 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub redraw: bool,
     /// Seeds to run instead of the experiment's own (`0..5`, `0,3`), for the experiments that run
-    /// over seeds: `quick`, `galet-table3`, `galet-table3-mlp`, `galet-table3-fashion`,
+    /// over seeds: `quick`, `galet-table3`, `galet-table3-mlp`, `galet-table3-fashion`, `galet-fig5`,
     /// `synthetic`, `itd-appendix-d`, `pgdqp-dhc` and `pgdqp-time`.
     #[arg(long)]
     pub seeds: Option<String>,
@@ -151,6 +151,13 @@ pub const EXPERIMENTS: &[Experiment] = &[
         seeded: true,
         reduced: true,
         run: dhc::galet_table3_fashion,
+    },
+    Experiment {
+        id: "galet-fig5",
+        summary: "test loss and stationarity of BOME, IAPTT-GM, V-PBGD, GALET (GALET paper, Table 2 and Figure 5)",
+        seeded: true,
+        reduced: true,
+        run: dhc::galet_fig5,
     },
     Experiment {
         id: "synthetic",

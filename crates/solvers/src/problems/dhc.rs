@@ -25,6 +25,8 @@
 //! (or validation) rows gives an exact, unbiased stochastic `g` (or `f`), recorded on those rows
 //! only.
 
+use crate::error::Error;
+use crate::metrics::InnerSolve;
 use crate::problem::{DataSum, Problem};
 use bilevel_ad::{Evaluator, Tape, Var};
 use bilevel_linalg::{Mat, MatRef, advise_huge_pages};
@@ -147,7 +149,16 @@ pub struct Dhc {
     init_seed: u64,
     /// Which training labels are corrupted, when known (for the cleaning scores).
     corrupted: Option<Vec<bool>>,
+    /// Whether the metrics include the test loss ([`Dhc::with_test_loss`]).
+    test_loss: bool,
+    /// Whether the metrics include GALET's stationarity measure ([`Dhc::with_stationarity`]).
+    stationarity: bool,
 }
+
+/// The gradient tolerance of the lower-level solve behind GALET's `R_y` on [`Dhc`]
+/// ([`Dhc::with_stationarity`]): with `μ = 2λ = 0.002` it bounds the error of `g*` by
+/// `10⁻¹⁸ / 0.004 = 2.5·10⁻¹⁶`, rounding level for a loss of order one.
+pub const DHC_STATIONARITY_GRAD_TOL: f64 = 1e-9;
 
 /// `1 / (1 + e^{−z})`.
 pub fn sigmoid(z: f64) -> f64 {
@@ -206,7 +217,40 @@ impl Dhc {
             tag: tag.into(),
             init_seed,
             corrupted: None,
+            test_loss: false,
+            stationarity: false,
         }
+    }
+
+    /// The problem whose metrics also report `test_loss`, the mean cross-entropy of the
+    /// classifier on the test split (the left panel of GALET's Figure 5). Opt-in so that the
+    /// traces of every other run keep their columns.
+    pub fn with_test_loss(mut self) -> Self {
+        self.test_loss = true;
+        self
+    }
+
+    /// The problem whose metrics include GALET's stationarity measure `R_x + R_w + R_y`
+    /// (Definition 3 of "A Generalized Alternating Method for Bilevel Optimization under the
+    /// Polyak-Łojasiewicz Condition"): with a linear classifier and `λ > 0`, `g(x, ·)` is a
+    /// weighted softmax cross-entropy plus `λ‖y‖²`, convex plus `2λ`-strongly convex, so
+    /// [`Problem::stationarity`] states `μ = 2λ` and the metrics compute `g*(x)` by Newton–CG to
+    /// `‖∇ᵧg‖ ≤` [`DHC_STATIONARITY_GRAD_TOL`] (and `w` by CG for solvers without a shadow; see
+    /// [`InnerSolve`]). Costly: hundreds of Hessian-vector products per evaluation.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming `stationarity` when the model is an MLP (its lower level is
+    /// not strongly convex) or `λ = 0`.
+    pub fn with_stationarity(mut self) -> Result<Self, Error> {
+        if self.model != DhcModel::Linear || self.lambda <= 0.0 {
+            return Err(Error::InvalidConfig {
+                name: "stationarity",
+                value: format!("true (model {:?}, lambda {})", self.model, self.lambda),
+                allowed: "only a linear classifier with lambda > 0 (a strongly convex lower level)",
+            });
+        }
+        self.stationarity = true;
+        Ok(self)
     }
 
     /// The problem knowing which training labels are corrupted, so that its metrics include the
@@ -316,13 +360,17 @@ impl Dhc {
     }
 
     /// The names of [`Problem::metrics`] for this problem, in order: validation loss, test
-    /// accuracy and, when the corruption mask is known, the cleaning scores.
-    pub fn metric_names(&self) -> &'static [&'static str] {
-        if self.corrupted.is_some() {
-            &["val_loss", "test_acc", "precision", "recall", "f1"]
-        } else {
-            &["val_loss", "test_acc"]
+    /// accuracy, the test loss when asked for ([`Dhc::with_test_loss`]) and, when the corruption
+    /// mask is known, the cleaning scores.
+    pub fn metric_names(&self) -> Vec<&'static str> {
+        let mut names = vec!["val_loss", "test_acc"];
+        if self.test_loss {
+            names.push("test_loss");
         }
+        if self.corrupted.is_some() {
+            names.extend(["precision", "recall", "f1"]);
+        }
+        names
     }
 
     /// Cleaning quality of the sample weights `x` against the true corruption mask.
@@ -420,8 +468,19 @@ impl Problem for Dhc {
         Some(self)
     }
 
+    /// With [`Dhc::with_stationarity`]: `μ = 2λ` (the ridge term's modulus; the weighted
+    /// cross-entropy of a linear classifier is convex) and the tolerance
+    /// [`DHC_STATIONARITY_GRAD_TOL`].
+    fn stationarity(&self) -> Option<InnerSolve> {
+        self.stationarity.then_some(InnerSolve {
+            mu: 2.0 * self.lambda,
+            grad_tol: DHC_STATIONARITY_GRAD_TOL,
+        })
+    }
+
     /// `val_loss` (the mean validation cross-entropy, which is `f`), `test_acc` (the share of
-    /// test samples whose largest logit is their label) and, with a corruption mask
+    /// test samples whose largest logit is their label), `test_loss` (the mean test
+    /// cross-entropy) when asked for ([`Dhc::with_test_loss`]) and, with a corruption mask
     /// ([`Dhc::with_corruption`]), the cleaning `precision`, `recall` and `f1`.
     fn metrics(
         &self,
@@ -431,8 +490,11 @@ impl Problem for Dhc {
     ) -> Vec<(&'static str, f64)> {
         let d = &*self.data;
         let (val_loss, _) = self.loss_and_accuracy(ev, &d.val, &d.val_labels, y);
-        let (_, test_acc) = self.loss_and_accuracy(ev, &d.test, &d.test_labels, y);
+        let (test_loss, test_acc) = self.loss_and_accuracy(ev, &d.test, &d.test_labels, y);
         let mut m = vec![("val_loss", val_loss), ("test_acc", test_acc)];
+        if self.test_loss {
+            m.push(("test_loss", test_loss));
+        }
         if let Some(mask) = &self.corrupted {
             let c = Dhc::cleaning(x, mask);
             m.extend([
