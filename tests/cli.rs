@@ -1789,7 +1789,10 @@ fn f2sa_cleaning_smoke_runs_every_method_at_both_rates() {
         let run = run_json(&out.join(format!("p{p}/stocbio-sobo-batch-50")));
         assert_eq!(run["problem_params"]["p"], p);
         assert_eq!(run["solver_params"]["batch"]["batch_g"], 50);
-        assert!(run["solver_params"]["solve"]["Neumann"].is_object(), "{run}");
+        assert!(
+            run["solver_params"]["solve"]["Neumann"].is_object(),
+            "{run}"
+        );
         let base = run_json(&out.join(format!("p{p}/without-bo")));
         assert_eq!(base["solver_params"]["beta"], 0.0);
         assert!(base["solver_params"].get("batch").is_none(), "{base}");

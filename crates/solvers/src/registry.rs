@@ -428,14 +428,18 @@ mod tests {
         assert_eq!(p.for_seed(2).to_json()["batch"]["seed"], 5);
         // An enum field changes variant through its whole value as JSON.
         let mut a = solver("aidbio").unwrap().defaults();
-        a.set("solve", r#"{"Neumann":{"terms":5,"eta":0.5}}"#).unwrap();
+        a.set("solve", r#"{"Neumann":{"terms":5,"eta":0.5}}"#)
+            .unwrap();
         assert_eq!(a.to_json()["solve"]["Neumann"]["terms"], 5);
         a.set("solve.Neumann.eta", "0.25").unwrap();
         assert_eq!(a.to_json()["solve"]["Neumann"]["eta"], 0.25);
         let e = a.set("solve", "Neumann").unwrap_err();
         assert!(e.to_string().contains("as JSON"), "{e}");
         let e = a.set("solve", r#"{"Newton":{}}"#).unwrap_err();
-        assert!(matches!(&e, Error::BadValue { key, .. } if key == "solve"), "{e}");
+        assert!(
+            matches!(&e, Error::BadValue { key, .. } if key == "solve"),
+            "{e}"
+        );
         // AIDBiO takes the minibatch keys, and leaves an empty batch out of its serialized form.
         assert!(a.keys().iter().any(|k| k == "batch.batch_g"));
         assert!(a.to_json().get("batch").is_none());

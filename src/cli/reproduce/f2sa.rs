@@ -38,7 +38,7 @@ const F2SA_50: Method = Method {
         ("gamma0", "0.5"),
         ("lambda0", "10"),
         ("k0", "100"),
-        ("xi", "20000"),
+        ("xi", "5000"),
         ("batch", "50"),
     ],
 };
@@ -55,7 +55,7 @@ const F2SA_500: Method = Method {
         ("gamma0", "0.5"),
         ("lambda0", "10"),
         ("k0", "100"),
-        ("xi", "20000"),
+        ("xi", "5000"),
         ("batch", "500"),
     ],
 };
@@ -73,7 +73,7 @@ const F3SA_50: Method = Method {
         ("gamma0", "0.5"),
         ("lambda0", "10"),
         ("k0", "100"),
-        ("xi", "20000"),
+        ("xi", "5000"),
         ("batch", "50"),
     ],
 };
@@ -90,7 +90,7 @@ const F3SA_500: Method = Method {
         ("gamma0", "0.5"),
         ("lambda0", "10"),
         ("k0", "100"),
-        ("xi", "20000"),
+        ("xi", "5000"),
         ("batch", "500"),
     ],
 };
@@ -126,12 +126,12 @@ const STOCBIO_500: Method = Method {
 };
 
 /// Without bilevel optimization: AIDBiO with outer step `β = 0`, so `x` stays at `x₀ = 0` (every
-/// weight `σ(0) = ½`) and each iteration is 5 exact gradient steps of 0.5 on the lower level.
+/// weight `σ(0) = ½`) and each iteration is one exact gradient step of 0.5 on the lower level.
 const WITHOUT_BO: Method = Method {
     label: "without BO (uniform weights)",
     solver: "aidbio",
     folder: Some("without-bo"),
-    set: &[("alpha", "0.5"), ("beta", "0"), ("inner_steps", "5")],
+    set: &[("alpha", "0.5"), ("beta", "0"), ("inner_steps", "1")],
 };
 
 /// The rows of the comparison, in the order of the tables and legends.
@@ -174,8 +174,7 @@ pub(super) fn f2sa_cleaning(
     args: &ReproduceArgs,
     out: &Folder,
 ) -> Result<(String, bool), CliError> {
-    let (own, iters, size, n_train, mode): (&str, u64, [&str; 3], usize, &str) = if args.smoke
-    {
+    let (own, iters, size, n_train, mode): (&str, u64, [&str; 3], usize, &str) = if args.smoke {
         (
             "0",
             6,
@@ -249,10 +248,7 @@ pub(super) fn f2sa_cleaning(
             return Ok((String::new(), true));
         }
         plots.push(samples_plot(out, &sub, &title, n_train)?);
-        text += &format!(
-            "\n## p = {p}\n\n{rows}\nPlots: {}\n",
-            list_paths(&plots)
-        );
+        text += &format!("\n## p = {p}\n\n{rows}\nPlots: {}\n", list_paths(&plots));
     }
     text += "\nPublished: the slides give the figure (validation loss, SOBO and F²SA/F³SA at \
              batch sizes 50 and 500, and without BO, for p = 0.1 and p = 0.3) but no numbers; \
@@ -318,9 +314,17 @@ mod tests {
             assert_eq!(set_batch, r.batch, "{}", r.method.label);
         }
         // Each method at both batch sizes, with the same steps.
-        for (a, b) in [(F2SA_50, F2SA_500), (F3SA_50, F3SA_500), (STOCBIO_50, STOCBIO_500)] {
+        for (a, b) in [
+            (F2SA_50, F2SA_500),
+            (F3SA_50, F3SA_500),
+            (STOCBIO_50, STOCBIO_500),
+        ] {
             let steps = |m: &Method| -> Vec<(&str, &str)> {
-                m.set.iter().copied().filter(|(k, _)| *k != "batch").collect()
+                m.set
+                    .iter()
+                    .copied()
+                    .filter(|(k, _)| *k != "batch")
+                    .collect()
             };
             assert_eq!(steps(&a), steps(&b));
             assert_eq!(a.solver, b.solver);

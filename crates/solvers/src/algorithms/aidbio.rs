@@ -1,8 +1,8 @@
 use crate::error::{Error, check, check_count, check_pos};
 use crate::linear::cg;
 use crate::oracle::Oracle;
-use crate::sampling::{Minibatch, SampleStream, Source, grad_f, grad_g, hvp_yy_g_into, jvp_xy_g};
 use crate::rules::{Rule, StepRules, inner_rule, outer_rule};
+use crate::sampling::{Minibatch, SampleStream, Source, grad_f, grad_g, hvp_yy_g_into, jvp_xy_g};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, norm, zeros};
 use bilevel_linalg::{CgStart, CgWorkspace, Mat, MatMut, MatRef};
