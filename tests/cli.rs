@@ -1861,3 +1861,66 @@ fn singleloop_bounds_smoke_bounds_hold_and_the_floor_meets_the_lower_bound() {
         assert!(out.join(f).exists(), "{f}");
     }
 }
+
+#[test]
+fn f2sa_cleaning_smoke_runs_every_method_at_both_rates() {
+    let Some(dir) = std::env::var_os("BILEVEL_DATA_DIR").filter(|d| !d.is_empty()) else {
+        eprintln!("skipped: BILEVEL_DATA_DIR is not set (f2sa-cleaning needs the training split)");
+        let (code, err) = stderr_of(&["reproduce", "f2sa-cleaning", "--smoke", "--quiet"]);
+        assert_eq!(code, 2);
+        assert!(err.contains("BILEVEL_DATA_DIR"), "{err}");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("f2sa");
+    let o = bilevel()
+        .env("BILEVEL_DATA_DIR", dir)
+        .args(["reproduce", "f2sa-cleaning", "--smoke", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for p in ["0.1", "0.3"] {
+        assert!(report.contains(&format!("## p = {p}")), "{report}");
+        for plot in ["val_loss.svg", "val_loss_samples.svg", "f1.svg"] {
+            assert!(out.join(format!("p{p}/{plot}")).is_file(), "p{p}/{plot}");
+        }
+        // Each run recorded its corruption rate and, for the stochastic ones, its batch.
+        let run = run_json(&out.join(format!("p{p}/stocbio-sobo-batch-50")));
+        assert_eq!(run["problem_params"]["p"], p);
+        assert_eq!(run["solver_params"]["batch"]["batch_g"], 50);
+        assert!(
+            run["solver_params"]["solve"]["Neumann"].is_object(),
+            "{run}"
+        );
+        let base = run_json(&out.join(format!("p{p}/without-bo")));
+        assert_eq!(base["solver_params"]["beta"], 0.0);
+        assert!(base["solver_params"].get("batch").is_none(), "{base}");
+    }
+    for method in [
+        "| F²SA, batch 50 |",
+        "| F²SA, batch 500 |",
+        "| F³SA, batch 50 |",
+        "| F³SA, batch 500 |",
+        "| stocBiO (SOBO), batch 50 |",
+        "| stocBiO (SOBO), batch 500 |",
+        "| without BO (uniform weights) |",
+    ] {
+        assert_eq!(report.matches(method).count(), 2, "row {method}:\n{report}");
+    }
+    // The baseline never moves the weights: its cleaning scores stay those of x = 0, which
+    // flags nothing (σ(0) = ½ is not below ½).
+    let csv = std::fs::read_to_string(out.join("p0.3/without-bo/seed0.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let (mv, recall) = (
+        header.iter().position(|h| *h == "mv").unwrap(),
+        header.iter().position(|h| *h == "recall").unwrap(),
+    );
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[mv], "0", "{line}");
+        assert_eq!(cells[recall].parse::<f64>().unwrap(), 0.0, "{line}");
+    }
+    assert!(report.contains("Command: `bilevel reproduce f2sa-cleaning --smoke`"));
+}

@@ -57,7 +57,7 @@ pub enum Command {
     /// Reproduce an experiment of the papers (`quick`, `kappa-sweep`, `singleloop-bounds`,
     /// `galet-example1`, `galet-fig3`, `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`,
     /// `galet-table3-fashion`, `galet-fig5`, `synthetic`, `itd-appendix-d`, `pgdqp-dhc`,
-    /// `pgdqp-time`).
+    /// `pgdqp-time`, `f2sa-cleaning`).
     Reproduce(reproduce::ReproduceArgs),
 }
 

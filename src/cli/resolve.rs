@@ -101,7 +101,9 @@ pub fn resolve_runs(args: &RunArgs) -> Result<(Vec<run::Run>, run::Exec), CliErr
         }
         let mut taken = false;
         for (solver_params, keys, explicit) in &mut params {
-            if keys.contains(&k) {
+            // A key with dotted keys below it (`solve`) takes its whole value as JSON.
+            let parent = format!("{k}.");
+            if keys.contains(&k) || keys.iter().any(|key| key.starts_with(&parent)) {
                 solver_params.set(&k, &v).map_err(registry::explain)?;
                 explicit.push(k.clone());
                 taken = true;

@@ -138,6 +138,64 @@ impl<'p> Oracle<'p> {
         }
     }
 
+    /// `∇²ᵧᵧg·v` of the average of `g` over the samples `idx` of a data-sum problem (one MV:
+    /// a stochastic product counts as one product, as a stochastic gradient counts as one Gc).
+    ///
+    /// # Panics
+    /// If the problem is not a [`DataSum`](crate::problem::DataSum).
+    pub fn hvp_yy_g_batch(
+        &mut self,
+        x: &Mat<f64>,
+        y: &Mat<f64>,
+        v: MatRef<'_, f64>,
+        idx: &[usize],
+    ) -> Mat<f64> {
+        self.counts.mv += 1;
+        let d = self
+            .problem
+            .data_sum()
+            .expect("hvp_yy_g_batch needs a data-sum problem");
+        let mut out = Mat::zeros(y.nrows(), 1);
+        let o = bilevel_ad::Hvp2Out {
+            hv_y: Some(out.as_mut()),
+            ..Default::default()
+        };
+        self.ev.hvp2_into(
+            |t, x, y| d.g_batch(t, x, y, idx),
+            x.as_ref(),
+            y.as_ref(),
+            None,
+            Some(v),
+            o,
+        );
+        out
+    }
+
+    /// The mixed product `∇²ₓᵧg·v` of the average of `g` over the samples `idx` of a data-sum
+    /// problem (one MV).
+    ///
+    /// # Panics
+    /// If the problem is not a [`DataSum`](crate::problem::DataSum).
+    pub fn jvp_xy_g_batch(
+        &mut self,
+        x: &Mat<f64>,
+        y: &Mat<f64>,
+        v: &Mat<f64>,
+        idx: &[usize],
+    ) -> Mat<f64> {
+        self.counts.mv += 1;
+        let d = self
+            .problem
+            .data_sum()
+            .expect("jvp_xy_g_batch needs a data-sum problem");
+        self.ev.jvp_xy(
+            |t, x, y| d.g_batch(t, x, y, idx),
+            x.as_ref(),
+            y.as_ref(),
+            v.as_ref(),
+        )
+    }
+
     /// `∇²ᵧᵧg·v` and `∇²ₓᵧg·v` (one MV).
     pub fn hvp_g(&mut self, x: &Mat<f64>, y: &Mat<f64>, v: &Mat<f64>) -> Cross {
         self.counts.mv += 1;

@@ -45,6 +45,19 @@ pub trait SolverParams:
     fn minibatch(&mut self) -> Option<&mut Option<Minibatch>> {
         None
     }
+    /// The parameters as JSON with a `batch` slot (`null` for exact oracles) whenever the
+    /// method takes a minibatch, also when its serialized form leaves an empty batch out (as
+    /// AIDBiO's does, so that runs recorded before its stochastic option read back unchanged):
+    /// the form [`Params::keys`] and [`Params::set`] work on.
+    fn json_with_batch(&self) -> Value {
+        let mut v = serde_json::to_value(self).expect("parameters serialize");
+        if self.clone().minibatch().is_some()
+            && let Value::Object(m) = &mut v
+        {
+            m.entry("batch").or_insert(Value::Null);
+        }
+        v
+    }
 }
 
 macro_rules! solver_params {
@@ -68,7 +81,7 @@ solver_params! {
     GaletParams => Galet in galet;
     RhgParams => Rhg in rhg;
     IapttGmParams => IapttGm in iaptt;
-    AidBioParams => AidBio in aidbio;
+    AidBioParams => AidBio in aidbio, batch batch;
     BomeParams => Bome in bome;
     VPbgdParams => VPbgd in vpbgd;
     F2saParams => F2sa in f2sa, batch batch;
@@ -90,7 +103,8 @@ pub trait Params: fmt::Debug + Send + Sync {
     /// Set the dotted `key` from `text`, parsed like its current value. The optional minibatch
     /// of the stochastic methods takes `batch=B` (both sizes `B`) or `batch=none`, and a dotted
     /// `batch.…` key on a `none` batch first makes one with sizes 0 (which validation refuses
-    /// until both are set) and seed 0.
+    /// until both are set) and seed 0. The parent of dotted keys takes its whole value as JSON
+    /// (`solve={"Neumann":{"terms":5,"eta":0.5}}`: how an enum field changes variant).
     ///
     /// # Errors
     /// [`Error::UnknownKey`] or [`Error::BadValue`], naming the key.
@@ -125,7 +139,7 @@ impl<P: SolverParams> Params for P {
         serde_json::to_value(self).expect("parameters serialize")
     }
     fn keys(&self) -> Vec<String> {
-        let v = self.to_json();
+        let v = self.json_with_batch();
         let mut keys: Vec<String> = flatten(&v).into_iter().map(|(k, _)| k).collect();
         if v.get("batch").is_some_and(Value::is_null) {
             keys.extend(BATCH_KEYS[1..].iter().map(|(k, _)| k.to_string()));
@@ -133,7 +147,7 @@ impl<P: SolverParams> Params for P {
         keys
     }
     fn set(&mut self, key: &str, text: &str) -> Result<(), Error> {
-        let mut v = self.to_json();
+        let mut v = self.json_with_batch();
         set_json(P::NAME, &self.keys(), &mut v, key, text)?;
         *self = serde_json::from_value(v).map_err(|e| Error::BadValue {
             solver: P::NAME,
@@ -360,9 +374,16 @@ fn set_json(
                 )
             }
         }
-        Value::Object(_) | Value::Array(_) => {
-            return Err(bad("a nested key, e.g. one of the listed dotted keys"));
-        }
+        // A whole nested value as JSON: how an enum field changes variant
+        // (`solve={"Neumann":{"terms":5,"eta":0.5}}`); the typed parameters then check it.
+        Value::Object(_) | Value::Array(_) => match serde_json::from_str::<Value>(text) {
+            Ok(v @ (Value::Object(_) | Value::Array(_))) => v,
+            _ => {
+                return Err(bad(
+                    "a nested key, e.g. one of the listed dotted keys, or the whole value as JSON",
+                ));
+            }
+        },
     };
     Ok(())
 }
@@ -405,6 +426,28 @@ mod tests {
         assert_eq!(p.to_json()["alpha0"], 0.5);
         // Run seed 2 draws from the stream 3 + 2.
         assert_eq!(p.for_seed(2).to_json()["batch"]["seed"], 5);
+        // An enum field changes variant through its whole value as JSON.
+        let mut a = solver("aidbio").unwrap().defaults();
+        a.set("solve", r#"{"Neumann":{"terms":5,"eta":0.5}}"#)
+            .unwrap();
+        assert_eq!(a.to_json()["solve"]["Neumann"]["terms"], 5);
+        a.set("solve.Neumann.eta", "0.25").unwrap();
+        assert_eq!(a.to_json()["solve"]["Neumann"]["eta"], 0.25);
+        let e = a.set("solve", "Neumann").unwrap_err();
+        assert!(e.to_string().contains("as JSON"), "{e}");
+        let e = a.set("solve", r#"{"Newton":{}}"#).unwrap_err();
+        assert!(
+            matches!(&e, Error::BadValue { key, .. } if key == "solve"),
+            "{e}"
+        );
+        // AIDBiO takes the minibatch keys, and leaves an empty batch out of its serialized form.
+        assert!(a.keys().iter().any(|k| k == "batch.batch_g"));
+        assert!(a.to_json().get("batch").is_none());
+        a.set("batch", "50").unwrap();
+        assert_eq!(a.to_json()["batch"]["batch_f"], 50);
+        assert_eq!(a.for_seed(2).to_json()["batch"]["seed"], 2);
+        a.set("batch", "none").unwrap();
+        assert!(a.to_json().get("batch").is_none());
         let mut q = solver("pgd-qp").unwrap().defaults();
         let e = q.set("rho", "Sqrt").unwrap_err();
         assert!(e.to_string().contains("`rho`"), "{e}");

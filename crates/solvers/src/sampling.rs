@@ -10,7 +10,7 @@
 use crate::error::Error;
 use crate::oracle::Oracle;
 use crate::problem::Grad;
-use bilevel_linalg::Mat;
+use bilevel_linalg::{Mat, MatMut, MatRef};
 use serde::{Deserialize, Serialize};
 
 /// Batch sizes and seed of a stochastic method's minibatch oracles.
@@ -164,6 +164,38 @@ pub(crate) fn grad_g(o: &mut Oracle<'_>, x: &Mat<f64>, y: &Mat<f64>, d: &Draw) -
     match d {
         None => o.grad_g(x, y),
         Some(idx) => o.grad_g_batch(x, y, idx),
+    }
+}
+
+// Second-order minibatch estimators, for stochastic AIDBiO (Ji, Yang and Liang's stocBiO): each
+// call takes its own draw, so the products of one hypergradient estimate use independent samples.
+
+/// `∇²ᵧᵧg·v` on the drawn samples of `g` (or the full sum) written into `out`: one MV.
+pub(crate) fn hvp_yy_g_into(
+    o: &mut Oracle<'_>,
+    x: &Mat<f64>,
+    y: &Mat<f64>,
+    v: MatRef<'_, f64>,
+    mut out: MatMut<'_, f64>,
+    d: &Draw,
+) {
+    match d {
+        None => o.hvp_g_yy_into(x, y, v, out),
+        Some(idx) => out.copy_from(&o.hvp_yy_g_batch(x, y, v, idx)),
+    }
+}
+
+/// The mixed product `∇²ₓᵧg·v` on the drawn samples of `g` (or the full sum): one MV.
+pub(crate) fn jvp_xy_g(
+    o: &mut Oracle<'_>,
+    x: &Mat<f64>,
+    y: &Mat<f64>,
+    v: &Mat<f64>,
+    d: &Draw,
+) -> Mat<f64> {
+    match d {
+        None => o.jvp_xy_g(x, y, v),
+        Some(idx) => o.jvp_xy_g_batch(x, y, v, idx),
     }
 }
 

@@ -111,6 +111,7 @@ pub fn solvers(l: f64) -> Vec<(&'static str, Box<dyn Solver>)> {
                         terms: 10,
                         eta: 1.0 / l,
                     },
+                    batch: None,
                 })
                 .unwrap(),
             ),

@@ -118,6 +118,7 @@ fn quadratic_kappa_each_method_reaches_its_floor() {
                 terms: 10,
                 eta: 1.0 / l,
             },
+            batch: None,
         })
         .unwrap();
         let floor = neumann_floor(&p, |z| z / l, 10);
@@ -269,6 +270,7 @@ fn sc_sincos_every_hypergradient_method_from_the_same_start() {
                 terms: 10,
                 eta: 1.0 / l,
             },
+            batch: None,
         })
         .unwrap(),
     );
@@ -306,6 +308,7 @@ fn sc_sincos_neumann_methods_reach_1e4_with_enough_terms() {
                     terms: t,
                     eta: 1.0 / l,
                 },
+                batch: None,
             })
             .unwrap(),
         ),

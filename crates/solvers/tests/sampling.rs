@@ -4,7 +4,8 @@
 use bilevel_ad::Evaluator;
 use bilevel_linalg::Mat;
 use bilevel_solvers::algorithms::{
-    F2sa, F2saParams, F3sa, F3saParams, PenaltySchedule, ProxF2saMomentum, ProxF2saMomentumParams,
+    AidBio, AidBioParams, F2sa, F2saParams, F3sa, F3saParams, LinearSolve, PenaltySchedule,
+    ProxF2saMomentum, ProxF2saMomentumParams,
 };
 use bilevel_solvers::problem::Grad;
 use bilevel_solvers::problems::{Activation, Dhc, DhcData, DhcModel, QuadraticKappa, ScSinCos};
@@ -488,5 +489,212 @@ fn every_stochastic_method_runs_minibatch_on_dhc() {
             let l = val_loss(&p, &r.iterate.y);
             assert!(l.is_finite() && l < val_loss(&p, &p.y0()) + 1e-9);
         }
+    }
+}
+
+// ----- second-order minibatch oracles and stochastic AIDBiO -------------------------------------
+
+#[test]
+fn dhc_batch_hessian_and_mixed_products_are_exact_in_expectation() {
+    for p in dhc_variants(6, 4) {
+        let (x, y) = dhc_point(&p);
+        let v = Mat::from_fn(p.dim_y(), 1, |i, _| ((i % 7) as f64 - 3.0) * 0.2);
+        let mut o = Oracle::new(&p);
+        let (hyy, hxy) = (o.hvp_yy_g(&x, &y, &v), o.jvp_xy_g(&x, &y, &v));
+        // The whole set in order is the full recording, bit for bit.
+        let all: Vec<usize> = (0..6).collect();
+        assert_eq!(
+            hyy,
+            o.hvp_yy_g_batch(&x, &y, v.as_ref(), &all),
+            "{}",
+            p.name()
+        );
+        assert_eq!(hxy, o.jvp_xy_g_batch(&x, &y, &v, &all), "{}", p.name());
+        // The expectation over the sampling law (every set of 2 of the 6 rows, equally likely)
+        // is the exact product.
+        let pairs: Vec<[usize; 2]> = (0..6)
+            .flat_map(|i| (i + 1..6).map(move |j| [i, j]))
+            .collect();
+        let w = 1.0 / pairs.len() as f64;
+        let (mut eyy, mut exy) = (Mat::zeros(p.dim_y(), 1), Mat::zeros(p.dim_x(), 1));
+        for b in &pairs {
+            eyy = lincomb(1.0, &eyy, w, &o.hvp_yy_g_batch(&x, &y, v.as_ref(), b));
+            exy = lincomb(1.0, &exy, w, &o.jvp_xy_g_batch(&x, &y, &v, b));
+        }
+        assert!(rel_diff(&hyy, &eyy) <= 1e-12, "{}: Hyy v", p.name());
+        assert!(rel_diff(&hxy, &exy) <= 1e-12, "{}: Hxy v", p.name());
+        // A single pair is not the exact product (the test can fail).
+        assert!(rel_diff(&hyy, &o.hvp_yy_g_batch(&x, &y, v.as_ref(), &[0, 1])) > 1e-3);
+        // Each stochastic product is one MV.
+        assert_eq!(o.counts().mv, 2 + 2 + 2 * pairs.len() as u64 + 1);
+    }
+}
+
+fn aidbio(batch: Option<Minibatch>, solve: LinearSolve) -> AidBio {
+    AidBio::new(AidBioParams {
+        alpha: 0.5,
+        beta: 20.0,
+        inner_steps: 3,
+        solve,
+        batch,
+    })
+    .unwrap()
+}
+
+const NEUMANN: LinearSolve = LinearSolve::Neumann { terms: 4, eta: 0.5 };
+const CG: LinearSolve = LinearSolve::Cg {
+    max_iter: 4,
+    tol: 1e-12,
+};
+
+fn run_bits(p: &dyn Problem, s: &mut dyn Solver, iters: u64) -> (Vec<u64>, Mat<f64>) {
+    let r = Runner::new(RunConfig::iters(iters))
+        .unwrap()
+        .run(p, s)
+        .unwrap();
+    assert_eq!(r.status, Status::MaxIter);
+    let bits = r
+        .iterate
+        .x
+        .col_as_slice(0)
+        .iter()
+        .chain(r.iterate.y.col_as_slice(0))
+        .map(|v| v.to_bits())
+        .collect();
+    (bits, r.iterate.y)
+}
+
+#[test]
+fn stochastic_aidbio_with_a_full_batch_is_the_exact_method() {
+    let p = dhc_task(40, 20, DhcModel::Linear, 1e-3);
+    let full = Minibatch {
+        batch_f: 20,
+        batch_g: 40,
+        seed: 3,
+    };
+    for solve in [NEUMANN, CG] {
+        let (a, _) = run_bits(&p, &mut aidbio(None, solve), 15);
+        let (b, _) = run_bits(&p, &mut aidbio(Some(full), solve), 15);
+        assert_eq!(a, b, "{solve:?}");
+    }
+}
+
+#[test]
+fn stochastic_aidbio_is_reproducible_and_lowers_the_validation_loss() {
+    let p = dhc_task(150, 60, DhcModel::Linear, 1e-3);
+    let batch = |seed| {
+        Some(Minibatch {
+            batch_f: 16,
+            batch_g: 16,
+            seed,
+        })
+    };
+    for solve in [NEUMANN, CG] {
+        let (a, ya) = run_bits(&p, &mut aidbio(batch(1), solve), 200);
+        let (b, _) = run_bits(&p, &mut aidbio(batch(1), solve), 200);
+        let (c, yc) = run_bits(&p, &mut aidbio(batch(2), solve), 200);
+        assert_eq!(a, b, "same seed, same trace bit for bit");
+        assert_ne!(a, c, "another seed draws other batches");
+        let l0 = val_loss(&p, &p.y0());
+        let (la, lc) = (val_loss(&p, &ya), val_loss(&p, &yc));
+        eprintln!("stochastic AIDBiO ({solve:?}): validation loss {l0:.4} → {la:.4}, {lc:.4}");
+        assert!(la < 0.7 * l0 && lc < 0.7 * l0, "{l0} → {la}, {lc}");
+    }
+    // Counts: N + 1 stochastic gradients; Q − 1 products and the mixed product.
+    let r = Runner::new(RunConfig::iters(10))
+        .unwrap()
+        .run(&p, &mut aidbio(batch(1), NEUMANN))
+        .unwrap();
+    assert_eq!((r.counts.gc, r.counts.mv), (10 * 4, 10 * 4));
+    // A batch needs a data-sum problem, and a zero batch is refused with the parameters.
+    let e = Runner::new(RunConfig::iters(2))
+        .unwrap()
+        .run(&ScSinCos::default(), &mut aidbio(batch(1), NEUMANN))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidParameter { name: "batch", .. }),
+        "{e}"
+    );
+    let e = AidBio::new(AidBioParams {
+        batch: Some(Minibatch {
+            batch_f: 0,
+            batch_g: 4,
+            seed: 0,
+        }),
+        ..AidBioParams::default()
+    })
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidParameter {
+                name: "batch.batch_f",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn stochastic_aidbio_resumes_bit_identically_from_a_checkpoint() {
+    let p = dhc_task(40, 20, DhcModel::Linear, 1e-3);
+    let batch = Some(Minibatch {
+        batch_f: 5,
+        batch_g: 7,
+        seed: 9,
+    });
+    for solve in [NEUMANN, CG] {
+        let full = Runner::new(RunConfig::iters(20))
+            .unwrap()
+            .run(&p, &mut aidbio(batch, solve))
+            .unwrap();
+        let half = Runner::new(RunConfig::iters(8))
+            .unwrap()
+            .run(&p, &mut aidbio(batch, solve))
+            .unwrap();
+        let rest = Runner::new(RunConfig::iters(20))
+            .unwrap()
+            .resume(&p, &mut aidbio(batch, solve), &half.checkpoint.unwrap())
+            .unwrap();
+        assert_eq!(full.iterate, rest.iterate, "{solve:?}");
+        assert_eq!(full.counts, rest.counts, "{solve:?}");
+    }
+}
+
+#[test]
+fn aidbio_with_a_zero_outer_step_trains_the_lower_level_alone() {
+    let p = dhc_task(40, 20, DhcModel::Linear, 1e-3);
+    let mut s = AidBio::new(AidBioParams {
+        beta: 0.0,
+        ..AidBioParams::default()
+    })
+    .unwrap();
+    let r = Runner::new(RunConfig::iters(300))
+        .unwrap()
+        .run(&p, &mut s)
+        .unwrap();
+    // x stays at its start; only the N inner gradient steps are spent.
+    assert_eq!(r.iterate.x, p.x0());
+    assert_eq!((r.counts.gc, r.counts.mv), (300 * 10, 0));
+    // y is the lower level's minimizer for the uniform weights σ(x₀): ∇ᵧg vanishes there.
+    let gy = Oracle::new(&p).grad_g(&r.iterate.x, &r.iterate.y).y;
+    let gy0 = Oracle::new(&p).grad_g(&p.x0(), &p.y0()).y;
+    assert!(
+        norm(&gy) < 1e-2 * norm(&gy0),
+        "{} vs {}",
+        norm(&gy),
+        norm(&gy0)
+    );
+    for beta in [-1.0, f64::INFINITY, f64::NAN] {
+        let e = AidBio::new(AidBioParams {
+            beta,
+            ..AidBioParams::default()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidParameter { name: "beta", .. }),
+            "{e}"
+        );
     }
 }

@@ -58,20 +58,20 @@ const QUICK_METHODS: [Method; 4] = [
 ];
 
 /// A comparison of methods on one data hyper-cleaning setting.
-struct DhcCompare<'a> {
+pub(super) struct DhcCompare<'a> {
     /// Plot title prefix, e.g. `DHC-linear (MNIST)`.
-    title: &'a str,
+    pub title: &'a str,
     /// Plot against wall time instead of iterations (the fixed-time-budget comparisons).
-    vs_time: bool,
-    problem: &'a str,
-    sets: Vec<String>,
-    methods: &'a [Method],
-    plan: Plan<'a>,
+    pub vs_time: bool,
+    pub problem: &'a str,
+    pub sets: Vec<String>,
+    pub methods: &'a [Method],
+    pub plan: Plan<'a>,
 }
 
 /// Run every method of `c` into `out/<sub>/<solver>` (`sub` a relative path, empty for the
 /// folder itself); the comparison table, the plot paths, and whether a run was stopped.
-fn dhc_compare(
+pub(super) fn dhc_compare(
     args: &ReproduceArgs,
     out: &Folder,
     sub: &Path,

@@ -3,12 +3,13 @@
 //!
 //! [`EXPERIMENTS`] is the one table of them. `plan` holds what they share (running one method
 //! into a folder, reusing finished runs, curves over seeds); `dhc` the data hyper-cleaning
-//! comparisons, `galet` GALET's Example 1 and its sensitivity grid, `single_loop` the
+//! comparisons (`f2sa` the F²SA slides' stochastic one), `galet` GALET's Example 1 and its sensitivity grid, `single_loop` the
 //! single-loop AID/ITD experiments (`bounds` the single-loop paper's bounds as formulas) and
 //! `synthetic` PGD-QP's synthetic comparisons.
 
 mod bounds;
 mod dhc;
+mod f2sa;
 mod galet;
 mod plan;
 mod single_loop;
@@ -25,13 +26,13 @@ use std::time::Instant;
 pub struct ReproduceArgs {
     /// Experiment: `quick`, `kappa-sweep`, `singleloop-bounds`, `galet-example1`, `galet-fig3`,
     /// `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `galet-table3-fashion`,
-    /// `galet-fig5`, `synthetic`, `itd-appendix-d`, `pgdqp-dhc` or `pgdqp-time`.
+    /// `galet-fig5`, `synthetic`, `itd-appendix-d`, `pgdqp-dhc`, `pgdqp-time` or `f2sa-cleaning`.
     pub id: String,
     /// A reduced mode that runs in seconds (for tests).
     #[arg(long)]
     pub smoke: bool,
     /// Reduced seeds, iterations or budgets (`galet-table3`, `galet-table3-mlp`,
-    /// `galet-table3-fashion`, `galet-fig5`, `pgdqp-dhc`, `pgdqp-time`); a reduced mode that runs in seconds (`synthetic`, `itd-appendix-d`,
+    /// `galet-table3-fashion`, `galet-fig5`, `pgdqp-dhc`, `pgdqp-time`, `f2sa-cleaning`); a reduced mode that runs in seconds (`synthetic`, `itd-appendix-d`,
     /// `galet-sensitivity`).
     #[arg(long)]
     pub quick: bool,
@@ -46,7 +47,7 @@ pub struct ReproduceArgs {
     pub redraw: bool,
     /// Seeds to run instead of the experiment's own (`0..5`, `0,3`), for the experiments that run
     /// over seeds: `quick`, `galet-table3`, `galet-table3-mlp`, `galet-table3-fashion`, `galet-fig5`,
-    /// `synthetic`, `itd-appendix-d`, `pgdqp-dhc` and `pgdqp-time`.
+    /// `synthetic`, `itd-appendix-d`, `pgdqp-dhc`, `pgdqp-time` and `f2sa-cleaning`.
     #[arg(long)]
     pub seeds: Option<String>,
 }
@@ -60,6 +61,13 @@ Method for Bilevel Optimization under the Polyak-Łojasiewicz Condition\"";
 /// How the reports cite the single-loop AID/ITD paper.
 const SINGLE_LOOP_PAPER: &str = "anonymous authors, \"Sharper Analysis of Single-Loop Methods for \
 Bilevel Optimization\" (under review)";
+
+/// How the reports cite the F²SA slides.
+const F2SA_SLIDES: &str = "Jeongyeol Kwon, Dohyun Kwon, Stephen Wright, Rob Nowak and Hanbaek Lyu, \
+\"Fully First-Order Methods for Bilevel Optimization\" (slides)";
+/// How the reports cite the F²SA paper.
+const F2SA_PAPER: &str = "Jeongyeol Kwon, Dohyun Kwon, Stephen Wright and Robert Nowak, \"A Fully \
+First-Order Method for Stochastic Bilevel Optimization\" (ICML 2023)";
 
 /// The report of a reproduction, in its folder.
 pub const REPORT: &str = "report.md";
@@ -186,6 +194,13 @@ pub const EXPERIMENTS: &[Experiment] = &[
         seeded: true,
         reduced: true,
         run: dhc::pgdqp_time,
+    },
+    Experiment {
+        id: "f2sa-cleaning",
+        summary: "F²SA, F³SA and stochastic AIDBiO cleaning labels with minibatches (F²SA slides, \"Classification with Corrupted Labels\")",
+        seeded: true,
+        reduced: true,
+        run: f2sa::f2sa_cleaning,
     },
 ];
 

@@ -2,6 +2,7 @@ use crate::error::{Error, check, check_count, check_pos};
 use crate::linear::cg;
 use crate::oracle::Oracle;
 use crate::rules::{Rule, StepRules, inner_rule, outer_rule};
+use crate::sampling::{Minibatch, SampleStream, Source, grad_f, grad_g, hvp_yy_g_into, jvp_xy_g};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, norm, zeros};
 use bilevel_linalg::{CgStart, CgWorkspace, Mat, MatMut, MatRef};
@@ -33,12 +34,20 @@ pub enum LinearSolve {
 pub struct AidBioParams {
     /// `α`: inner gradient step.
     pub alpha: f64,
-    /// `β`: outer step.
+    /// `β ≥ 0`: outer step. `β = 0` keeps `x` at its start and computes no hypergradient: the
+    /// lower level alone, trained with the weights `x₀` give it (the "without bilevel
+    /// optimization" baseline of the F²SA slides' hyper-cleaning experiment).
     pub beta: f64,
     /// `N`: inner gradient steps per outer iteration (warm-started).
     pub inner_steps: usize,
     /// The linear-system solver.
     pub solve: LinearSolve,
+    /// Minibatch oracles, the stochastic AIDBiO of the same paper (stocBiO): every gradient,
+    /// Hessian-vector and mixed product is an average over its own freshly drawn samples (see
+    /// [`AidBio`]). `None` (the default, left out of the serialized form so that runs recorded
+    /// before this option read back unchanged): exact oracles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Minibatch>,
 }
 
 impl Default for AidBioParams {
@@ -52,6 +61,7 @@ impl Default for AidBioParams {
                 max_iter: 20,
                 tol: 1e-10,
             },
+            batch: None,
         }
     }
 }
@@ -60,8 +70,15 @@ impl AidBioParams {
     /// Reject out-of-range values.
     pub fn validate(&self) -> Result<(), Error> {
         check_pos(NAME, "alpha", self.alpha)?;
-        check_pos(NAME, "beta", self.beta)?;
+        check(
+            NAME,
+            "beta",
+            self.beta,
+            self.beta >= 0.0 && self.beta.is_finite(),
+            ">= 0, finite",
+        )?;
         check_count(NAME, "inner_steps", self.inner_steps, 1, ">= 1")?;
+        self.batch.map_or(Ok(()), |b| b.validate(NAME))?;
         match self.solve {
             LinearSolve::Cg { max_iter, tol } => {
                 check_count(NAME, "solve.max_iter", max_iter, 1, ">= 1")?;
@@ -90,6 +107,15 @@ pub(crate) const NAME: &str = "aidbio";
 struct State {
     #[serde(with = "col")]
     v: Mat<f64>,
+    /// The minibatch index stream (unused with exact oracles; absent from the checkpoints of
+    /// runs made before the option).
+    #[serde(default = "unseeded")]
+    stream: SampleStream,
+}
+
+/// The stream of a checkpoint that has none (an exact-oracle run).
+fn unseeded() -> SampleStream {
+    SampleStream::new(0)
 }
 
 /// AIDBiO (Ji, Yang and Liang, "Bilevel Optimization: Convergence Analysis and Enhanced
@@ -100,6 +126,14 @@ struct State {
 /// products plus one MV.
 /// The CG solve is `bilevel_linalg::conjugate_gradient` warm-started in place in `v`, with
 /// its vectors in a workspace kept across iterations.
+///
+/// With [`AidBioParams::batch`] it is their stochastic variant (stocBiO): each inner step is a
+/// minibatch gradient step on `g`, `∇f` is one minibatch gradient (both blocks on the same
+/// samples), and the mixed product takes a draw of its own. The Neumann series takes a fresh
+/// draw for every Hessian-vector product, so that its `q`-th term is the product of `q`
+/// independent estimates of `I − η∇²ᵧᵧg`, an unbiased estimate of `(I − η∇²ᵧᵧg)^q` (stocBiO's
+/// estimator); CG needs one operator for the whole solve, so it solves with the Hessian of one
+/// draw. The counts are those of the exact method, each stochastic oracle one Gc or one MV.
 #[derive(Clone, Debug)]
 pub struct AidBio {
     params: AidBioParams,
@@ -117,7 +151,10 @@ impl AidBio {
         params.validate()?;
         Ok(AidBio {
             params,
-            state: State { v: zeros(0) },
+            state: State {
+                v: zeros(0),
+                stream: SampleStream::new(params.batch.map_or(0, |b| b.seed)),
+            },
             ws: CgWorkspace::new(0),
         })
     }
@@ -128,6 +165,9 @@ impl Solver for AidBio {
         NAME
     }
     fn init(&mut self, o: &mut Oracle<'_>, _it: &mut Iterate) -> Result<(), Error> {
+        if let Some(b) = &self.params.batch {
+            b.check(NAME, o)?;
+        }
         let m = o.problem().dim_y();
         self.state.v = zeros(m);
         self.ws = CgWorkspace::new(m);
@@ -135,17 +175,32 @@ impl Solver for AidBio {
     }
     fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, _k: u64) -> Scalars {
         let p = self.params;
+        let src = p.batch.as_ref().map_or(Source::Full, Source::Batch);
+        let stream = &mut self.state.stream;
         for _ in 0..p.inner_steps {
-            let gy = o.grad_g(&it.x, &it.y).y;
+            let d = src.draw_g(o, stream);
+            let gy = grad_g(o, &it.x, &it.y, &d).y;
             axpy(&mut it.y, -p.alpha, &gy);
         }
-        let gf = o.grad_f(&it.x, &it.y);
+        if p.beta == 0.0 {
+            // x stays where it is: nothing below would change it.
+            return vec![
+                ("hypergrad_est_norm", 0.0),
+                ("cg_iters", 0.0),
+                ("cg_residual", 0.0),
+                ("cg_failed", 0.0),
+            ];
+        }
+        let d = src.draw_f(o, stream);
+        let gf = grad_f(o, &it.x, &it.y, &d);
         let (x, y) = (&it.x, &it.y);
         let mut solve_info = (0.0, 0.0, 0.0);
         match p.solve {
             LinearSolve::Cg { max_iter, tol } => {
+                // One draw for the whole solve: CG needs a fixed operator.
+                let d = src.draw_g(o, stream);
                 let mut op = |u: MatRef<'_, f64>, out: MatMut<'_, f64>| {
-                    o.hvp_g_yy_into(x, y, u, out);
+                    hvp_yy_g_into(o, x, y, u, out, &d);
                 };
                 // Warm start from the previous solution, kept in place in `state.v`.
                 match cg(
@@ -166,8 +221,11 @@ impl Solver for AidBio {
             LinearSolve::Neumann { terms, eta } => {
                 let mut term = gf.y.clone();
                 let mut v = gf.y.clone();
+                let mut hp = zeros(term.nrows());
                 for _ in 1..terms {
-                    let hp = o.hvp_yy_g(x, y, &term);
+                    // A fresh draw per product: independent factors (I − ηH_j).
+                    let d = src.draw_g(o, stream);
+                    hvp_yy_g_into(o, x, y, term.as_ref(), hp.as_mut(), &d);
                     axpy(&mut term, -eta, &hp);
                     axpy(&mut v, 1.0, &term);
                 }
@@ -176,7 +234,8 @@ impl Solver for AidBio {
             }
         }
         let v = &self.state.v;
-        let jv = o.jvp_xy_g(x, y, v);
+        let d = src.draw_g(o, stream);
+        let jv = jvp_xy_g(o, x, y, v, &d);
         let d = lincomb(1.0, &gf.x, -1.0, &jv);
         axpy(&mut it.x, -p.beta, &d);
         vec![
