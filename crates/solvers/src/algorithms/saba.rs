@@ -432,7 +432,11 @@ mod tests {
             x: p.x0(),
             y: p.y0(),
         };
+        // At x₀ = 1, y₀ = 0 the quadratic's ∇ᵧg = Zy − Lx + 1 vanishes for L = 1: start
+        // elsewhere.
+        it.x = lincomb(2.0, &it.x, 0.0, &it.x);
         s.init(&mut o, &mut it).unwrap();
+        assert!(norm(&o.grad_g(&it.x, &it.y).y) > 0.1);
         let (g, f) = (o.grad_g(&it.x, &it.y), o.grad_f(&it.x, &it.y));
         let parts = split(&s.state.lower.mean.0, &[7, 7, 7]);
         assert!(norm(&lincomb(1.0, &parts[0], -1.0, &g.y)) < 1e-12 * norm(&g.y));
