@@ -393,15 +393,13 @@ mod tests {
             // Σ_b w_b t_b at the stored points, each block's terms by the batch oracles.
             let (n, m) = (7, 7);
             let (mut lower, mut upper) = (zeros(2 * m + n), zeros(m + n));
-            for b in 0..4 {
-                let (pt, v) = &at_g[b];
+            for (b, (pt, v)) in at_g.iter().enumerate() {
                 let blocks = s.state.lower.blocks;
                 let (gy, c) = Terms::lower(&mut o, pt, v, &blocks.draw(b));
                 let w = if seen.0[b] { blocks.weight(b) } else { 0.0 };
                 axpy(&mut lower, w, &stack(&[&gy, &c.yy, &c.xy]));
             }
-            for b in 0..3 {
-                let (pt, _) = &at_f[b];
+            for (b, (pt, _)) in at_f.iter().enumerate() {
                 let blocks = s.state.upper.blocks;
                 let f = grad_f(&mut o, &pt.x, &pt.y, &blocks.draw(b));
                 let w = if seen.1[b] { blocks.weight(b) } else { 0.0 };
