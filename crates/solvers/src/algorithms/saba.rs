@@ -210,7 +210,7 @@ struct State {
 /// fresh terms `tᵢ = [∇ᵧgᵢ; ∇²ᵧᵧgᵢ·v; ∇²ₓᵧgᵢ·v]` and `sⱼ = [∇ᵧfⱼ; ∇ₓfⱼ]` at the current
 /// `(y, v, x)` replace the memories `mᵢ`, `m'ⱼ`, and the estimates
 /// `t̂ = tᵢ − mᵢ + Σ_b w_b m_b`, `ŝ = sⱼ − m'ⱼ + Σ_b w'_b m'_b` (block weights `w_b = |b|/N`;
-/// [`Memory::reduce`] for blocks of unequal size) give `D_y = t̂_gy`,
+/// a block of unequal size scales its difference by `(number of blocks)·w_b`) give `D_y = t̂_gy`,
 /// `D_v = t̂_hv + ŝ_fy`, `D_x = t̂_jv + ŝ_fx` and the same joint step as SOBA with constant
 /// steps: `y ← y − ρD_y`, `v ← v − ρD_v`, `x ← x − γD_x`. 2 Gc and 1 MV per iteration, after
 /// the memory's start ([`MemoryInit`]). Theorem 2: `(1/T) Σ_t E‖∇Φ(x_t)‖² = O((n+m)^{2/3}/T)`
