@@ -196,6 +196,75 @@ impl<'p> Oracle<'p> {
         )
     }
 
+    /// `∇²ᵧᵧg·v` and `∇²ₓᵧg·v` averaged over the samples `idx` of a data-sum problem (one MV):
+    /// the products of the batch objective `(1/|B|) Σ_{j∈B} gⱼ`, one forward-over-reverse pass
+    /// with tangent `(0, v)`.
+    ///
+    /// # Panics
+    /// If the problem is not a [`DataSum`](crate::problem::DataSum).
+    pub fn hvp_g_batch(
+        &mut self,
+        x: &Mat<f64>,
+        y: &Mat<f64>,
+        v: &Mat<f64>,
+        idx: &[usize],
+    ) -> Cross {
+        self.counts.mv += 1;
+        let d = self
+            .problem
+            .data_sum()
+            .expect("hvp_g_batch needs a data-sum problem");
+        let r = self.ev.hvp2(
+            |t, x, y| d.g_batch(t, x, y, idx),
+            x.as_ref(),
+            y.as_ref(),
+            None,
+            Some(v.as_ref()),
+        );
+        Cross {
+            yy: r.hv_y,
+            xy: r.hv_x,
+        }
+    }
+
+    /// `g, ∇ₓg, ∇ᵧg` and `∇²ᵧᵧg·v, ∇²ₓᵧg·v` of the batch objective on the samples `idx`, from
+    /// one pass (one Gc and one MV): [`Oracle::grad_hvp_g`] on a minibatch.
+    ///
+    /// # Panics
+    /// If the problem is not a [`DataSum`](crate::problem::DataSum).
+    pub fn grad_hvp_g_batch(
+        &mut self,
+        x: &Mat<f64>,
+        y: &Mat<f64>,
+        v: &Mat<f64>,
+        idx: &[usize],
+    ) -> (Grad, Cross) {
+        self.counts.gc += 1;
+        self.counts.mv += 1;
+        let d = self
+            .problem
+            .data_sum()
+            .expect("grad_hvp_g_batch needs a data-sum problem");
+        let r = self.ev.hvp2(
+            |t, x, y| d.g_batch(t, x, y, idx),
+            x.as_ref(),
+            y.as_ref(),
+            None,
+            Some(v.as_ref()),
+        );
+        (
+            Grad {
+                value: r.value,
+                x: r.grad_x,
+                y: r.grad_y,
+            },
+            Cross {
+                yy: r.hv_y,
+                xy: r.hv_x,
+            },
+        )
+    }
+
     /// `∇²ᵧᵧg·v` and `∇²ₓᵧg·v` (one MV).
     pub fn hvp_g(&mut self, x: &Mat<f64>, y: &Mat<f64>, v: &Mat<f64>) -> Cross {
         self.counts.mv += 1;

@@ -88,6 +88,8 @@ solver_params! {
     ProxF2saParams => ProxF2saTwoLoop in prox;
     F3saParams => F3sa in f3sa, batch batch;
     ProxF2saMomentumParams => ProxF2saMomentum in prox_momentum, batch batch;
+    SobaParams => Soba in soba, batch batch;
+    SabaParams => Saba in saba, batch batch;
 }
 
 /// One solver's parameters, whatever their type: set from text, derived from a problem's
@@ -247,6 +249,14 @@ pub const SOLVERS: &[SolverEntry] = &[
     entry::<ProxF2saParams>("proximal two-loop F²SA with projections"),
     entry::<F3saParams>("F³SA, F²SA with momentum-assisted (STORM-type) estimators"),
     entry::<ProxF2saMomentumParams>("proximal single-loop F²SA with momentum and projections"),
+    entry::<SobaParams>(
+        "SOBA, stochastic joint steps on y, v and x (Dagréou, Ablin, Vaiter and Moreau, \"A \
+         framework for bilevel optimization that enables stochastic and global variance \
+         reduction algorithms\", Alg. 1)",
+    ),
+    entry::<SabaParams>(
+        "SABA, SOBA's directions with SAGA variance reduction (same paper, Alg. 2)",
+    ),
 ];
 
 /// The solver named `name`.

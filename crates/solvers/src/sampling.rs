@@ -9,7 +9,7 @@
 
 use crate::error::Error;
 use crate::oracle::Oracle;
-use crate::problem::Grad;
+use crate::problem::{Cross, Grad};
 use bilevel_linalg::{Mat, MatMut, MatRef};
 use serde::{Deserialize, Serialize};
 
@@ -125,7 +125,7 @@ pub(crate) enum Source<'a> {
 }
 
 /// A set of samples for one stochastic gradient of `f` or of `g` (`None`: the full sum).
-pub(crate) type Draw = Option<Vec<usize>>;
+pub type Draw = Option<Vec<usize>>;
 
 impl Source<'_> {
     /// Draws the samples of one `f` gradient.
@@ -152,7 +152,7 @@ impl Source<'_> {
 }
 
 /// `∇f` on the drawn samples (or the full sum): one Gc.
-pub(crate) fn grad_f(o: &mut Oracle<'_>, x: &Mat<f64>, y: &Mat<f64>, d: &Draw) -> Grad {
+pub fn grad_f(o: &mut Oracle<'_>, x: &Mat<f64>, y: &Mat<f64>, d: &Draw) -> Grad {
     match d {
         None => o.grad_f(x, y),
         Some(idx) => o.grad_f_batch(x, y, idx),
@@ -160,7 +160,7 @@ pub(crate) fn grad_f(o: &mut Oracle<'_>, x: &Mat<f64>, y: &Mat<f64>, d: &Draw) -
 }
 
 /// `∇g` on the drawn samples (or the full sum): one Gc.
-pub(crate) fn grad_g(o: &mut Oracle<'_>, x: &Mat<f64>, y: &Mat<f64>, d: &Draw) -> Grad {
+pub fn grad_g(o: &mut Oracle<'_>, x: &Mat<f64>, y: &Mat<f64>, d: &Draw) -> Grad {
     match d {
         None => o.grad_g(x, y),
         Some(idx) => o.grad_g_batch(x, y, idx),
@@ -196,6 +196,31 @@ pub(crate) fn jvp_xy_g(
     match d {
         None => o.jvp_xy_g(x, y, v),
         Some(idx) => o.jvp_xy_g_batch(x, y, v, idx),
+    }
+}
+
+/// `∇²ᵧᵧg·v` and `∇²ₓᵧg·v` on the drawn samples of `g` (or the full sum): one MV. The batch
+/// products are those of the batch objective, so over the sampling law their mean is the full
+/// product (both are linear in the per-sample `gⱼ`).
+pub fn hvp_g(o: &mut Oracle<'_>, x: &Mat<f64>, y: &Mat<f64>, v: &Mat<f64>, d: &Draw) -> Cross {
+    match d {
+        None => o.hvp_g(x, y, v),
+        Some(idx) => o.hvp_g_batch(x, y, v, idx),
+    }
+}
+
+/// `∇g` with `∇²ᵧᵧg·v` and `∇²ₓᵧg·v`, all on the same drawn samples of `g` (or the full sum),
+/// from one pass: one Gc and one MV.
+pub fn grad_hvp_g(
+    o: &mut Oracle<'_>,
+    x: &Mat<f64>,
+    y: &Mat<f64>,
+    v: &Mat<f64>,
+    d: &Draw,
+) -> (Grad, Cross) {
+    match d {
+        None => o.grad_hvp_g(x, y, v),
+        Some(idx) => o.grad_hvp_g_batch(x, y, v, idx),
     }
 }
 

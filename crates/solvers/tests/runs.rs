@@ -59,7 +59,58 @@ fn snapshot_cases() -> Vec<Case> {
         ("quadratic", Arc::new(quad), all_solvers(l)),
         ("sincos", Arc::new(ScSinCos::default()), all_solvers(100.0)),
         ("nccos", Arc::new(NcCos::default()), nc_cos_solvers()),
+        (
+            "quadratic-minibatch",
+            Arc::new(QuadraticKappa::new(10.0, 8)),
+            minibatch_solvers(),
+        ),
     ]
+}
+
+/// SOBA and SABA on minibatches of 2 of the 8 samples (the draws are part of the snapshot).
+fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
+    let batch = Some(bilevel_solvers::sampling::Minibatch {
+        batch_f: 2,
+        batch_g: 2,
+        seed: 1,
+    });
+    vec![
+        (
+            "soba",
+            Box::new(
+                Soba::new(SobaParams {
+                    batch,
+                    ..SobaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "saba",
+            Box::new(
+                Saba::new(SabaParams {
+                    batch,
+                    ..SabaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+    ]
+}
+
+/// `trace_text` plus every scalar a step reports, in order.
+fn trace_text_with_scalars(trace: &[Record]) -> String {
+    let mut out = trace_text(trace);
+    out += "iter scalars\n";
+    for r in trace {
+        let s: Vec<String> = r
+            .scalars
+            .iter()
+            .map(|(k, v)| format!("{k}={}", sig(Some(*v))))
+            .collect();
+        out += &format!("{} {}\n", r.iter, s.join(" "));
+    }
+    out
 }
 
 /// PGD-QP, GALET and BOME with the nc-cos steps of `tests/problems.rs` (lower-level curvature
@@ -113,6 +164,8 @@ fn trace_text_with_direction(trace: &[Record]) -> String {
 fn snapshot_text(pname: &str, trace: &[Record]) -> String {
     if pname == "nccos" {
         trace_text_with_direction(trace)
+    } else if pname == "quadratic-minibatch" {
+        trace_text_with_scalars(trace)
     } else {
         trace_text(trace)
     }

@@ -16,6 +16,8 @@
 //! | [`F3sa`] | 1st | single | F³SA: F²SA with momentum-assisted (STORM-type) estimators |
 //! | [`ProxF2saTwoLoop`] | 1st | T inner | proximal two-loop F²SA with projections |
 //! | [`ProxF2saMomentum`] | 1st | single | proximal single-loop F²SA with momentum, projections |
+//! | [`Soba`] | 2nd | single | SOBA: stochastic joint steps on `(y, v, x)` (Dagréou et al., Alg. 1) |
+//! | [`Saba`] | 2nd | single | SABA: SOBA's directions with SAGA variance reduction (same paper, Alg. 2) |
 //!
 //! Not implemented: HJFBiO and MGBiO, which the papers compare against but do not define.
 
@@ -31,7 +33,9 @@ pub(crate) mod pgdqp;
 pub(crate) mod prox;
 pub(crate) mod prox_momentum;
 pub(crate) mod rhg;
+pub(crate) mod saba;
 mod schedule;
+pub(crate) mod soba;
 pub(crate) mod vpbgd;
 
 pub use aid::{SingleLoopAid, SingleLoopAidParams};
@@ -46,5 +50,7 @@ pub use pgdqp::{KktMultiplier, PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
 pub use prox_momentum::{ProxF2saMomentum, ProxF2saMomentumParams};
 pub use rhg::{Rhg, RhgParams};
+pub use saba::{MemoryInit, Saba, SabaParams};
 pub use schedule::PenaltySchedule;
+pub use soba::{Soba, SobaParams};
 pub use vpbgd::{VPbgd, VPbgdParams};
