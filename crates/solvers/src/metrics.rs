@@ -180,12 +180,12 @@ impl InnerSolve {
 }
 
 /// The most Newton steps [`lower_solution`] takes.
-const NEWTON_MAX_STEPS: usize = 100;
+pub const NEWTON_MAX_STEPS: usize = 100;
 /// The most Hessian-vector products of one Newton step's CG solve (a capped solve's iterate is
 /// still a descent direction, since CG from zero on a positive definite system gives one).
-const NEWTON_CG_MAX_PRODUCTS: usize = 2000;
+pub const NEWTON_CG_MAX_PRODUCTS: usize = 2000;
 /// The relative residual [`shadow_by_cg`] solves to.
-const SHADOW_CG_REL_TOL: f64 = 1e-10;
+pub const SHADOW_CG_REL_TOL: f64 = 1e-10;
 
 /// A minimizer `ŷ` of the strongly convex `g(x, ·)` and its value `g(x, ŷ)`, by Newton–CG from
 /// `y` (in practice the iterate, close to `y*(x)` for the methods that track it): each step
