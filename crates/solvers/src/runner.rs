@@ -393,6 +393,10 @@ impl Runner {
             };
             status = clock.exclude(|| self.emit(rec, &it, &mut trace, &cfg))?;
         }
+        // Decided once per step, from the time its record carries: a run stops on its budget
+        // right after a record that was taken as the last (with its metrics), never on a clock
+        // read a moment later.
+        let mut out_of_time = budget_used(clock.solver_time());
         let status = loop {
             if let Some(s) = status.take() {
                 break s;
@@ -400,7 +404,7 @@ impl Runner {
             if k >= cfg.max_iter {
                 break Status::MaxIter;
             }
-            if budget_used(clock.solver_time()) {
+            if out_of_time {
                 break Status::TimeBudget;
             }
             if self.stop.as_ref().is_some_and(Stop::requested) {
@@ -421,7 +425,8 @@ impl Runner {
                 };
             }
             let elapsed = clock.solver_time();
-            let last = k >= cfg.max_iter || budget_used(elapsed);
+            out_of_time = budget_used(elapsed);
+            let last = k >= cfg.max_iter || out_of_time;
             let ck_due = cfg.checkpoint_every.is_some_and(|c| k.is_multiple_of(c));
             let metrics = (k.is_multiple_of(cfg.metrics_every) || ck_due || last)
                 .then(|| clock.exclude(|| mev.evaluate(problem, &it, Hints::of(&*solver))));
