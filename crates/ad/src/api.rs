@@ -302,6 +302,17 @@ impl Evaluator {
         self.tape.streamed()
     }
 
+    /// Allow or forbid reading streamed data through its sparse form (allowed by default; see
+    /// [`Tape::set_sparse_data`]).
+    pub fn set_sparse_data(&mut self, on: bool) {
+        self.tape.set_sparse_data(on);
+    }
+
+    /// Whether the last oracle streamed a data matrix through its sparse form.
+    pub fn streamed_sparse(&self) -> bool {
+        self.tape.streamed_sparse()
+    }
+
     /// The underlying tape (holding the last recording).
     pub fn tape(&mut self) -> &mut Tape {
         &mut self.tape

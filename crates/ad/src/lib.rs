@@ -20,4 +20,4 @@ pub mod tape;
 
 pub use api::{DualMat, Evaluator, Hvp, Hvp2, Hvp2Out, Linearized, hvp, jvp, value_and_grad, vjp};
 pub use dual::Dual;
-pub use tape::{Tape, Var};
+pub use tape::{SPARSE_MAX_DENSITY, Tape, Var};

@@ -32,6 +32,28 @@ fn data(n: usize, d: usize, k: usize, seed: u64) -> Data {
     }
 }
 
+/// Like [`data`] with about four entries in five zero (as MNIST's pixels are), so that its
+/// streamed products run through the data's sparse form.
+fn sparse_data(n: usize, d: usize, k: usize, seed: u64) -> Data {
+    let mut r = rng(seed);
+    let x = rand_mat(&mut r, d, n, 0.0, 1.0);
+    let keep = rand_mat(&mut r, d, n, 0.0, 1.0);
+    let x = Mat::from_fn(
+        d,
+        n,
+        |i, j| if keep[(i, j)] < 0.2 { x[(i, j)] } else { 0.0 },
+    );
+    let xs = x.transpose().to_owned();
+    let labels = (0..n).map(|i| ((i * 7 + i / 3) % k) as u32).collect();
+    Data {
+        x: Arc::new(x),
+        xs: Arc::new(xs),
+        labels,
+        d,
+        k,
+    }
+}
+
 /// The data hyper-cleaning lower level: `(1/n) Σ σ(wᵢ) CE(xᵢᵀW, bᵢ) + λ‖W‖²`.
 fn dhc<'a>(dt: &'a Data, sample_major: bool) -> impl Fn(&mut Tape, Var, Var) -> Var + 'a {
     move |t: &mut Tape, w: Var, y: Var| {
@@ -188,6 +210,74 @@ fn check_against_whole(name: &str, f: &dyn Fn(&mut Tape, Var, Var) -> Var, n: us
     }
 }
 
+/// On sparse data: the streamed oracles read the data's sparse form, and agree to rounding with
+/// the streamed dense products and with the whole-tensor evaluation.
+#[track_caller]
+fn check_sparse_against_whole(
+    name: &str,
+    f: &dyn Fn(&mut Tape, Var, Var) -> Var,
+    n: usize,
+    m: usize,
+) {
+    check_against_whole(name, f, n, m);
+    let (x, y, u, v) = point(n, m, 11);
+    let run = |ev: &mut Evaluator| oracles(ev, f, x.as_ref(), y.as_ref(), u.as_ref(), v.as_ref());
+    let mut sparse = Evaluator::new();
+    let a = run(&mut sparse);
+    assert!(
+        sparse.streamed_sparse(),
+        "{name}: the sparse form was not used"
+    );
+    let mut dense = Evaluator::new();
+    dense.set_sparse_data(false);
+    let b = run(&mut dense);
+    assert!(dense.streamed() && !dense.streamed_sparse());
+    let mut differ = false;
+    for (k, (p, q)) in a.iter().zip(&b).enumerate() {
+        assert_close(
+            &format!("{name} sparse/dense #{k}"),
+            p.as_ref(),
+            q.as_ref(),
+            1e-11,
+        );
+        differ |= p.as_ref() != q.as_ref();
+    }
+    // The two forms add in different orders: equal bits everywhere would mean one form ran
+    // twice.
+    assert!(
+        differ,
+        "{name}: the sparse and dense forms gave the same bits"
+    );
+}
+
+#[test]
+fn streamed_products_on_sparse_data_match_the_dense_ones() {
+    let dt = sparse_data(3000, 100, 10, 21);
+    check_sparse_against_whole("sparse dhc feature-major", &dhc(&dt, false), 3000, 1000);
+    check_sparse_against_whole("sparse dhc sample-major", &dhc(&dt, true), 3000, 1000);
+    // One-tile widths (7, and 14 with the tangent), several tiles (20, 40), a remainder tile
+    // (3, 6).
+    for h in [3, 7, 20] {
+        let p = 100 * h + h + h * 10 + 10;
+        check_sparse_against_whole("sparse mlp relu", &mlp(&dt, h, false), 3000, p);
+    }
+    let p = 100 * 7 + 7 + 70 + 10;
+    check_sparse_against_whole("sparse mlp tanh", &mlp(&dt, 7, true), 3000, p);
+    // A log of the loss streams in two passes.
+    let g = dhc(&dt, false);
+    let f = |t: &mut Tape, w: Var, y: Var| {
+        let l = g(t, w, y);
+        t.log(l)
+    };
+    check_sparse_against_whole("log of sparse dhc", &f, 3000, 1000);
+    // Dense data (every entry nonzero) keeps the dense products.
+    let dense = data(3000, 100, 10, 22);
+    let (x, y, _, _) = point(3000, 1000, 3);
+    let mut ev = Evaluator::new();
+    ev.value_and_grad2(dhc(&dense, false), x.as_ref(), y.as_ref());
+    assert!(ev.streamed() && !ev.streamed_sparse());
+}
+
 #[test]
 fn streamed_oracles_match_whole_tensor_evaluation() {
     let dt = data(3000, 100, 10, 1);
@@ -259,12 +349,19 @@ fn a_row_mixing_recording_falls_back_to_whole_tensors() {
 /// gradient its Hessian-vector product; the HVP is symmetric.
 #[test]
 fn streamed_derivatives_are_exact() {
-    let dt = data(2000, 40, 5, 6);
-    let g = dhc(&dt, false);
+    derivatives_are_exact(&data(2000, 40, 5, 6), false);
+    derivatives_are_exact(&sparse_data(2000, 40, 5, 6), true);
+}
+
+/// The checks of [`streamed_derivatives_are_exact`] on `dt`, whose products run through its
+/// sparse form when `sparse`.
+fn derivatives_are_exact(dt: &Data, sparse: bool) {
+    let g = dhc(dt, false);
     let (x, y, u, v) = point(2000, 200, 7);
     let mut ev = Evaluator::new();
     let (_, gx, gy) = ev.value_and_grad2(&g, x.as_ref(), y.as_ref());
     assert!(ev.streamed());
+    assert_eq!(ev.streamed_sparse(), sparse);
     // Directional derivatives along (u, v) and along a coordinate of y.
     let h = 1e-5;
     let fd = |dx: &Mat<f64>, dy: &Mat<f64>, ev: &mut Evaluator| {
@@ -319,6 +416,9 @@ fn streamed_derivatives_are_exact() {
 fn streamed_results_do_not_depend_on_the_thread_count() {
     let dt = data(3000, 100, 10, 9);
     same_bits_at_any_thread_count(&mlp(&dt, 6, true), 3000, 100 * 6 + 6 + 60 + 10);
+    let dt = sparse_data(3000, 100, 10, 9);
+    same_bits_at_any_thread_count(&mlp(&dt, 20, false), 3000, 100 * 20 + 20 + 200 + 10);
+    same_bits_at_any_thread_count(&dhc(&dt, true), 3000, 1000);
     let ht = Arc::new(rand_mat(&mut rng(11), 1100, 300, -0.05, 0.05));
     same_bits_at_any_thread_count(&residual(&ht), 300, 1100);
 }

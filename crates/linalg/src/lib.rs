@@ -22,6 +22,7 @@
 //! - [`spectrum`]: extreme eigenvalues of a symmetric operator from matrix-vector products
 //!   (power iteration, Lanczos), for step sizes and condition numbers;
 //! - [`pca`]: principal component analysis;
+//! - [`sparse`]: data matrices stored by their nonzero entries, and their block products;
 //! - [`simd`]: vectorized elementary functions (`exp`);
 //! - [`aligned`]: cache-line aligned buffers for the product kernels;
 //! - [`error`]: the typed errors [`LinalgError`] and [`CgError`].
@@ -39,6 +40,7 @@ pub mod kernels;
 mod pages;
 pub mod pca;
 pub mod simd;
+pub mod sparse;
 pub mod spectrum;
 
 pub use aligned::{AlignedVec, LANES};
@@ -60,6 +62,7 @@ pub use kernels::{
 pub use pages::advise_huge_pages;
 pub use pca::Pca;
 pub use simd::exp_diff_into;
+pub use sparse::{SparseBlock, SparseRows, sparse_mul, sparse_t_mul_add};
 pub use spectrum::{
     LanczosParams, PowerParams, PowerResult, SpectrumEstimate, lanczos_extreme_eigenvalues,
     power_iteration,

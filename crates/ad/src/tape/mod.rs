@@ -33,6 +33,7 @@ use bilevel_linalg::{AlignedVec, LANES, MatRef, Par};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub(crate) use need::Target;
+pub use shared::SPARSE_MAX_DENSITY;
 
 static NEXT_GENERATION: AtomicU32 = AtomicU32::new(1);
 
@@ -144,6 +145,9 @@ pub struct Tape {
     stream: stream::Streamer,
     /// Whether streaming is allowed (see [`Tape::set_streaming`]).
     streaming: bool,
+    /// Whether a streamed data matrix may be read through its sparse form (see
+    /// [`Tape::set_sparse_data`]).
+    sparse_data: bool,
 }
 
 impl Default for Tape {
@@ -219,6 +223,7 @@ impl Tape {
             need: need::Needs::default(),
             stream: stream::Streamer::default(),
             streaming: true,
+            sparse_data: true,
         }
     }
 
@@ -237,6 +242,28 @@ impl Tape {
     /// evaluates whole tensors, which keeps every intermediate value readable.
     pub fn set_streaming(&mut self, on: bool) {
         self.streaming = on;
+    }
+
+    /// Allow or forbid reading a streamed data matrix through its sparse form (allowed by
+    /// default). A data matrix with at most [`SPARSE_MAX_DENSITY`] of its entries nonzero (image
+    /// data, typically) is then kept by its nonzero entries, built once per matrix, and its products
+    /// skip the zeros: the same derivatives to rounding, not bit for bit the dense ones (the
+    /// order of the sums differs), and the same bits at any thread count either way.
+    ///
+    /// # Example
+    /// ```
+    /// let mut t = bilevel_ad::Tape::new();
+    /// t.set_sparse_data(false); // the dense products, for comparison
+    /// assert!(!t.streamed_sparse());
+    /// ```
+    pub fn set_sparse_data(&mut self, on: bool) {
+        self.sparse_data = on;
+    }
+
+    /// Whether the last evaluation streamed a data matrix through its sparse form (see
+    /// [`Tape::set_sparse_data`]).
+    pub fn streamed_sparse(&self) -> bool {
+        self.streamed && self.stream.sparse_products() > 0
     }
 
     /// Forget every recorded operation, keeping all buffers' capacity. Every [`Var`] of the

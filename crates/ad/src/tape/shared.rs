@@ -5,15 +5,30 @@
 //! made once: the store keeps the copies of the last [`PACKED_KEEP`] such matrices across
 //! [`SharedStore::clear`], keyed by the `Arc`, so re-recording a function copies nothing. The
 //! streamed evaluation reads the matrix itself through its strides and never needs the copy.
+//!
+//! A streamed data matrix with few nonzero entries (at most [`SPARSE_MAX_DENSITY`] of them, as
+//! image data has) is also kept by its samples' nonzero entries ([`SparseRows`]), built once per
+//! `Arc` and orientation and kept like the copies (a matrix found too dense is remembered too, so
+//! it is scanned once).
 
-use bilevel_linalg::{Mat, as_contiguous_slice};
+use bilevel_linalg::{Mat, SparseRows, as_contiguous_slice};
 use std::sync::Arc;
 
-/// Most padded matrices whose contiguous copies a tape keeps.
+/// Most padded matrices whose contiguous copies a tape keeps (and most data matrices whose sparse
+/// forms it keeps).
 const PACKED_KEEP: usize = 8;
+
+/// A data matrix with at most this fraction of nonzero entries is streamed through its sparse
+/// form. Per nonzero entry the sparse kernels read 10 bytes and do one multiply-add per result
+/// column where the dense ones read 8 bytes per entry; measured on MNIST (19 % nonzero) and
+/// Fashion-MNIST (50 %) in BENCHMARKS.md.
+pub const SPARSE_MAX_DENSITY: f64 = 0.35;
 
 /// A padded matrix and its contiguous copy.
 type Kept = (Arc<Mat<f64>>, Arc<[f64]>);
+
+/// A data matrix, whether its samples are its columns, and its sparse form (`None`: too dense).
+type KeptSparse = (Arc<Mat<f64>>, bool, Option<Arc<SparseRows>>);
 
 /// One shared constant of the current recording.
 #[derive(Clone, Debug)]
@@ -23,6 +38,8 @@ pub(super) struct Entry {
     /// Its contiguous copy, for a padded matrix whose column-major slice is read (whole-tensor
     /// evaluation); made on first use.
     packed: Option<Arc<[f64]>>,
+    /// Its sparse form by samples (`true`: one per column), when streamed and sparse enough.
+    sparse: Option<(bool, Arc<SparseRows>)>,
 }
 
 /// The shared constants of a recording and the contiguous copies kept across recordings.
@@ -31,6 +48,8 @@ pub(super) struct SharedStore {
     entries: Vec<Entry>,
     /// Padded matrices and their contiguous copies, oldest first.
     kept: Vec<Kept>,
+    /// Data matrices and their sparse forms, oldest first.
+    kept_sparse: Vec<KeptSparse>,
     copies: u64,
     growths: u64,
 }
@@ -60,6 +79,7 @@ impl SharedStore {
         self.entries.push(Entry {
             mat: Arc::clone(m),
             packed: None,
+            sparse: None,
         });
         k
     }
@@ -97,6 +117,49 @@ impl SharedStore {
             }
         };
         self.entries[k as usize].packed = Some(p);
+    }
+
+    /// Give constant `k` its sparse form by samples (one per column when `by_cols`) if at most
+    /// [`SPARSE_MAX_DENSITY`] of its entries are nonzero; whether it has one.
+    pub fn make_sparse(&mut self, k: u32, by_cols: bool) -> bool {
+        let e = &self.entries[k as usize];
+        if let Some((c, _)) = &e.sparse {
+            return *c == by_cols;
+        }
+        let found = self
+            .kept_sparse
+            .iter()
+            .find(|(a, c, _)| *c == by_cols && Arc::ptr_eq(a, &e.mat));
+        let s = match found {
+            Some((_, _, s)) => s.clone(),
+            None => {
+                let m = Mat::as_ref(&e.mat);
+                let s = (SparseRows::density(m) <= SPARSE_MAX_DENSITY)
+                    .then(|| {
+                        if by_cols {
+                            SparseRows::from_sample_cols(m)
+                        } else {
+                            SparseRows::from_sample_rows(m)
+                        }
+                    })
+                    .flatten()
+                    .map(Arc::new);
+                if self.kept_sparse.len() == PACKED_KEEP {
+                    self.kept_sparse.remove(0);
+                }
+                self.kept_sparse
+                    .push((Arc::clone(&e.mat), by_cols, s.clone()));
+                s
+            }
+        };
+        let has = s.is_some();
+        self.entries[k as usize].sparse = s.map(|s| (by_cols, s));
+        has
+    }
+
+    /// The sparse form of constant `k` (see [`SharedStore::make_sparse`]).
+    pub fn sparse(&self, k: u32) -> Option<&SparseRows> {
+        self.entries[k as usize].sparse.as_ref().map(|(_, s)| &**s)
     }
 
     /// Constant `k` as one contiguous column-major slice.

@@ -39,7 +39,8 @@
 use super::{Node, Sweep, Tape, Target, UNSET, Var, grow, grow_vec, value_of};
 use crate::ops::{Dims, Op, RowRule, RuleArgs, Side, ValueArgs, view, view_mut};
 use bilevel_linalg::{
-    Accum, AlignedVec, LANES, Mat, MatRef, Par, joint_product_pays, matmul_ahead,
+    Accum, AlignedVec, LANES, Mat, MatRef, Par, SparseBlock, joint_product_pays, matmul_ahead,
+    sparse_mul, sparse_t_mul_add,
 };
 use rayon::prelude::*;
 
@@ -130,6 +131,17 @@ struct Plan {
     pair_off: Vec<usize>,
     pair_cols: usize,
     pair_grad: usize,
+    /// Data products whose data runs through its sparse form: the offset of the row-major
+    /// right operand (`[op(W)]`, or `[op(W) op(Ẇ)]` with a tangent) in the streamer's buffer
+    /// (`UNSET` for the dense ones), its row stride, and the offset of the chunk's row-major
+    /// gradient accumulator (`d × 2k₄`: adjoint, then adjoint tangent, `k₄` the columns rounded
+    /// up to four).
+    srow_off: Vec<usize>,
+    srow_ld: Vec<usize>,
+    sacc_off: Vec<usize>,
+    sacc_len: usize,
+    /// The widest block buffer a sparse product goes through (columns).
+    sparse_cols: usize,
 }
 
 /// A chunk's buffers.
@@ -155,6 +167,9 @@ struct Work {
     /// `X·[Z̄ Ż̄]` (d × 2k).
     ptmp: AlignedVec,
     pgrad: AlignedVec,
+    /// Row-major weight-gradient accumulators of the sparse data products (see
+    /// `Plan::sacc_off`), added into `padj` and `padjt` at the end of the chunk.
+    sacc: AlignedVec,
     growths: u64,
 }
 
@@ -165,10 +180,18 @@ pub(super) struct Streamer {
     work: Vec<Work>,
     /// `[W Ẇ]` side by side for each paired data product (offsets in `Plan::pair_off`).
     wpair: AlignedVec,
+    /// The row-major right operands of the sparse data products (offsets in
+    /// `Plan::srow_off`).
+    wrow: AlignedVec,
     growths: u64,
 }
 
 impl Streamer {
+    /// Data products of the last plan that read their data through its sparse form.
+    pub fn sparse_products(&self) -> usize {
+        self.plan.srow_off.iter().filter(|&&o| o != UNSET).count()
+    }
+
     /// Reallocations of the chunk buffers.
     pub fn growths(&self) -> u64 {
         self.growths + self.work.iter().map(|w| w.growths).sum::<u64>()
@@ -193,10 +216,11 @@ impl Streamer {
                     + w.sadj.capacity()
                     + w.sadjt.capacity()
                     + w.ptmp.capacity()
-                    + w.pgrad.capacity())
+                    + w.pgrad.capacity()
+                    + w.sacc.capacity())
             })
             .sum::<usize>()
-            + 8 * self.wpair.capacity()
+            + 8 * (self.wpair.capacity() + self.wrow.capacity())
     }
 }
 
@@ -432,6 +456,7 @@ struct Ctx<'a> {
     nodes: &'a [Node],
     plan: &'a Plan,
     wpair: &'a [f64],
+    wrow: &'a [f64],
     vals: &'a [f64],
     tans: &'a [f64],
     adj: &'a [f64],
@@ -478,6 +503,7 @@ impl Tape {
                 self.compute_node(i);
             }
         }
+        self.plan_sparse(o);
         self.pack_pairs(o);
         self.prepare_work();
         self.zero_adjoints(with_adj, with_tan);
@@ -541,6 +567,7 @@ impl Tape {
             // Where pairing saves no pass over a block, the copies only cost (measured:
             // workload A's HVP 2 % slower paired, C2000's 21 % faster, B50's 3 %).
             if p.src[i][0] == Src::Data
+                && p.srow_off[i] == UNSET
                 && n.live
                 && nb.live
                 && joint_product_pays(n.cols)
@@ -562,6 +589,85 @@ impl Tape {
             let l = nb.len();
             st.wpair[o..o + l].copy_from_slice(&self.vals[nb.off..nb.off + l]);
             st.wpair[o + l..o + 2 * l].copy_from_slice(&self.tans[nb.off..nb.off + l]);
+        }
+    }
+
+    /// Data products over a data matrix with few nonzero entries run through its sparse form
+    /// ([`SparseRows`](bilevel_linalg::SparseRows)): put their right operands row-major, once
+    /// per evaluation (`[op(W) op(Ẇ)]` side by side when the product carries a tangent), and lay
+    /// out the chunks' row-major gradient accumulators (for the adjoints and adjoint tangents
+    /// the request reads).
+    fn plan_sparse(&mut self, out: usize) {
+        let Tape {
+            nodes,
+            vals,
+            tans,
+            shared,
+            stream,
+            eager_tangents,
+            sparse_data,
+            ..
+        } = self;
+        let p = &mut stream.plan;
+        for v in [&mut p.srow_off, &mut p.sacc_off] {
+            v.clear();
+            v.resize(out + 1, UNSET);
+        }
+        p.srow_ld.clear();
+        p.srow_ld.resize(out + 1, 0);
+        p.sacc_len = 0;
+        p.sparse_cols = 0;
+        let mut len = 0usize;
+        for i in 0..=out {
+            if p.src[i][0] != Src::Data {
+                continue;
+            }
+            let n = nodes[i];
+            let (Op::Shared(k), Op::MatMul { ta, .. }) = (nodes[n.a as usize].op, n.op) else {
+                continue;
+            };
+            if !(*sparse_data && shared.make_sparse(k, ta)) {
+                continue;
+            }
+            let d = shared.sparse(k).map_or(0, |s| s.width());
+            let live = *eager_tangents && n.live;
+            let k4 = n.cols.next_multiple_of(4);
+            let ld = if live { 2 * n.cols } else { n.cols }.next_multiple_of(4);
+            p.srow_off[i] = len.next_multiple_of(LANES);
+            p.srow_ld[i] = ld;
+            len = p.srow_off[i] + d * ld;
+            p.sacc_off[i] = p.sacc_len;
+            p.sacc_len += d * 2 * k4;
+            p.sparse_cols = p.sparse_cols.max(2 * k4);
+        }
+        grow(&mut stream.wrow, len, &mut stream.growths);
+        for i in 0..=out {
+            let o = p.srow_off[i];
+            if o == UNSET {
+                continue;
+            }
+            let n = nodes[i];
+            let nb = nodes[n.b as usize];
+            let Op::MatMul { tb, .. } = n.op else {
+                unreachable!()
+            };
+            let (ld, kc) = (p.srow_ld[i], n.cols);
+            let d = if tb { nb.cols } else { nb.rows };
+            // `op(B)[j, c]` of a column-major `B`.
+            let at =
+                |j: usize, c: usize| nb.off + if tb { c + j * nb.rows } else { j + c * nb.rows };
+            let live = *eager_tangents && n.live;
+            let wrow = &mut stream.wrow[o..o + d * ld];
+            wrow.fill(0.0);
+            for j in 0..d {
+                let row = &mut wrow[j * ld..(j + 1) * ld];
+                for c in 0..kc {
+                    row[c] = vals[at(j, c)];
+                    if live {
+                        row[kc + c] = tans[at(j, c)];
+                    }
+                }
+            }
         }
     }
 
@@ -587,7 +693,8 @@ impl Tape {
             grow_vec(&mut w.rtan, p.red_len, g);
             grow_vec(&mut w.sadj, p.slice_width * max_chunk_rows, g);
             grow_vec(&mut w.sadjt, p.slice_width * max_chunk_rows, g);
-            grow(&mut w.ptmp, p.block * p.pair_cols, g);
+            grow(&mut w.ptmp, p.block * p.pair_cols.max(p.sparse_cols), g);
+            grow(&mut w.sacc, p.sacc_len, g);
             if p.pair_grad <= PAIR_GRAD_MAX {
                 grow(&mut w.pgrad, p.pair_grad, g);
             }
@@ -615,6 +722,7 @@ impl Tape {
             nodes,
             plan: &stream.plan,
             wpair: &stream.wpair,
+            wrow: &stream.wrow,
             vals,
             tans,
             adj,
@@ -739,6 +847,7 @@ fn run_chunk(
         let s = p.slice_width * (c1 - c0);
         w.sadj[..s].fill(0.0);
         w.sadjt[..s].fill(0.0);
+        w.sacc[..p.sacc_len].fill(0.0);
     }
     let mut r0 = c0;
     while r0 < c1 {
@@ -752,6 +861,44 @@ fn run_chunk(
             block_reverse(ctx, w, c0, c1, r0, r, with_adj, with_tan, next);
         }
         r0 += r;
+    }
+    if reverse {
+        flush_sparse(ctx, w, with_adj, with_tan);
+    }
+}
+
+/// Add the chunk's row-major gradient accumulators of the sparse data products into its
+/// partial sums, in the right operands' layouts.
+fn flush_sparse(ctx: &Ctx<'_>, w: &mut Work, with_adj: bool, with_tan: bool) {
+    let p = ctx.plan;
+    for (i, &so) in p.sacc_off.iter().enumerate() {
+        if so == UNSET {
+            continue;
+        }
+        let n = &ctx.nodes[i];
+        let b = n.b as usize;
+        let nb = &ctx.nodes[b];
+        let Op::MatMul { tb, .. } = n.op else {
+            unreachable!()
+        };
+        let (kc, k4) = (n.cols, n.cols.next_multiple_of(4));
+        let d = if tb { nb.cols } else { nb.rows };
+        let po = p.poff[b];
+        for (want, dst, c0) in [
+            (with_adj && nb.grad && ctx.need_adj[b], &mut w.padj, 0),
+            (with_tan && nb.grad && ctx.need_tan[b], &mut w.padjt, k4),
+        ] {
+            if !want {
+                continue;
+            }
+            for j in 0..d {
+                let row = &w.sacc[so + j * 2 * k4 + c0..][..kc];
+                for (c, &v) in row.iter().enumerate() {
+                    let at = if tb { c + j * nb.rows } else { j + c * nb.rows };
+                    dst[po + at] += v;
+                }
+            }
+        }
     }
 }
 
@@ -770,6 +917,17 @@ fn data_ahead<'a>(
         Op::MatMul { ta: true, .. } => Some(ctx.shared.mat(k).as_ref().subcols(r0, r)),
         _ => None,
     }
+}
+
+/// The samples `r0 .. r0 + r` of a data product's data, in its sparse form.
+fn sparse_block<'a>(ctx: &Ctx<'a>, n: &Node, r0: usize, r: usize) -> SparseBlock<'a> {
+    let Op::Shared(k) = ctx.nodes[n.a as usize].op else {
+        unreachable!("a data product reads a shared matrix")
+    };
+    ctx.shared
+        .sparse(k)
+        .expect("a sparse data product's data has its sparse form")
+        .block(r0, r)
 }
 
 /// The rows `r0 .. r0 + r` of a data matrix as the left operand of its product, and the
@@ -883,6 +1041,20 @@ fn block_forward(
         let d = block_dims(ctx, i, r);
         let [sa, sb] = p.src[i];
         let len = d.rows * d.cols;
+        if sa == Src::Data && p.srow_off[i] != UNSET {
+            // Through the sparse form: `op(X)·[W Ẇ]` from the row-major pack.
+            let x = sparse_block(ctx, &n, r0, r);
+            let (o, ld) = (p.srow_off[i], p.srow_ld[i]);
+            let b = &ctx.wrow[o..o + x.width() * ld];
+            if live {
+                sparse_mul(&mut w.ptmp[..2 * len], r, x, b, ld, 2 * n.cols);
+                w.bval[bo..bo + len].copy_from_slice(&w.ptmp[..len]);
+                w.btan[bo..bo + len].copy_from_slice(&w.ptmp[len..2 * len]);
+            } else {
+                sparse_mul(&mut w.bval[bo..bo + len], r, x, b, ld, n.cols);
+            }
+            continue;
+        }
         if sa == Src::Data {
             let x = data_block(ctx, &n, r0, r);
             let nb = ctx.nodes[n.b as usize];
@@ -1088,6 +1260,27 @@ fn block_reverse(
         } else {
             (&mut w.badjt[..], &ctx.adjt[n.off..n.off + len])
         };
+        if sa == Src::Data && p.srow_off[i] != UNSET {
+            // Through the sparse form, into the chunk's row-major accumulator (`d × 2k₄`:
+            // adjoint, then adjoint tangent), added into the partial sums at the chunk's end.
+            let x = sparse_block(ctx, &n, r0, r);
+            let k4 = n.cols.next_multiple_of(4);
+            let (so, lda) = (p.sacc_off[i], 2 * k4);
+            let acc = &mut w.sacc[so..so + x.width() * lda];
+            if adj_b && tan_b {
+                // `[Ȳ 0 Ȳ̇ 0]`, the halves `k₄` columns apart, as one product.
+                let l = r * k4;
+                w.ptmp[..2 * l].fill(0.0);
+                w.ptmp[..len].copy_from_slice(ybar);
+                w.ptmp[l..l + len].copy_from_slice(dybar);
+                sparse_t_mul_add(acc, lda, x, &w.ptmp[..2 * l], r, 2 * k4);
+            } else if adj_b {
+                sparse_t_mul_add(acc, lda, x, ybar, r, n.cols);
+            } else if tan_b {
+                sparse_t_mul_add(&mut acc[k4..], lda, x, dybar, r, n.cols);
+            }
+            continue;
+        }
         if sa == Src::Data {
             // The data product: its right operand's adjoints, in the chunk's partial sums.
             let x = data_block(ctx, &n, r0, r);

@@ -1,0 +1,543 @@
+//! Sparse sample rows: the data matrix of a data-sum loss stored by its nonzero entries.
+//!
+//! Image data is mostly zeros (81 % of the MNIST training pixels are 0), so a product of a block
+//! of samples with a weight matrix does a fifth of its multiply-adds on nonzero pixels and
+//! reads, as a dense matrix, five times the bytes it needs. [`SparseRows`] keeps each sample's
+//! nonzero features (a 16-bit feature index and the `f64` value: 10 bytes where the dense
+//! matrix takes 8 per entry, zero or not), and two kernels run the products of a data-sum
+//! loss's streamed evaluation on a block of samples:
+//!
+//! - [`sparse_mul`]: `Z = X·B`, the block's logits or hidden pre-activations (`X` the block,
+//!   `r × d`; `B` `d × k`, row-major);
+//! - [`sparse_t_mul_add`]: `G += Xᵀ·Ȳ`, the block's share of a weight gradient (`G` `d × k`,
+//!   row-major; `Ȳ` `r × k`, column-major).
+//!
+//! Both are exact: each entry is the sum of the products of the nonzero entries, which are the
+//! only nonzero terms of the dense sum. Their order is fixed by the data alone: an entry of `Z`
+//! adds its sample's nonzero features in increasing feature order, an entry of `G` its block's
+//! samples in order, one fused multiply-add at a time (the same bits on AVX-512, AVX2 with FMA
+//! and the portable fallback). The order differs from the dense kernels', so the two forms
+//! agree to rounding, not bit for bit. One other difference: a zero entry times an infinite or
+//! NaN weight is skipped here, where the dense product gives NaN.
+//!
+//! # Example
+//! ```
+//! use bilevel_linalg::{Mat, SparseRows, sparse_mul};
+//! // Two samples of three features, mostly zeros.
+//! let x = Mat::from_fn(2, 3, |i, j| if i == j { 2.0 } else { 0.0 });
+//! let s = SparseRows::from_sample_rows(x.as_ref()).unwrap();
+//! assert_eq!(s.nnz(), 2);
+//! // `B` (3 × 2, row-major, rows padded to 4 entries).
+//! let b = [1.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0, 5.0, 6.0, 0.0, 0.0];
+//! let mut z = [0.0; 4]; // 2 × 2, column-major
+//! sparse_mul(&mut z, 2, s.block(0, 2), &b, 4, 2);
+//! assert_eq!(z, [2.0, 6.0, 4.0, 8.0]);
+//! ```
+
+use crate::MatRef;
+
+/// A data matrix stored by samples, each as its nonzero features (compressed sparse rows with
+/// 16-bit feature indices).
+#[derive(Clone, Debug, Default)]
+pub struct SparseRows {
+    /// `ptr[s] .. ptr[s + 1]` are the entries of sample `s`.
+    ptr: Vec<usize>,
+    idx: Vec<u16>,
+    val: Vec<f64>,
+    width: usize,
+}
+
+/// The samples `r0 .. r0 + r` of a [`SparseRows`], as read by the kernels.
+#[derive(Clone, Copy, Debug)]
+pub struct SparseBlock<'a> {
+    ptr: &'a [usize],
+    idx: &'a [u16],
+    val: &'a [f64],
+    width: usize,
+}
+
+impl SparseRows {
+    /// The widest sample this form stores (its feature indices are 16-bit).
+    pub const MAX_WIDTH: usize = 1 << 16;
+
+    /// The samples of `m`, one per row (`n × d`, sample-major). `None` when `d` exceeds
+    /// [`SparseRows::MAX_WIDTH`].
+    pub fn from_sample_rows(m: MatRef<'_, f64>) -> Option<SparseRows> {
+        Self::build(m.nrows(), m.ncols(), |s, j| m[(s, j)])
+    }
+
+    /// The samples of `m`, one per column (`d × n`, feature-major). `None` when `d` exceeds
+    /// [`SparseRows::MAX_WIDTH`].
+    pub fn from_sample_cols(m: MatRef<'_, f64>) -> Option<SparseRows> {
+        Self::build(m.ncols(), m.nrows(), |s, j| m[(j, s)])
+    }
+
+    fn build(n: usize, d: usize, at: impl Fn(usize, usize) -> f64) -> Option<SparseRows> {
+        if d > Self::MAX_WIDTH {
+            return None;
+        }
+        let mut ptr = Vec::with_capacity(n + 1);
+        ptr.push(0);
+        let (mut idx, mut val) = (Vec::new(), Vec::new());
+        for s in 0..n {
+            for j in 0..d {
+                let v = at(s, j);
+                if v != 0.0 {
+                    // `j < d ≤ 2¹⁶`.
+                    idx.push(j as u16);
+                    val.push(v);
+                }
+            }
+            ptr.push(val.len());
+        }
+        idx.shrink_to_fit();
+        val.shrink_to_fit();
+        Some(SparseRows {
+            ptr,
+            idx,
+            val,
+            width: d,
+        })
+    }
+
+    /// The fraction of nonzero entries of `m` (`0` for an empty matrix), read column by column.
+    pub fn density(m: MatRef<'_, f64>) -> f64 {
+        let len = m.nrows() * m.ncols();
+        if len == 0 {
+            return 0.0;
+        }
+        let mut nz = 0usize;
+        for j in 0..m.ncols() {
+            for i in 0..m.nrows() {
+                nz += usize::from(m[(i, j)] != 0.0);
+            }
+        }
+        nz as f64 / len as f64
+    }
+
+    /// Samples.
+    pub fn samples(&self) -> usize {
+        self.ptr.len() - 1
+    }
+
+    /// Features per sample.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Nonzero entries.
+    pub fn nnz(&self) -> usize {
+        self.val.len()
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.ptr.len() * size_of::<usize>() + self.idx.len() * 2 + self.val.len() * 8
+    }
+
+    /// The samples `r0 .. r0 + r`.
+    ///
+    /// # Panics
+    /// If they are not all samples of `self`.
+    pub fn block(&self, r0: usize, r: usize) -> SparseBlock<'_> {
+        assert!(
+            r0 + r <= self.samples(),
+            "samples {r0}..{} of {}",
+            r0 + r,
+            self.samples()
+        );
+        SparseBlock {
+            ptr: &self.ptr[r0..=r0 + r],
+            idx: &self.idx,
+            val: &self.val,
+            width: self.width,
+        }
+    }
+}
+
+impl SparseBlock<'_> {
+    /// Samples of the block.
+    pub fn rows(&self) -> usize {
+        self.ptr.len() - 1
+    }
+
+    /// Features per sample.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The feature indices and values of sample `s` of the block.
+    #[inline(always)]
+    fn sample(&self, s: usize) -> (&[u16], &[f64]) {
+        let (a, b) = (self.ptr[s], self.ptr[s + 1]);
+        (&self.idx[a..b], &self.val[a..b])
+    }
+}
+
+/// Columns of the widest register tile (four AVX2 or two AVX-512 vectors).
+const TILE: usize = 16;
+
+/// The widest tile a product of at most this many columns takes as one (a value and a tangent
+/// of ten classes: one pass over each sample's entries instead of two).
+const ONE_TILE: usize = 24;
+
+/// The tiles `(first column, width)`, widest first; every width is a multiple of four, so `k`
+/// columns take `k.next_multiple_of(4)` computed columns.
+fn tiles(k: usize) -> impl Iterator<Item = (usize, usize)> {
+    let kp = k.next_multiple_of(4);
+    let mut t0 = 0;
+    std::iter::from_fn(move || {
+        if t0 >= kp {
+            return None;
+        }
+        let w = match kp - t0 {
+            r if kp <= ONE_TILE => r,
+            r if r >= TILE => TILE,
+            r => r,
+        };
+        let t = (t0, w);
+        t0 += w;
+        Some(t)
+    })
+}
+
+/// `out[s + c·ldo] = Σⱼ X[s, j]·b[j·ldb + c]` for the block's samples `s` and the columns
+/// `c < k`: the block times the row-major `d × k` matrix `b`.
+///
+/// `b` holds `d` rows `ldb ≥ k.next_multiple_of(4)` entries apart (the last may stop after
+/// `k.next_multiple_of(4)`); the entries of a row past `k` are read (the tiles are four columns wide) and must be finite (zeros, say).
+///
+/// # Panics
+/// If `ldb` is too small, `b` is too short, or `out` fewer than
+/// `(k − 1)·ldo + r` (for `k > 0`) with `ldo ≥ r`.
+pub fn sparse_mul(
+    out: &mut [f64],
+    ldo: usize,
+    x: SparseBlock<'_>,
+    b: &[f64],
+    ldb: usize,
+    k: usize,
+) {
+    let (r, d) = (x.rows(), x.width());
+    let kp = k.next_multiple_of(4);
+    assert!(ldb >= kp, "sparse_mul: row stride {ldb} < {k} columns");
+    assert!(
+        d == 0 || b.len() >= (d - 1) * ldb + kp,
+        "sparse_mul: {} entries for {d} rows {ldb} apart",
+        b.len()
+    );
+    if k == 0 || r == 0 {
+        return;
+    }
+    assert!(
+        ldo >= r && out.len() >= (k - 1) * ldo + r,
+        "sparse_mul: output too small"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if crate::Simd::detect() != crate::Simd::None {
+        // SAFETY: `Simd::detect` found AVX2 and FMA (AVX-512 implies both).
+        unsafe { mul_fma(out, ldo, x, b, ldb, k) };
+        return;
+    }
+    mul(out, ldo, x, b, ldb, k);
+}
+
+/// [`sparse_mul`] compiled with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn mul_fma(
+    out: &mut [f64],
+    ldo: usize,
+    x: SparseBlock<'_>,
+    b: &[f64],
+    ldb: usize,
+    k: usize,
+) {
+    mul(out, ldo, x, b, ldb, k);
+}
+
+/// The tiles of [`sparse_mul`].
+#[inline(always)]
+fn mul(out: &mut [f64], ldo: usize, x: SparseBlock<'_>, b: &[f64], ldb: usize, k: usize) {
+    for (t0, w) in tiles(k) {
+        match w {
+            24 => mul_tile::<24>(out, ldo, x, b, ldb, t0, k),
+            20 => mul_tile::<20>(out, ldo, x, b, ldb, t0, k),
+            16 => mul_tile::<16>(out, ldo, x, b, ldb, t0, k),
+            12 => mul_tile::<12>(out, ldo, x, b, ldb, t0, k),
+            8 => mul_tile::<8>(out, ldo, x, b, ldb, t0, k),
+            _ => mul_tile::<4>(out, ldo, x, b, ldb, t0, k),
+        }
+    }
+}
+
+/// `acc[j·lda + c] += Σₛ X[s, j]·g[s + c·ldg]` for the features `j` and the columns `c < k`: the
+/// block's transpose times the column-major `r × k` matrix `g`, added into the row-major
+/// `d × k` matrix `acc`.
+///
+/// `acc` holds `d` rows `lda ≥ k.next_multiple_of(4)` entries apart (the last may stop after
+/// `k.next_multiple_of(4)`); the entries of a row past `k` receive zeros added (the tiles are four columns wide).
+///
+/// # Panics
+/// If `lda` is too small, `acc` is too short, or `g` fewer than
+/// `(k − 1)·ldg + r` (for `k > 0`) with `ldg ≥ r`.
+pub fn sparse_t_mul_add(
+    acc: &mut [f64],
+    lda: usize,
+    x: SparseBlock<'_>,
+    g: &[f64],
+    ldg: usize,
+    k: usize,
+) {
+    let (r, d) = (x.rows(), x.width());
+    let kp = k.next_multiple_of(4);
+    assert!(
+        lda >= kp,
+        "sparse_t_mul_add: row stride {lda} < {k} columns"
+    );
+    assert!(
+        d == 0 || acc.len() >= (d - 1) * lda + kp,
+        "sparse_t_mul_add: {} entries for {d} rows {lda} apart",
+        acc.len()
+    );
+    if k == 0 || r == 0 {
+        return;
+    }
+    assert!(
+        ldg >= r && g.len() >= (k - 1) * ldg + r,
+        "sparse_t_mul_add: input too small"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if crate::Simd::detect() != crate::Simd::None {
+        // SAFETY: `Simd::detect` found AVX2 and FMA (AVX-512 implies both).
+        unsafe { t_mul_fma(acc, lda, x, g, ldg, k) };
+        return;
+    }
+    t_mul(acc, lda, x, g, ldg, k);
+}
+
+/// [`sparse_t_mul_add`] compiled with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn t_mul_fma(
+    acc: &mut [f64],
+    lda: usize,
+    x: SparseBlock<'_>,
+    g: &[f64],
+    ldg: usize,
+    k: usize,
+) {
+    t_mul(acc, lda, x, g, ldg, k);
+}
+
+/// The tiles of [`sparse_t_mul_add`].
+#[inline(always)]
+fn t_mul(acc: &mut [f64], lda: usize, x: SparseBlock<'_>, g: &[f64], ldg: usize, k: usize) {
+    for (t0, w) in tiles(k) {
+        match w {
+            24 => t_mul_tile::<24>(acc, lda, x, g, ldg, t0, k),
+            20 => t_mul_tile::<20>(acc, lda, x, g, ldg, t0, k),
+            16 => t_mul_tile::<16>(acc, lda, x, g, ldg, t0, k),
+            12 => t_mul_tile::<12>(acc, lda, x, g, ldg, t0, k),
+            8 => t_mul_tile::<8>(acc, lda, x, g, ldg, t0, k),
+            _ => t_mul_tile::<4>(acc, lda, x, g, ldg, t0, k),
+        }
+    }
+}
+
+/// The columns `t0 .. t0 + T` of [`sparse_mul`] (stored for those below `k`), two samples at
+/// a time so that two independent chains of multiply-adds overlap.
+///
+/// The callers have checked `t0 + T ≤ k.next_multiple_of(4) ≤ ldb` and that `b` holds
+/// `(d − 1)·ldb + k.next_multiple_of(4)` entries, and [`SparseRows`] keeps every feature index
+/// below `d`, so every row read stays in `b`.
+#[inline(always)]
+fn mul_tile<const T: usize>(
+    out: &mut [f64],
+    ldo: usize,
+    x: SparseBlock<'_>,
+    b: &[f64],
+    ldb: usize,
+    t0: usize,
+    k: usize,
+) {
+    let keep = T.min(k - t0);
+    let bp = b.as_ptr();
+    // SAFETY: see the function's documentation.
+    let row = |j: u16| unsafe { &*bp.add(j as usize * ldb + t0).cast::<[f64; T]>() };
+    let fma = |acc: &mut [f64; T], a: f64, r: &[f64; T]| {
+        for c in 0..T {
+            acc[c] = a.mul_add(r[c], acc[c]);
+        }
+    };
+    let mut store = |s: usize, acc: &[f64; T]| {
+        for (c, &v) in acc[..keep].iter().enumerate() {
+            out[s + (t0 + c) * ldo] = v;
+        }
+    };
+    let rows = x.rows();
+    let mut s = 0;
+    while s + 1 < rows {
+        let (i0, v0) = x.sample(s);
+        let (i1, v1) = x.sample(s + 1);
+        let m = i0.len().min(i1.len());
+        let (mut a0, mut a1) = ([0.0f64; T], [0.0f64; T]);
+        for p in 0..m {
+            fma(&mut a0, v0[p], row(i0[p]));
+            fma(&mut a1, v1[p], row(i1[p]));
+        }
+        for (&j, &a) in i0[m..].iter().zip(&v0[m..]) {
+            fma(&mut a0, a, row(j));
+        }
+        for (&j, &a) in i1[m..].iter().zip(&v1[m..]) {
+            fma(&mut a1, a, row(j));
+        }
+        store(s, &a0);
+        store(s + 1, &a1);
+        s += 2;
+    }
+    if s < rows {
+        let (i0, v0) = x.sample(s);
+        let mut a0 = [0.0f64; T];
+        for (&j, &a) in i0.iter().zip(v0) {
+            fma(&mut a0, a, row(j));
+        }
+        store(s, &a0);
+    }
+}
+
+/// The columns `t0 .. t0 + T` of [`sparse_t_mul_add`] (read for those below `k`).
+///
+/// The callers have checked `t0 + T ≤ k.next_multiple_of(4) ≤ lda` and that `acc` holds
+/// `(d − 1)·lda + k.next_multiple_of(4)` entries, and [`SparseRows`] keeps every feature index
+/// below `d`, so every row written stays in `acc`; the rows of one sample are distinct.
+#[inline(always)]
+fn t_mul_tile<const T: usize>(
+    acc: &mut [f64],
+    lda: usize,
+    x: SparseBlock<'_>,
+    g: &[f64],
+    ldg: usize,
+    t0: usize,
+    k: usize,
+) {
+    let keep = T.min(k - t0);
+    let ap = acc.as_mut_ptr();
+    for s in 0..x.rows() {
+        let (idx, val) = x.sample(s);
+        let mut gr = [0.0f64; T];
+        for (c, v) in gr[..keep].iter_mut().enumerate() {
+            *v = g[s + (t0 + c) * ldg];
+        }
+        for (&j, &a) in idx.iter().zip(val) {
+            // SAFETY: see the function's documentation.
+            let row = unsafe { &mut *ap.add(j as usize * lda + t0).cast::<[f64; T]>() };
+            for c in 0..T {
+                row[c] = a.mul_add(gr[c], row[c]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Mat;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    /// A matrix with about `1 − p` zeros.
+    fn sparse_mat(n: usize, d: usize, p: f64, seed: u64) -> Mat<f64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        Mat::from_fn(n, d, |_, _| {
+            if rng.random::<f64>() < p {
+                rng.random::<f64>() - 0.5
+            } else {
+                0.0
+            }
+        })
+    }
+
+    #[test]
+    fn the_products_are_the_dense_products() {
+        for &(n, d, k) in &[
+            (7usize, 5usize, 1usize),
+            (13, 30, 10),
+            (9, 40, 17),
+            (20, 33, 100),
+            (1, 3, 4),
+        ] {
+            let x = sparse_mat(n, d, 0.3, n as u64);
+            let s = SparseRows::from_sample_rows(x.as_ref()).unwrap();
+            let t = SparseRows::from_sample_cols(x.transpose()).unwrap();
+            assert_eq!((s.nnz(), s.samples(), s.width()), (t.nnz(), n, d));
+            let ldb = k.next_multiple_of(4) + 4;
+            let bm = sparse_mat(d, k, 1.0, 7);
+            let mut b = vec![0.0; d * ldb];
+            for j in 0..d {
+                for c in 0..k {
+                    b[j * ldb + c] = bm[(j, c)];
+                }
+            }
+            // A block in the middle: samples 1.. of n.
+            let r0 = usize::from(n > 1);
+            let r = n - r0;
+            let mut z = vec![f64::NAN; (r + 2) * k];
+            sparse_mul(&mut z, r + 2, t.block(r0, r), &b, ldb, k);
+            let gm = sparse_mat(r, k, 1.0, 9);
+            let g: Vec<f64> = (0..k)
+                .flat_map(|c| (0..r).map(move |i| (i, c)))
+                .map(|(i, c)| gm[(i, c)])
+                .collect();
+            let mut acc = vec![1.0; d * ldb];
+            sparse_t_mul_add(&mut acc, ldb, s.block(r0, r), &g, r, k);
+            for si in 0..r {
+                for c in 0..k {
+                    let e: f64 = (0..d).map(|j| x[(r0 + si, j)] * bm[(j, c)]).sum();
+                    assert!((z[si + c * (r + 2)] - e).abs() <= 1e-14, "{n} {d} {k}");
+                }
+            }
+            for j in 0..d {
+                for c in 0..ldb {
+                    let e: f64 = if c < k {
+                        1.0 + (0..r).map(|si| x[(r0 + si, j)] * gm[(si, c)]).sum::<f64>()
+                    } else {
+                        1.0
+                    };
+                    assert!((acc[j * ldb + c] - e).abs() <= 1e-14, "{n} {d} {k} {j} {c}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_block_is_summed_in_feature_order_whatever_the_tile() {
+        // One sample `[1, 2⁻⁵³, 2⁻⁵³]`, a column of ones: feature order rounds each tiny term
+        // away (1 + 2⁻⁵³ = 1, ties to even); any other order would give 1 + 2⁻⁵².
+        let e = f64::EPSILON / 2.0;
+        let x = Mat::from_fn(1, 3, |_, j| if j == 0 { 1.0 } else { e });
+        let s = SparseRows::from_sample_rows(x.as_ref()).unwrap();
+        for k in [1usize, 5, 16, 23] {
+            let ldb = k.next_multiple_of(4);
+            let b = vec![1.0; 3 * ldb];
+            let mut z = vec![0.0; k];
+            sparse_mul(&mut z, 1, s.block(0, 1), &b, ldb, k);
+            assert!(z.iter().all(|&v| v == 1.0), "{k}: {z:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        let x = Mat::<f64>::zeros(2, 3);
+        let s = SparseRows::from_sample_rows(x.as_ref()).unwrap();
+        assert_eq!(s.nnz(), 0);
+        assert_eq!(SparseRows::density(x.as_ref()), 0.0);
+        let bad = std::panic::catch_unwind(|| {
+            let mut z = [0.0; 4];
+            sparse_mul(&mut z, 2, s.block(0, 2), &[0.0; 8], 2, 2);
+        });
+        assert!(bad.is_err(), "a row stride below the tile width is refused");
+        assert!(std::panic::catch_unwind(|| s.block(1, 2)).is_err());
+        let wide = Mat::<f64>::zeros(1, SparseRows::MAX_WIDTH + 1);
+        assert!(SparseRows::from_sample_rows(wide.as_ref()).is_none());
+    }
+}
