@@ -256,8 +256,8 @@ fn streamed_products_on_sparse_data_match_the_dense_ones() {
     check_sparse_against_whole("sparse dhc feature-major", &dhc(&dt, false), 3000, 1000);
     check_sparse_against_whole("sparse dhc sample-major", &dhc(&dt, true), 3000, 1000);
     // One-tile widths (7, and 14 with the tangent), several tiles (20, 40), a remainder tile
-    // (3, 6).
-    for h in [3, 7, 20] {
+    // (3, 6), rows padded by a cache line (32 and its tangent: 64 columns).
+    for h in [3, 7, 20, 32] {
         let p = 100 * h + h + h * 10 + 10;
         check_sparse_against_whole("sparse mlp relu", &mlp(&dt, h, false), 3000, p);
     }

@@ -134,8 +134,8 @@ struct Plan {
     /// Data products whose data runs through its sparse form: the offset of the row-major
     /// right operand (`[op(W)]`, or `[op(W) op(Ẇ)]` with a tangent) in the streamer's buffer
     /// (`UNSET` for the dense ones), its row stride, and the offset of the chunk's row-major
-    /// gradient accumulator (`d × 2k₄`: adjoint, then adjoint tangent, `k₄` the columns rounded
-    /// up to four).
+    /// gradient accumulator (`d` rows: adjoint, then adjoint tangent, `k₄` columns each, the
+    /// columns rounded up to four; rows [`acc_stride`] apart).
     srow_off: Vec<usize>,
     srow_ld: Vec<usize>,
     sacc_off: Vec<usize>,
@@ -632,12 +632,12 @@ impl Tape {
             let d = shared.sparse(k).map_or(0, |s| s.width());
             let live = *eager_tangents && n.live;
             let k4 = n.cols.next_multiple_of(4);
-            let ld = if live { 2 * n.cols } else { n.cols }.next_multiple_of(4);
+            let ld = row_stride(if live { 2 * n.cols } else { n.cols });
             p.srow_off[i] = len.next_multiple_of(LANES);
             p.srow_ld[i] = ld;
             len = p.srow_off[i] + d * ld;
             p.sacc_off[i] = p.sacc_len;
-            p.sacc_len += d * 2 * k4;
+            p.sacc_len += d * acc_stride(k4);
             p.sparse_cols = p.sparse_cols.max(2 * k4);
         }
         grow(&mut stream.wrow, len, &mut stream.growths);
@@ -892,7 +892,7 @@ fn flush_sparse(ctx: &Ctx<'_>, w: &mut Work, with_adj: bool, with_tan: bool) {
                 continue;
             }
             for j in 0..d {
-                let row = &w.sacc[so + j * 2 * k4 + c0..][..kc];
+                let row = &w.sacc[so + j * acc_stride(k4) + c0..][..kc];
                 for (c, &v) in row.iter().enumerate() {
                     let at = if tb { c + j * nb.rows } else { j + c * nb.rows };
                     dst[po + at] += v;
@@ -917,6 +917,22 @@ fn data_ahead<'a>(
         Op::MatMul { ta: true, .. } => Some(ctx.shared.mat(k).as_ref().subcols(r0, r)),
         _ => None,
     }
+}
+
+/// The row stride of a row-major operand of the sparse products with `cols` columns: rounded up
+/// to the kernels' four-column tiles, and a cache line more when that is a multiple of eight
+/// cache lines, so that the rows a tile reads (one per nonzero feature) do not all fall in the
+/// same few cache sets (a stride of 4 KiB, 256 columns and their tangents, left the weights'
+/// rows fighting over 32 sets of the second-level cache).
+fn row_stride(cols: usize) -> usize {
+    let ld = cols.next_multiple_of(4);
+    if ld.is_multiple_of(64) { ld + 8 } else { ld }
+}
+
+/// The row stride of a sparse product's gradient accumulator: an adjoint half and an adjoint
+/// tangent half of `k4` columns each (see [`row_stride`]).
+fn acc_stride(k4: usize) -> usize {
+    row_stride(2 * k4)
 }
 
 /// The samples `r0 .. r0 + r` of a data product's data, in its sparse form.
@@ -1265,7 +1281,7 @@ fn block_reverse(
             // adjoint, then adjoint tangent), added into the partial sums at the chunk's end.
             let x = sparse_block(ctx, &n, r0, r);
             let k4 = n.cols.next_multiple_of(4);
-            let (so, lda) = (p.sacc_off[i], 2 * k4);
+            let (so, lda) = (p.sacc_off[i], acc_stride(k4));
             let acc = &mut w.sacc[so..so + x.width() * lda];
             if adj_b && tan_b {
                 // `[Ȳ 0 Ȳ̇ 0]`, the halves `k₄` columns apart, as one product.
