@@ -33,16 +33,17 @@ fn data(n: usize, d: usize, k: usize, seed: u64) -> Data {
 }
 
 /// Like [`data`] with about four entries in five zero (as MNIST's pixels are), so that its
-/// streamed products run through the data's sparse form.
-fn sparse_data(n: usize, d: usize, k: usize, seed: u64) -> Data {
+/// streamed products run through the data's sparse form: 8-bit pixels scaled to `[0, 1]`
+/// (kept as codes into a table of values) with `pixels`, any values otherwise.
+fn sparse_data(n: usize, d: usize, k: usize, seed: u64, pixels: bool) -> Data {
     let mut r = rng(seed);
     let x = rand_mat(&mut r, d, n, 0.0, 1.0);
     let keep = rand_mat(&mut r, d, n, 0.0, 1.0);
-    let x = Mat::from_fn(
-        d,
-        n,
-        |i, j| if keep[(i, j)] < 0.2 { x[(i, j)] } else { 0.0 },
-    );
+    let x = Mat::from_fn(d, n, |i, j| match x[(i, j)] {
+        _ if keep[(i, j)] >= 0.2 => 0.0,
+        v if pixels => (v * 255.0).ceil() / 255.0,
+        v => v,
+    });
     let xs = x.transpose().to_owned();
     let labels = (0..n).map(|i| ((i * 7 + i / 3) % k) as u32).collect();
     Data {
@@ -252,7 +253,9 @@ fn check_sparse_against_whole(
 
 #[test]
 fn streamed_products_on_sparse_data_match_the_dense_ones() {
-    let dt = sparse_data(3000, 100, 10, 21);
+    let any = sparse_data(3000, 100, 10, 20, false);
+    check_sparse_against_whole("sparse dhc, any values", &dhc(&any, false), 3000, 1000);
+    let dt = sparse_data(3000, 100, 10, 21, true);
     check_sparse_against_whole("sparse dhc feature-major", &dhc(&dt, false), 3000, 1000);
     check_sparse_against_whole("sparse dhc sample-major", &dhc(&dt, true), 3000, 1000);
     // One-tile widths (7, and 14 with the tangent), several tiles (20, 40), a remainder tile
@@ -350,7 +353,8 @@ fn a_row_mixing_recording_falls_back_to_whole_tensors() {
 #[test]
 fn streamed_derivatives_are_exact() {
     derivatives_are_exact(&data(2000, 40, 5, 6), false);
-    derivatives_are_exact(&sparse_data(2000, 40, 5, 6), true);
+    derivatives_are_exact(&sparse_data(2000, 40, 5, 6, true), true);
+    derivatives_are_exact(&sparse_data(2000, 40, 5, 6, false), true);
 }
 
 /// The checks of [`streamed_derivatives_are_exact`] on `dt`, whose products run through its
@@ -416,7 +420,7 @@ fn derivatives_are_exact(dt: &Data, sparse: bool) {
 fn streamed_results_do_not_depend_on_the_thread_count() {
     let dt = data(3000, 100, 10, 9);
     same_bits_at_any_thread_count(&mlp(&dt, 6, true), 3000, 100 * 6 + 6 + 60 + 10);
-    let dt = sparse_data(3000, 100, 10, 9);
+    let dt = sparse_data(3000, 100, 10, 9, true);
     same_bits_at_any_thread_count(&mlp(&dt, 20, false), 3000, 100 * 20 + 20 + 200 + 10);
     same_bits_at_any_thread_count(&dhc(&dt, true), 3000, 1000);
     let ht = Arc::new(rand_mat(&mut rng(11), 1100, 300, -0.05, 0.05));

@@ -3,8 +3,10 @@
 //! Image data is mostly zeros (81 % of the MNIST training pixels are 0), so a product of a block
 //! of samples with a weight matrix does a fifth of its multiply-adds on nonzero pixels and
 //! reads, as a dense matrix, five times the bytes it needs. [`SparseRows`] keeps each sample's
-//! nonzero features (a 16-bit feature index and the `f64` value: 10 bytes where the dense
-//! matrix takes 8 per entry, zero or not), and two kernels run the products of a data-sum
+//! nonzero features: a 16-bit feature index and the value, which for data of at most 256
+//! distinct nonzero values (8-bit pixels scaled to `[0, 1]`, say) is a one-byte code into a
+//! table of the exact `f64` values, and the `f64` itself otherwise (3 or 10 bytes per nonzero
+//! entry, where the dense matrix takes 8 per entry, zero or not). Two kernels run the products of a data-sum
 //! loss's streamed evaluation on a block of samples:
 //!
 //! - [`sparse_mul`]: `Z = X·B`, the block's logits or hidden pre-activations (`X` the block,
@@ -43,8 +45,26 @@ pub struct SparseRows {
     /// `ptr[s] .. ptr[s + 1]` are the entries of sample `s`.
     ptr: Vec<usize>,
     idx: Vec<u16>,
-    val: Vec<f64>,
+    val: Values,
     width: usize,
+}
+
+/// The values of the nonzero entries.
+#[derive(Clone, Debug)]
+enum Values {
+    /// Each value.
+    Plain(Vec<f64>),
+    /// A code per entry into a table of the distinct values (in order of first appearance).
+    Coded {
+        codes: Vec<u8>,
+        table: Box<[f64; 256]>,
+    },
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Values::Plain(Vec::new())
+    }
 }
 
 /// The samples `r0 .. r0 + r` of a [`SparseRows`], as read by the kernels.
@@ -52,8 +72,41 @@ pub struct SparseRows {
 pub struct SparseBlock<'a> {
     ptr: &'a [usize],
     idx: &'a [u16],
-    val: &'a [f64],
+    val: Vals<'a>,
     width: usize,
+}
+
+/// The values of a block's entries, by entry number.
+#[derive(Clone, Copy, Debug)]
+enum Vals<'a> {
+    Plain(&'a [f64]),
+    Coded(&'a [u8], &'a [f64; 256]),
+}
+
+/// Entry values as the kernels read them.
+trait ValueAt: Copy {
+    /// The value of entry `p`.
+    fn at(&self, p: usize) -> f64;
+}
+
+#[derive(Clone, Copy)]
+struct Plain<'a>(&'a [f64]);
+
+#[derive(Clone, Copy)]
+struct Coded<'a>(&'a [u8], &'a [f64; 256]);
+
+impl ValueAt for Plain<'_> {
+    #[inline(always)]
+    fn at(&self, p: usize) -> f64 {
+        self.0[p]
+    }
+}
+
+impl ValueAt for Coded<'_> {
+    #[inline(always)]
+    fn at(&self, p: usize) -> f64 {
+        self.1[self.0[p] as usize]
+    }
 }
 
 impl SparseRows {
@@ -79,25 +132,63 @@ impl SparseRows {
         let mut ptr = Vec::with_capacity(n + 1);
         ptr.push(0);
         let (mut idx, mut val) = (Vec::new(), Vec::new());
+        // The distinct values by their bits while there are at most 256.
+        let mut table: Vec<f64> = Vec::new();
+        let mut code = std::collections::HashMap::new();
+        let mut codes: Option<Vec<u8>> = Some(Vec::new());
         for s in 0..n {
             for j in 0..d {
                 let v = at(s, j);
-                if v != 0.0 {
-                    // `j < d ≤ 2¹⁶`.
-                    idx.push(j as u16);
+                if v == 0.0 {
+                    continue;
+                }
+                // `j < d ≤ 2¹⁶`.
+                idx.push(j as u16);
+                let Some(cs) = &mut codes else {
                     val.push(v);
+                    continue;
+                };
+                let next = table.len();
+                let c = *code.entry(v.to_bits()).or_insert(next);
+                if c == next {
+                    table.push(v);
+                }
+                match u8::try_from(c) {
+                    Ok(c) => cs.push(c),
+                    Err(_) => {
+                        // The 257th distinct value: the values so far, then this one, plain.
+                        val = cs.iter().map(|&c| table[c as usize]).collect();
+                        val.push(v);
+                        codes = None;
+                    }
                 }
             }
-            ptr.push(val.len());
+            ptr.push(idx.len());
         }
         idx.shrink_to_fit();
-        val.shrink_to_fit();
+        let val = match codes {
+            Some(mut codes) => {
+                codes.shrink_to_fit();
+                let mut t = Box::new([0.0; 256]);
+                t[..table.len()].copy_from_slice(&table);
+                Values::Coded { codes, table: t }
+            }
+            None => {
+                val.shrink_to_fit();
+                Values::Plain(val)
+            }
+        };
         Some(SparseRows {
             ptr,
             idx,
             val,
             width: d,
         })
+    }
+
+    /// Whether the values are kept as one-byte codes into a table (at most 256 distinct ones).
+    pub fn is_coded(&self) -> bool {
+        matches!(self.val, Values::Coded { .. })
     }
 
     /// The fraction of nonzero entries of `m` (`0` for an empty matrix), read column by column.
@@ -127,12 +218,16 @@ impl SparseRows {
 
     /// Nonzero entries.
     pub fn nnz(&self) -> usize {
-        self.val.len()
+        self.idx.len()
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.ptr.len() * size_of::<usize>() + self.idx.len() * 2 + self.val.len() * 8
+        let val = match &self.val {
+            Values::Plain(v) => v.len() * 8,
+            Values::Coded { codes, .. } => codes.len() + 256 * 8,
+        };
+        self.ptr.len() * size_of::<usize>() + self.idx.len() * 2 + val
     }
 
     /// The samples `r0 .. r0 + r`.
@@ -149,7 +244,10 @@ impl SparseRows {
         SparseBlock {
             ptr: &self.ptr[r0..=r0 + r],
             idx: &self.idx,
-            val: &self.val,
+            val: match &self.val {
+                Values::Plain(v) => Vals::Plain(v),
+                Values::Coded { codes, table } => Vals::Coded(codes, table),
+            },
             width: self.width,
         }
     }
@@ -166,11 +264,10 @@ impl SparseBlock<'_> {
         self.width
     }
 
-    /// The feature indices and values of sample `s` of the block.
+    /// The entry numbers of sample `s` of the block.
     #[inline(always)]
-    fn sample(&self, s: usize) -> (&[u16], &[f64]) {
-        let (a, b) = (self.ptr[s], self.ptr[s + 1]);
-        (&self.idx[a..b], &self.val[a..b])
+    fn sample(&self, s: usize) -> std::ops::Range<usize> {
+        self.ptr[s]..self.ptr[s + 1]
     }
 }
 
@@ -253,20 +350,39 @@ unsafe fn mul_fma(
     ldb: usize,
     k: usize,
 ) {
-    mul(out, ldo, x, b, ldb, k);
+    match x.val {
+        Vals::Plain(v) => unsafe { x86::mul_tiles(out, ldo, x, Plain(v), b, ldb, k) },
+        Vals::Coded(c, t) => unsafe { x86::mul_tiles(out, ldo, x, Coded(c, t), b, ldb, k) },
+    }
 }
 
 /// The tiles of [`sparse_mul`].
 #[inline(always)]
 fn mul(out: &mut [f64], ldo: usize, x: SparseBlock<'_>, b: &[f64], ldb: usize, k: usize) {
+    match x.val {
+        Vals::Plain(v) => mul_tiles(out, ldo, x, Plain(v), b, ldb, k),
+        Vals::Coded(c, t) => mul_tiles(out, ldo, x, Coded(c, t), b, ldb, k),
+    }
+}
+
+#[inline(always)]
+fn mul_tiles<V: ValueAt>(
+    out: &mut [f64],
+    ldo: usize,
+    x: SparseBlock<'_>,
+    val: V,
+    b: &[f64],
+    ldb: usize,
+    k: usize,
+) {
     for (t0, w) in tiles(k) {
         match w {
-            24 => mul_tile::<24>(out, ldo, x, b, ldb, t0, k),
-            20 => mul_tile::<20>(out, ldo, x, b, ldb, t0, k),
-            16 => mul_tile::<16>(out, ldo, x, b, ldb, t0, k),
-            12 => mul_tile::<12>(out, ldo, x, b, ldb, t0, k),
-            8 => mul_tile::<8>(out, ldo, x, b, ldb, t0, k),
-            _ => mul_tile::<4>(out, ldo, x, b, ldb, t0, k),
+            24 => mul_tile::<24, V>(out, ldo, x, val, b, ldb, t0, k),
+            20 => mul_tile::<20, V>(out, ldo, x, val, b, ldb, t0, k),
+            16 => mul_tile::<16, V>(out, ldo, x, val, b, ldb, t0, k),
+            12 => mul_tile::<12, V>(out, ldo, x, val, b, ldb, t0, k),
+            8 => mul_tile::<8, V>(out, ldo, x, val, b, ldb, t0, k),
+            _ => mul_tile::<4, V>(out, ldo, x, val, b, ldb, t0, k),
         }
     }
 }
@@ -327,20 +443,39 @@ unsafe fn t_mul_fma(
     ldg: usize,
     k: usize,
 ) {
-    t_mul(acc, lda, x, g, ldg, k);
+    match x.val {
+        Vals::Plain(v) => unsafe { x86::t_mul_tiles(acc, lda, x, Plain(v), g, ldg, k) },
+        Vals::Coded(c, t) => unsafe { x86::t_mul_tiles(acc, lda, x, Coded(c, t), g, ldg, k) },
+    }
 }
 
 /// The tiles of [`sparse_t_mul_add`].
 #[inline(always)]
 fn t_mul(acc: &mut [f64], lda: usize, x: SparseBlock<'_>, g: &[f64], ldg: usize, k: usize) {
+    match x.val {
+        Vals::Plain(v) => t_mul_tiles(acc, lda, x, Plain(v), g, ldg, k),
+        Vals::Coded(c, t) => t_mul_tiles(acc, lda, x, Coded(c, t), g, ldg, k),
+    }
+}
+
+#[inline(always)]
+fn t_mul_tiles<V: ValueAt>(
+    acc: &mut [f64],
+    lda: usize,
+    x: SparseBlock<'_>,
+    val: V,
+    g: &[f64],
+    ldg: usize,
+    k: usize,
+) {
     for (t0, w) in tiles(k) {
         match w {
-            24 => t_mul_tile::<24>(acc, lda, x, g, ldg, t0, k),
-            20 => t_mul_tile::<20>(acc, lda, x, g, ldg, t0, k),
-            16 => t_mul_tile::<16>(acc, lda, x, g, ldg, t0, k),
-            12 => t_mul_tile::<12>(acc, lda, x, g, ldg, t0, k),
-            8 => t_mul_tile::<8>(acc, lda, x, g, ldg, t0, k),
-            _ => t_mul_tile::<4>(acc, lda, x, g, ldg, t0, k),
+            24 => t_mul_tile::<24, V>(acc, lda, x, val, g, ldg, t0, k),
+            20 => t_mul_tile::<20, V>(acc, lda, x, val, g, ldg, t0, k),
+            16 => t_mul_tile::<16, V>(acc, lda, x, val, g, ldg, t0, k),
+            12 => t_mul_tile::<12, V>(acc, lda, x, val, g, ldg, t0, k),
+            8 => t_mul_tile::<8, V>(acc, lda, x, val, g, ldg, t0, k),
+            _ => t_mul_tile::<4, V>(acc, lda, x, val, g, ldg, t0, k),
         }
     }
 }
@@ -352,10 +487,13 @@ fn t_mul(acc: &mut [f64], lda: usize, x: SparseBlock<'_>, g: &[f64], ldg: usize,
 /// `(d − 1)·ldb + k.next_multiple_of(4)` entries, and [`SparseRows`] keeps every feature index
 /// below `d`, so every row read stays in `b`.
 #[inline(always)]
-fn mul_tile<const T: usize>(
+// An entry number `p` indexes both the feature indices and the values.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn mul_tile<const T: usize, V: ValueAt>(
     out: &mut [f64],
     ldo: usize,
     x: SparseBlock<'_>,
+    val: V,
     b: &[f64],
     ldb: usize,
     t0: usize,
@@ -377,30 +515,30 @@ fn mul_tile<const T: usize>(
     };
     let rows = x.rows();
     let mut s = 0;
+    let idx = x.idx;
     while s + 1 < rows {
-        let (i0, v0) = x.sample(s);
-        let (i1, v1) = x.sample(s + 1);
-        let m = i0.len().min(i1.len());
+        let (e0, e1) = (x.sample(s), x.sample(s + 1));
+        let m = e0.len().min(e1.len());
         let (mut a0, mut a1) = ([0.0f64; T], [0.0f64; T]);
         for p in 0..m {
-            fma(&mut a0, v0[p], row(i0[p]));
-            fma(&mut a1, v1[p], row(i1[p]));
+            let (p0, p1) = (e0.start + p, e1.start + p);
+            fma(&mut a0, val.at(p0), row(idx[p0]));
+            fma(&mut a1, val.at(p1), row(idx[p1]));
         }
-        for (&j, &a) in i0[m..].iter().zip(&v0[m..]) {
-            fma(&mut a0, a, row(j));
+        for p in e0.start + m..e0.end {
+            fma(&mut a0, val.at(p), row(idx[p]));
         }
-        for (&j, &a) in i1[m..].iter().zip(&v1[m..]) {
-            fma(&mut a1, a, row(j));
+        for p in e1.start + m..e1.end {
+            fma(&mut a1, val.at(p), row(idx[p]));
         }
         store(s, &a0);
         store(s + 1, &a1);
         s += 2;
     }
     if s < rows {
-        let (i0, v0) = x.sample(s);
         let mut a0 = [0.0f64; T];
-        for (&j, &a) in i0.iter().zip(v0) {
-            fma(&mut a0, a, row(j));
+        for p in x.sample(s) {
+            fma(&mut a0, val.at(p), row(idx[p]));
         }
         store(s, &a0);
     }
@@ -412,10 +550,13 @@ fn mul_tile<const T: usize>(
 /// `(d − 1)·lda + k.next_multiple_of(4)` entries, and [`SparseRows`] keeps every feature index
 /// below `d`, so every row written stays in `acc`; the rows of one sample are distinct.
 #[inline(always)]
-fn t_mul_tile<const T: usize>(
+// An entry number `p` indexes both the feature indices and the values.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn t_mul_tile<const T: usize, V: ValueAt>(
     acc: &mut [f64],
     lda: usize,
     x: SparseBlock<'_>,
+    val: V,
     g: &[f64],
     ldg: usize,
     t0: usize,
@@ -424,16 +565,183 @@ fn t_mul_tile<const T: usize>(
     let keep = T.min(k - t0);
     let ap = acc.as_mut_ptr();
     for s in 0..x.rows() {
-        let (idx, val) = x.sample(s);
         let mut gr = [0.0f64; T];
         for (c, v) in gr[..keep].iter_mut().enumerate() {
             *v = g[s + (t0 + c) * ldg];
         }
-        for (&j, &a) in idx.iter().zip(val) {
+        for p in x.sample(s) {
+            let (j, a) = (x.idx[p], val.at(p));
             // SAFETY: see the function's documentation.
             let row = unsafe { &mut *ap.add(j as usize * lda + t0).cast::<[f64; T]>() };
             for c in 0..T {
                 row[c] = a.mul_add(gr[c], row[c]);
+            }
+        }
+    }
+}
+
+/// The tiles with AVX2 and FMA intrinsics: the same operations as [`mul_tile`] and
+/// [`t_mul_tile`] (one fused multiply-add per entry and column, in the same order), with the
+/// accumulators held in vector registers (the compiler's vectorization of the portable tiles
+/// spilled them for some widths).
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{SparseBlock, ValueAt, tiles};
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn mul_tiles<V: ValueAt>(
+        out: &mut [f64],
+        ldo: usize,
+        x: SparseBlock<'_>,
+        val: V,
+        b: &[f64],
+        ldb: usize,
+        k: usize,
+    ) {
+        for (t0, w) in tiles(k) {
+            // SAFETY: as for the portable tiles (see `mul_tile`).
+            unsafe {
+                match w {
+                    24 => mul_tile::<6, V>(out, ldo, x, val, b, ldb, t0, k),
+                    20 => mul_tile::<5, V>(out, ldo, x, val, b, ldb, t0, k),
+                    16 => mul_tile::<4, V>(out, ldo, x, val, b, ldb, t0, k),
+                    12 => mul_tile::<3, V>(out, ldo, x, val, b, ldb, t0, k),
+                    8 => mul_tile::<2, V>(out, ldo, x, val, b, ldb, t0, k),
+                    _ => mul_tile::<1, V>(out, ldo, x, val, b, ldb, t0, k),
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn t_mul_tiles<V: ValueAt>(
+        acc: &mut [f64],
+        lda: usize,
+        x: SparseBlock<'_>,
+        val: V,
+        g: &[f64],
+        ldg: usize,
+        k: usize,
+    ) {
+        for (t0, w) in tiles(k) {
+            // SAFETY: as for the portable tiles (see `t_mul_tile`).
+            unsafe {
+                match w {
+                    24 => t_mul_tile::<6, V>(acc, lda, x, val, g, ldg, t0, k),
+                    20 => t_mul_tile::<5, V>(acc, lda, x, val, g, ldg, t0, k),
+                    16 => t_mul_tile::<4, V>(acc, lda, x, val, g, ldg, t0, k),
+                    12 => t_mul_tile::<3, V>(acc, lda, x, val, g, ldg, t0, k),
+                    8 => t_mul_tile::<2, V>(acc, lda, x, val, g, ldg, t0, k),
+                    _ => t_mul_tile::<1, V>(acc, lda, x, val, g, ldg, t0, k),
+                }
+            }
+        }
+    }
+
+    /// `N` vectors of four columns from `t0`; see `super::mul_tile` for the bounds.
+    // An entry number `p` indexes both the feature indices and the values.
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn mul_tile<const N: usize, V: ValueAt>(
+        out: &mut [f64],
+        ldo: usize,
+        x: SparseBlock<'_>,
+        val: V,
+        b: &[f64],
+        ldb: usize,
+        t0: usize,
+        k: usize,
+    ) {
+        let keep = (4 * N).min(k - t0);
+        let bp = b.as_ptr();
+        let idx = x.idx;
+        let fma = |acc: &mut [__m256d; N], a: f64, j: u16| {
+            // SAFETY: the row `j` holds `t0 + 4N` entries (see `super::mul_tile`).
+            let r = unsafe { bp.add(j as usize * ldb + t0) };
+            let a = _mm256_set1_pd(a);
+            for (q, v) in acc.iter_mut().enumerate() {
+                *v = _mm256_fmadd_pd(a, unsafe { _mm256_loadu_pd(r.add(4 * q)) }, *v);
+            }
+        };
+        let mut store = |s: usize, acc: &[__m256d; N]| {
+            let mut lanes = [[0.0f64; 4]; N];
+            for (l, v) in lanes.iter_mut().zip(acc) {
+                // SAFETY: four entries.
+                unsafe { _mm256_storeu_pd(l.as_mut_ptr(), *v) };
+            }
+            for (c, &v) in lanes.as_flattened()[..keep].iter().enumerate() {
+                out[s + (t0 + c) * ldo] = v;
+            }
+        };
+        let rows = x.rows();
+        let mut s = 0;
+        while s + 1 < rows {
+            let (e0, e1) = (x.sample(s), x.sample(s + 1));
+            let m = e0.len().min(e1.len());
+            let (mut a0, mut a1) = ([_mm256_setzero_pd(); N], [_mm256_setzero_pd(); N]);
+            for p in 0..m {
+                let (p0, p1) = (e0.start + p, e1.start + p);
+                fma(&mut a0, val.at(p0), idx[p0]);
+                fma(&mut a1, val.at(p1), idx[p1]);
+            }
+            for p in e0.start + m..e0.end {
+                fma(&mut a0, val.at(p), idx[p]);
+            }
+            for p in e1.start + m..e1.end {
+                fma(&mut a1, val.at(p), idx[p]);
+            }
+            store(s, &a0);
+            store(s + 1, &a1);
+            s += 2;
+        }
+        if s < rows {
+            let mut a0 = [_mm256_setzero_pd(); N];
+            for p in x.sample(s) {
+                fma(&mut a0, val.at(p), idx[p]);
+            }
+            store(s, &a0);
+        }
+    }
+
+    /// `N` vectors of four columns from `t0`; see `super::t_mul_tile` for the bounds.
+    // An entry number `p` indexes both the feature indices and the values.
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn t_mul_tile<const N: usize, V: ValueAt>(
+        acc: &mut [f64],
+        lda: usize,
+        x: SparseBlock<'_>,
+        val: V,
+        g: &[f64],
+        ldg: usize,
+        t0: usize,
+        k: usize,
+    ) {
+        let keep = (4 * N).min(k - t0);
+        let ap = acc.as_mut_ptr();
+        for s in 0..x.rows() {
+            let mut lanes = [[0.0f64; 4]; N];
+            for (c, v) in lanes.as_flattened_mut()[..keep].iter_mut().enumerate() {
+                *v = g[s + (t0 + c) * ldg];
+            }
+            let mut gr = [_mm256_setzero_pd(); N];
+            for (v, l) in gr.iter_mut().zip(&lanes) {
+                // SAFETY: four entries.
+                *v = unsafe { _mm256_loadu_pd(l.as_ptr()) };
+            }
+            for p in x.sample(s) {
+                let a = _mm256_set1_pd(val.at(p));
+                // SAFETY: the row `idx[p]` holds `t0 + 4N` entries (see `super::t_mul_tile`).
+                let r = unsafe { ap.add(x.idx[p] as usize * lda + t0) };
+                for (q, &gv) in gr.iter().enumerate() {
+                    unsafe {
+                        let d = r.add(4 * q);
+                        _mm256_storeu_pd(d, _mm256_fmadd_pd(a, gv, _mm256_loadu_pd(d)));
+                    }
+                }
             }
         }
     }
@@ -507,6 +815,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Values of at most 256 distinct numbers are kept as codes, and the products are the same
+    /// bits as from the plain values (one more distinct value makes them plain).
+    #[test]
+    fn coded_values_give_the_plain_values_products() {
+        let (n, d, k) = (30usize, 50usize, 13usize);
+        let noisy = sparse_mat(n, d, 0.3, 3);
+        let pixels = Mat::from_fn(n, d, |i, j| (noisy[(i, j)].abs() * 510.0).floor() / 255.0);
+        let coded = SparseRows::from_sample_rows(pixels.as_ref()).unwrap();
+        assert!(coded.is_coded());
+        let mut plain = coded.clone();
+        if let Values::Coded { codes, table } = &coded.val {
+            plain.val = Values::Plain(codes.iter().map(|&c| table[c as usize]).collect());
+        }
+        assert!(!plain.is_coded() && plain.bytes() > coded.bytes());
+        let ldb = k.next_multiple_of(4);
+        let b: Vec<f64> = (0..d * ldb).map(|i| (i as f64 * 0.37).sin()).collect();
+        let g: Vec<f64> = (0..n * k).map(|i| (i as f64 * 0.11).cos()).collect();
+        let run = |x: &SparseRows| {
+            let mut z = vec![0.0; n * k];
+            sparse_mul(&mut z, n, x.block(0, n), &b, ldb, k);
+            let mut acc = vec![0.0; d * ldb];
+            sparse_t_mul_add(&mut acc, ldb, x.block(0, n), &g, n, k);
+            (z, acc)
+        };
+        assert_eq!(run(&coded), run(&plain));
+        let mut many = pixels.clone();
+        for (t, j) in (0..257).zip(0..) {
+            many[(j / d, j % d)] = 1.0 + t as f64;
+        }
+        assert!(
+            !SparseRows::from_sample_rows(many.as_ref())
+                .unwrap()
+                .is_coded()
+        );
     }
 
     #[test]
