@@ -817,6 +817,30 @@ mod tests {
         }
     }
 
+    /// The vector kernels give the portable tiles' bits (the same fused multiply-adds in the
+    /// same order), for every tile width.
+    #[test]
+    fn the_vector_kernels_give_the_portable_bits() {
+        let (n, d) = (23usize, 70usize);
+        let x = sparse_mat(n, d, 0.25, 17);
+        let s = SparseRows::from_sample_rows(x.as_ref()).unwrap();
+        for k in [1usize, 4, 10, 13, 20, 24, 33, 52, 104] {
+            let ld = k.next_multiple_of(4) + 8;
+            let b: Vec<f64> = (0..d * ld).map(|i| (i as f64 * 0.73).sin()).collect();
+            let g: Vec<f64> = (0..n * k).map(|i| (i as f64 * 0.29).cos()).collect();
+            let x = s.block(2, n - 2);
+            let (mut z1, mut z2) = (vec![0.0; n * k], vec![0.0; n * k]);
+            sparse_mul(&mut z1, n, x, &b, ld, k);
+            mul(&mut z2, n, x, &b, ld, k);
+            let (mut a1, mut a2) = (b.clone(), b.clone());
+            sparse_t_mul_add(&mut a1, ld, x, &g, n, k);
+            t_mul(&mut a2, ld, x, &g, n, k);
+            let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&z1), bits(&z2), "forward, {k} columns");
+            assert_eq!(bits(&a1), bits(&a2), "reverse, {k} columns");
+        }
+    }
+
     /// Values of at most 256 distinct numbers are kept as codes, and the products are the same
     /// bits as from the plain values (one more distinct value makes them plain).
     #[test]
