@@ -14,7 +14,9 @@
 //!
 //! With `--memory`, for each model and size: the feature matrix's bytes, the process's peak
 //! resident memory (`VmHWM` of `/proc/self/status`) after building the problem and after five
-//! gradients and five HVP passes, and their difference, the oracles' own working memory.
+//! gradients and five HVP passes, and their difference, the oracles' own working memory. The
+//! peak is the process's, so each model and size runs in a process of its own (the example
+//! starts itself once per row).
 
 use bilevel::datasets::Split;
 use bilevel::datasets::mnist::load_mnist;
@@ -30,6 +32,44 @@ mod workloads;
 
 fn median(target: Duration, f: impl FnMut()) -> f64 {
     workloads::measure(target, 1, 5, 200, f).median
+}
+
+/// The header of the memory table.
+const MEMORY_HEADER: &str = "| model | n | features | peak after build | peak after oracles | oracles' own |\n|---|---|---|---|---|---|";
+
+/// The memory table, each row from a process of its own (a process's peak resident memory
+/// never goes down, so a row measured after another would carry the earlier peak).
+fn memory_rows(args: &[String], models: &[String], sizes: &[usize]) {
+    let exe = std::env::current_exe().expect("the example knows its own path");
+    // The arguments without the lists, which each child gets one entry of.
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--sizes" || a == "--models" {
+            it.next();
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    println!("{MEMORY_HEADER}");
+    for m in models {
+        for n in sizes {
+            let out = std::process::Command::new(&exe)
+                .args(&rest)
+                .args(["--models", m, "--sizes", &n.to_string()])
+                .output()
+                .expect("the example starts itself");
+            let text = String::from_utf8_lossy(&out.stdout);
+            if !out.status.success() {
+                eprint!("{}", String::from_utf8_lossy(&out.stderr));
+                eprintln!("scaling: the row for {m}, n = {n} failed ({})", out.status);
+                std::process::exit(1);
+            }
+            if let Some(row) = text.lines().last() {
+                println!("{row}");
+            }
+        }
+    }
 }
 
 /// Peak resident memory of this process in MiB, where the system reports it.
@@ -89,6 +129,10 @@ fn main() {
             .unwrap_or(1.0),
     );
     let dir = value("--data-dir").map(PathBuf::from);
+    if memory && models.len() * sizes.len() > 1 {
+        memory_rows(&args, &models, &sizes);
+        return;
+    }
     let train = load_mnist(dir.as_deref(), Split::Train).unwrap_or_else(|e| {
         eprintln!(
             "scaling: the MNIST training split is needed (--data-dir or BILEVEL_DATA_DIR): {e}"
@@ -101,9 +145,7 @@ fn main() {
     let held_labels: Vec<u32> = held.iter().map(|&i| u32::from(test.label(i))).collect();
     let (pool, par) = workloads::pool(threads);
     if memory {
-        println!(
-            "| model | n | features | peak after build | peak after oracles | oracles' own |\n|---|---|---|---|---|---|"
-        );
+        println!("{MEMORY_HEADER}");
     } else {
         println!(
             "Oracle cost against training samples, {threads} thread(s), median ms\n\n| model | n | gradient | HVP + gradient + mixed |\n|---|---|---|---|"
