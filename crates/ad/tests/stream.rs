@@ -19,8 +19,12 @@ struct Data {
 }
 
 fn data(n: usize, d: usize, k: usize, seed: u64) -> Data {
-    let mut r = rng(seed);
-    let x = rand_mat(&mut r, d, n, 0.0, 1.0);
+    with_labels(rand_mat(&mut rng(seed), d, n, 0.0, 1.0), k)
+}
+
+/// Feature-major `x` (`d × n`) with its sample-major copy and `k` classes of labels.
+fn with_labels(x: Mat<f64>, k: usize) -> Data {
+    let (d, n) = (x.nrows(), x.ncols());
     let xs = x.transpose().to_owned();
     let labels = (0..n).map(|i| ((i * 7 + i / 3) % k) as u32).collect();
     Data {
@@ -44,15 +48,7 @@ fn sparse_data(n: usize, d: usize, k: usize, seed: u64, pixels: bool) -> Data {
         v if pixels => (v * 255.0).ceil() / 255.0,
         v => v,
     });
-    let xs = x.transpose().to_owned();
-    let labels = (0..n).map(|i| ((i * 7 + i / 3) % k) as u32).collect();
-    Data {
-        x: Arc::new(x),
-        xs: Arc::new(xs),
-        labels,
-        d,
-        k,
-    }
+    with_labels(x, k)
 }
 
 /// The data hyper-cleaning lower level: `(1/n) Σ σ(wᵢ) CE(xᵢᵀW, bᵢ) + λ‖W‖²`.
@@ -220,6 +216,24 @@ fn check_sparse_against_whole(
     n: usize,
     m: usize,
 ) {
+    let differ = sparse_matches_dense(name, f, n, m);
+    // The two forms add in different orders: equal bits everywhere would mean one form ran
+    // twice.
+    assert!(
+        differ,
+        "{name}: the sparse and dense forms gave the same bits"
+    );
+}
+
+/// The checks of [`check_sparse_against_whole`] but the last; whether some bits differ between
+/// the sparse and dense forms.
+#[track_caller]
+fn sparse_matches_dense(
+    name: &str,
+    f: &dyn Fn(&mut Tape, Var, Var) -> Var,
+    n: usize,
+    m: usize,
+) -> bool {
     check_against_whole(name, f, n, m);
     let (x, y, u, v) = point(n, m, 11);
     let run = |ev: &mut Evaluator| oracles(ev, f, x.as_ref(), y.as_ref(), u.as_ref(), v.as_ref());
@@ -243,12 +257,7 @@ fn check_sparse_against_whole(
         );
         differ |= p.as_ref() != q.as_ref();
     }
-    // The two forms add in different orders: equal bits everywhere would mean one form ran
-    // twice.
-    assert!(
-        differ,
-        "{name}: the sparse and dense forms gave the same bits"
-    );
+    differ
 }
 
 #[test]
@@ -266,6 +275,17 @@ fn streamed_products_on_sparse_data_match_the_dense_ones() {
     }
     let p = 100 * 7 + 7 + 70 + 10;
     check_sparse_against_whole("sparse mlp tanh", &mlp(&dt, 7, true), 3000, p);
+    // Weights stored transposed (`k × d`, the product reading `Wᵀ`).
+    let wt = |t: &mut Tape, w: Var, y: Var| {
+        let wm = t.reshape(y, dt.k, dt.d);
+        let a = t.shared(&dt.x);
+        let z = t.matmul_t(a, true, wm, true);
+        let s = t.sigmoid(w);
+        t.cross_entropy(z, &dt.labels, Some(s))
+    };
+    // The dense product with transposed weights adds each entry in feature order too, so the
+    // two forms may agree bit for bit here.
+    sparse_matches_dense("sparse dhc, transposed weights", &wt, 3000, 1000);
     // A log of the loss streams in two passes.
     let g = dhc(&dt, false);
     let f = |t: &mut Tape, w: Var, y: Var| {

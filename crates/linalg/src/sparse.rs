@@ -302,7 +302,8 @@ fn tiles(k: usize) -> impl Iterator<Item = (usize, usize)> {
 /// `c < k`: the block times the row-major `d × k` matrix `b`.
 ///
 /// `b` holds `d` rows `ldb ≥ k.next_multiple_of(4)` entries apart (the last may stop after
-/// `k.next_multiple_of(4)`); the entries of a row past `k` are read (the tiles are four columns wide) and must be finite (zeros, say).
+/// `k.next_multiple_of(4)`); the entries of a row past `k` are read (the tiles are four columns
+/// wide) and must be finite (zeros, say).
 ///
 /// # Panics
 /// If `ldb` is too small, `b` is too short, or `out` fewer than
@@ -315,21 +316,9 @@ pub fn sparse_mul(
     ldb: usize,
     k: usize,
 ) {
-    let (r, d) = (x.rows(), x.width());
-    let kp = k.next_multiple_of(4);
-    assert!(ldb >= kp, "sparse_mul: row stride {ldb} < {k} columns");
-    assert!(
-        d == 0 || b.len() >= (d - 1) * ldb + kp,
-        "sparse_mul: {} entries for {d} rows {ldb} apart",
-        b.len()
-    );
-    if k == 0 || r == 0 {
+    if !check("sparse_mul", x, k, (b.len(), ldb), (out.len(), ldo)) {
         return;
     }
-    assert!(
-        ldo >= r && out.len() >= (k - 1) * ldo + r,
-        "sparse_mul: output too small"
-    );
     #[cfg(target_arch = "x86_64")]
     if crate::Simd::detect() != crate::Simd::None {
         // SAFETY: `Simd::detect` found AVX2 and FMA (AVX-512 implies both).
@@ -337,6 +326,47 @@ pub fn sparse_mul(
         return;
     }
     mul(out, ldo, x, b, ldb, k);
+}
+
+/// The shape checks of the two products: a row-major `d × k` operand (`rm`: its length and row
+/// stride) and a column-major `r × k` one (`cm`: its length and column stride). `false` when
+/// there is nothing to compute.
+///
+/// # Panics
+/// If either operand is too small for its stride, or a stride for its rows or columns.
+fn check(name: &str, x: SparseBlock<'_>, k: usize, rm: (usize, usize), cm: (usize, usize)) -> bool {
+    let (r, d) = (x.rows(), x.width());
+    let kp = k.next_multiple_of(4);
+    let ((rm_len, rm_ld), (cm_len, cm_ld)) = (rm, cm);
+    assert!(rm_ld >= kp, "{name}: row stride {rm_ld} < {k} columns");
+    assert!(
+        d == 0 || rm_len >= (d - 1) * rm_ld + kp,
+        "{name}: {rm_len} entries for {d} rows {rm_ld} apart"
+    );
+    if k == 0 || r == 0 {
+        return false;
+    }
+    assert!(
+        cm_ld >= r && cm_len >= (k - 1) * cm_ld + r,
+        "{name}: {cm_len} entries for {k} columns of {r} rows, {cm_ld} apart"
+    );
+    true
+}
+
+/// `$f` called with the block's values as a [`ValueAt`] (monomorphized for each kind).
+macro_rules! with_values {
+    ($x:expr, |$v:ident| $f:expr) => {
+        match $x.val {
+            Vals::Plain(p) => {
+                let $v = Plain(p);
+                $f
+            }
+            Vals::Coded(c, t) => {
+                let $v = Coded(c, t);
+                $f
+            }
+        }
+    };
 }
 
 /// [`sparse_mul`] compiled with AVX2 and FMA.
@@ -350,19 +380,13 @@ unsafe fn mul_fma(
     ldb: usize,
     k: usize,
 ) {
-    match x.val {
-        Vals::Plain(v) => unsafe { x86::mul_tiles(out, ldo, x, Plain(v), b, ldb, k) },
-        Vals::Coded(c, t) => unsafe { x86::mul_tiles(out, ldo, x, Coded(c, t), b, ldb, k) },
-    }
+    with_values!(x, |v| unsafe { x86::mul_tiles(out, ldo, x, v, b, ldb, k) })
 }
 
 /// The tiles of [`sparse_mul`].
 #[inline(always)]
 fn mul(out: &mut [f64], ldo: usize, x: SparseBlock<'_>, b: &[f64], ldb: usize, k: usize) {
-    match x.val {
-        Vals::Plain(v) => mul_tiles(out, ldo, x, Plain(v), b, ldb, k),
-        Vals::Coded(c, t) => mul_tiles(out, ldo, x, Coded(c, t), b, ldb, k),
-    }
+    with_values!(x, |v| mul_tiles(out, ldo, x, v, b, ldb, k))
 }
 
 #[inline(always)]
@@ -392,7 +416,8 @@ fn mul_tiles<V: ValueAt>(
 /// `d × k` matrix `acc`.
 ///
 /// `acc` holds `d` rows `lda ≥ k.next_multiple_of(4)` entries apart (the last may stop after
-/// `k.next_multiple_of(4)`); the entries of a row past `k` receive zeros added (the tiles are four columns wide).
+/// `k.next_multiple_of(4)`); the entries of a row past `k` receive zeros added (the tiles are
+/// four columns wide).
 ///
 /// # Panics
 /// If `lda` is too small, `acc` is too short, or `g` fewer than
@@ -405,24 +430,9 @@ pub fn sparse_t_mul_add(
     ldg: usize,
     k: usize,
 ) {
-    let (r, d) = (x.rows(), x.width());
-    let kp = k.next_multiple_of(4);
-    assert!(
-        lda >= kp,
-        "sparse_t_mul_add: row stride {lda} < {k} columns"
-    );
-    assert!(
-        d == 0 || acc.len() >= (d - 1) * lda + kp,
-        "sparse_t_mul_add: {} entries for {d} rows {lda} apart",
-        acc.len()
-    );
-    if k == 0 || r == 0 {
+    if !check("sparse_t_mul_add", x, k, (acc.len(), lda), (g.len(), ldg)) {
         return;
     }
-    assert!(
-        ldg >= r && g.len() >= (k - 1) * ldg + r,
-        "sparse_t_mul_add: input too small"
-    );
     #[cfg(target_arch = "x86_64")]
     if crate::Simd::detect() != crate::Simd::None {
         // SAFETY: `Simd::detect` found AVX2 and FMA (AVX-512 implies both).
@@ -443,19 +453,15 @@ unsafe fn t_mul_fma(
     ldg: usize,
     k: usize,
 ) {
-    match x.val {
-        Vals::Plain(v) => unsafe { x86::t_mul_tiles(acc, lda, x, Plain(v), g, ldg, k) },
-        Vals::Coded(c, t) => unsafe { x86::t_mul_tiles(acc, lda, x, Coded(c, t), g, ldg, k) },
-    }
+    with_values!(x, |v| unsafe {
+        x86::t_mul_tiles(acc, lda, x, v, g, ldg, k)
+    })
 }
 
 /// The tiles of [`sparse_t_mul_add`].
 #[inline(always)]
 fn t_mul(acc: &mut [f64], lda: usize, x: SparseBlock<'_>, g: &[f64], ldg: usize, k: usize) {
-    match x.val {
-        Vals::Plain(v) => t_mul_tiles(acc, lda, x, Plain(v), g, ldg, k),
-        Vals::Coded(c, t) => t_mul_tiles(acc, lda, x, Coded(c, t), g, ldg, k),
-    }
+    with_values!(x, |v| t_mul_tiles(acc, lda, x, v, g, ldg, k))
 }
 
 #[inline(always)]

@@ -648,14 +648,9 @@ impl Tape {
             }
             let n = nodes[i];
             let nb = nodes[n.b as usize];
-            let Op::MatMul { tb, .. } = n.op else {
-                unreachable!()
-            };
             let (ld, kc) = (p.srow_ld[i], n.cols);
-            let d = if tb { nb.cols } else { nb.rows };
-            // `op(B)[j, c]` of a column-major `B`.
-            let at =
-                |j: usize, c: usize| nb.off + if tb { c + j * nb.rows } else { j + c * nb.rows };
+            let (d, op_b) = rhs_layout(&n, &nb);
+            let at = |j: usize, c: usize| nb.off + op_b(j, c);
             let live = *eager_tangents && n.live;
             let wrow = &mut stream.wrow[o..o + d * ld];
             wrow.fill(0.0);
@@ -878,11 +873,8 @@ fn flush_sparse(ctx: &Ctx<'_>, w: &mut Work, with_adj: bool, with_tan: bool) {
         let n = &ctx.nodes[i];
         let b = n.b as usize;
         let nb = &ctx.nodes[b];
-        let Op::MatMul { tb, .. } = n.op else {
-            unreachable!()
-        };
         let (kc, k4) = (n.cols, n.cols.next_multiple_of(4));
-        let d = if tb { nb.cols } else { nb.rows };
+        let (d, op_b) = rhs_layout(n, nb);
         let po = p.poff[b];
         for (want, dst, c0) in [
             (with_adj && nb.grad && ctx.need_adj[b], &mut w.padj, 0),
@@ -894,8 +886,7 @@ fn flush_sparse(ctx: &Ctx<'_>, w: &mut Work, with_adj: bool, with_tan: bool) {
             for j in 0..d {
                 let row = &w.sacc[so + j * acc_stride(k4) + c0..][..kc];
                 for (c, &v) in row.iter().enumerate() {
-                    let at = if tb { c + j * nb.rows } else { j + c * nb.rows };
-                    dst[po + at] += v;
+                    dst[po + op_b(j, c)] += v;
                 }
             }
         }
@@ -917,6 +908,23 @@ fn data_ahead<'a>(
         Op::MatMul { ta: true, .. } => Some(ctx.shared.mat(k).as_ref().subcols(r0, r)),
         _ => None,
     }
+}
+
+/// The right operand `B` of the data product `n` (node `nb`) as the products read it, `op(B)`
+/// (`Bᵀ` when the product transposes it): its rows `d`, and where its entry `(j, c)` lies in
+/// `B`'s column-major storage.
+fn rhs_layout(n: &Node, nb: &Node) -> (usize, impl Fn(usize, usize) -> usize + use<>) {
+    let Op::MatMul { tb, .. } = n.op else {
+        unreachable!("a data node is read by a product")
+    };
+    let rows = nb.rows;
+    let d = if tb { nb.cols } else { rows };
+    (
+        d,
+        move |j: usize, c: usize| {
+            if tb { c + j * rows } else { j + c * rows }
+        },
+    )
 }
 
 /// The row stride of a row-major operand of the sparse products with `cols` columns: rounded up
