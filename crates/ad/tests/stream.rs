@@ -286,6 +286,20 @@ fn streamed_products_on_sparse_data_match_the_dense_ones() {
     // The dense product with transposed weights adds each entry in feature order too, so the
     // two forms may agree bit for bit here.
     sparse_matches_dense("sparse dhc, transposed weights", &wt, 3000, 1000);
+    // A weight read by two sparse products: each product's accumulator is added into the
+    // weight's partial sums (a weight read by one sparse product alone keeps its gradient in
+    // the product's accumulator, as in every MLP above).
+    let two = |t: &mut Tape, w: Var, y: Var| {
+        let wm = t.reshape(y, dt.d, dt.k);
+        let a = t.shared(&dt.x);
+        let z1 = t.matmul_t(a, true, wm, false);
+        let z2 = t.matmul_t(a, true, wm, false);
+        let z2 = t.tanh(z2);
+        let z = t.add(z1, z2);
+        let s = t.sigmoid(w);
+        t.cross_entropy(z, &dt.labels, Some(s))
+    };
+    check_sparse_against_whole("sparse dhc, a weight read twice", &two, 3000, 1000);
     // A log of the loss streams in two passes.
     let g = dhc(&dt, false);
     let f = |t: &mut Tape, w: Var, y: Var| {
@@ -435,7 +449,8 @@ fn derivatives_are_exact(dt: &Data, sparse: bool) {
     );
 }
 
-/// The same oracles on pools of 1, 2 and 3 threads and on the calling thread: the same bits.
+/// The same oracles on pools of 1, 2, 3 and 7 threads (more threads than the six chunks of
+/// these streams) and on the calling thread: the same bits.
 #[test]
 fn streamed_results_do_not_depend_on_the_thread_count() {
     let dt = data(3000, 100, 10, 9);
@@ -447,7 +462,7 @@ fn streamed_results_do_not_depend_on_the_thread_count() {
     same_bits_at_any_thread_count(&residual(&ht), 300, 1100);
 }
 
-/// Every oracle of `g` at a random point, at 1, 2 and 3 threads, against a sequential run.
+/// Every oracle of `g` at a random point, at 1, 2, 3 and 7 threads, against a sequential run.
 fn same_bits_at_any_thread_count(
     g: &(dyn Fn(&mut Tape, Var, Var) -> Var + Sync),
     n: usize,
@@ -456,7 +471,7 @@ fn same_bits_at_any_thread_count(
     let (x, y, u, v) = point(n, p, 10);
     let run = |ev: &mut Evaluator| oracles(ev, g, x.as_ref(), y.as_ref(), u.as_ref(), v.as_ref());
     let reference = run(&mut Evaluator::sequential());
-    for threads in [1, 2, 3] {
+    for threads in [1, 2, 3, 7] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()

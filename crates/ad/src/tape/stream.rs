@@ -25,10 +25,12 @@
 //! used otherwise) is evaluated over whole tensors instead.
 //!
 //! **Schedule.** The rows are cut into blocks of a fixed size (from the data width), and the
-//! blocks into at most [`MAX_CHUNKS`] chunks of consecutive blocks. Chunks run on the threads of
-//! the current rayon pool, each with its own block buffers and partial sums; partial sums are
-//! added in chunk order at the end. Blocks, chunks and every summation order depend on the
-//! shapes alone, so results are bit for bit the same at any thread count.
+//! blocks into at most [`MAX_CHUNKS`] chunks of consecutive blocks, each with its own partial
+//! sums; partial sums are added in chunk order at the end. One worker per thread of the current
+//! rayon pool (at most one per chunk) takes the next chunk nobody has taken and runs its blocks
+//! in the worker's block buffers, so block buffers exist once per thread, partial sums once per
+//! chunk. Blocks, chunks and every summation order depend on the shapes alone, not on which
+//! worker runs a chunk, so results are bit for bit the same at any thread count.
 //!
 //! When the nodes after the reductions are linear (sums and scalings: the usual mean of
 //! per-sample losses plus a penalty), the adjoints of the reductions are known before any value
@@ -43,6 +45,8 @@ use bilevel_linalg::{
     sparse_mul, sparse_t_mul_add,
 };
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// A shared matrix of at least this many entries (512 KiB) is streamed when it is the data of a
 /// sum over its samples.
@@ -140,11 +144,16 @@ struct Plan {
     srow_ld: Vec<usize>,
     sacc_off: Vec<usize>,
     sacc_len: usize,
+    /// Sparse data products whose right operand no other block rule reads: their accumulators
+    /// are the operand's partial sums (it has no place in `padj`), combined from the
+    /// row-major layout.
+    sacc_sole: Vec<bool>,
     /// The widest block buffer a sparse product goes through (columns).
     sparse_cols: usize,
 }
 
-/// A chunk's buffers.
+/// A worker's block buffers, reused by every chunk the worker runs: nothing in them outlives
+/// a block.
 #[derive(Debug, Default)]
 struct Work {
     bval: AlignedVec,
@@ -154,6 +163,16 @@ struct Work {
     baux: AlignedVec,
     scratch: Vec<f64>,
     tmp: Vec<f64>,
+    /// A block's paired products `[Z Ż]` (block rows × 2k), and a paired weight gradient
+    /// `X·[Z̄ Ż̄]` (d × 2k).
+    ptmp: AlignedVec,
+    pgrad: AlignedVec,
+    growths: u64,
+}
+
+/// A chunk's partial sums, kept until the chunks are added in order.
+#[derive(Debug, Default)]
+struct Partial {
     /// Partial sums of parameter adjoints and adjoint tangents.
     padj: AlignedVec,
     padjt: AlignedVec,
@@ -163,21 +182,40 @@ struct Work {
     /// The chunk's rows of sliced nodes' adjoints and adjoint tangents.
     sadj: Vec<f64>,
     sadjt: Vec<f64>,
-    /// A block's paired products `[Z Ż]` (block rows × 2k), and a paired weight gradient
-    /// `X·[Z̄ Ż̄]` (d × 2k).
-    ptmp: AlignedVec,
-    pgrad: AlignedVec,
     /// Row-major weight-gradient accumulators of the sparse data products (see
-    /// `Plan::sacc_off`), added into `padj` and `padjt` at the end of the chunk.
+    /// `Plan::sacc_off`): added into `padj` and `padjt` at the end of the chunk, or, for a
+    /// weight that only its sparse product reads (`Plan::sacc_sole`), the weight's partial sum
+    /// itself.
     sacc: AlignedVec,
     growths: u64,
+}
+
+impl Partial {
+    fn capacity(&self) -> usize {
+        self.padj.capacity()
+            + self.padjt.capacity()
+            + self.rval.capacity()
+            + self.rtan.capacity()
+            + self.sadj.capacity()
+            + self.sadjt.capacity()
+            + self.sacc.capacity()
+    }
+}
+
+/// The partial sums of a chunk that no worker is running (see [`Tape::run_chunks`]).
+fn unlocked(m: &mut Mutex<Partial>) -> &mut Partial {
+    m.get_mut().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Plans and chunk buffers of streamed evaluations.
 #[derive(Debug, Default)]
 pub(super) struct Streamer {
     plan: Plan,
+    /// One set of block buffers per worker (the first `workers`).
     work: Vec<Work>,
+    workers: usize,
+    /// One set of partial sums per chunk, each taken by the worker that runs the chunk.
+    parts: Vec<Mutex<Partial>>,
     /// `[W Ẇ]` side by side for each paired data product (offsets in `Plan::pair_off`).
     wpair: AlignedVec,
     /// The row-major right operands of the sparse data products (offsets in
@@ -194,7 +232,11 @@ impl Streamer {
 
     /// Reallocations of the chunk buffers.
     pub fn growths(&self) -> u64 {
-        self.growths + self.work.iter().map(|w| w.growths).sum::<u64>()
+        let parts = self.parts.iter().map(|m| match m.lock() {
+            Ok(p) => p.growths,
+            Err(e) => e.into_inner().growths,
+        });
+        self.growths + self.work.iter().map(|w| w.growths).sum::<u64>() + parts.sum::<u64>()
     }
 
     /// Bytes reserved by the chunk buffers.
@@ -209,17 +251,18 @@ impl Streamer {
                     + w.baux.capacity()
                     + w.scratch.capacity()
                     + w.tmp.capacity()
-                    + w.padj.capacity()
-                    + w.padjt.capacity()
-                    + w.rval.capacity()
-                    + w.rtan.capacity()
-                    + w.sadj.capacity()
-                    + w.sadjt.capacity()
                     + w.ptmp.capacity()
-                    + w.pgrad.capacity()
-                    + w.sacc.capacity())
+                    + w.pgrad.capacity())
             })
             .sum::<usize>()
+            + self
+                .parts
+                .iter()
+                .map(|m| match m.lock() {
+                    Ok(p) => 8 * p.capacity(),
+                    Err(e) => 8 * e.into_inner().capacity(),
+                })
+                .sum::<usize>()
             + 8 * (self.wpair.capacity() + self.wrow.capacity())
     }
 }
@@ -449,6 +492,46 @@ impl Plan {
     fn chunks(&self) -> usize {
         self.bounds.len() - 1
     }
+
+    /// Mark the sparse data products whose right operand no other block rule reads
+    /// ([`Plan::sacc_sole`]), take those operands out of the chunks' partial sums, and lay the
+    /// remaining partial sums out again.
+    fn find_sole_operands(&mut self, nodes: &[Node], out: usize) {
+        let mut dropped = false;
+        for i in 0..=out {
+            if self.sacc_off[i] == UNSET {
+                continue;
+            }
+            let b = nodes[i].b as usize;
+            if self.poff[b] == UNSET {
+                continue; // no gradient, or already taken by another product
+            }
+            let readers = (0..=out)
+                .filter(|&j| matches!(self.class[j], Class::Row | Class::Reduce))
+                .map(|j| {
+                    let n = &nodes[j];
+                    let a = (n.a as usize == b && self.src[j][0] == Src::Full) as usize;
+                    let bb = n.op.is_binary() && n.b as usize == b && self.src[j][1] == Src::Full;
+                    a + bb as usize
+                })
+                .sum::<usize>();
+            if readers == 1 {
+                self.sacc_sole[i] = true;
+                self.poff[b] = UNSET;
+                dropped = true;
+            }
+        }
+        if dropped {
+            let mut plen = 0usize;
+            for (j, po) in self.poff.iter_mut().enumerate() {
+                if *po != UNSET {
+                    *po = plen.next_multiple_of(LANES);
+                    plen = *po + nodes[j].len();
+                }
+            }
+            self.param_len = plen;
+        }
+    }
 }
 
 /// What the blocks of a chunk read (all immutable during the stream).
@@ -613,6 +696,8 @@ impl Tape {
             v.clear();
             v.resize(out + 1, UNSET);
         }
+        p.sacc_sole.clear();
+        p.sacc_sole.resize(out + 1, false);
         p.srow_ld.clear();
         p.srow_ld.resize(out + 1, 0);
         p.sacc_len = 0;
@@ -640,6 +725,7 @@ impl Tape {
             p.sacc_len += d * acc_stride(k4);
             p.sparse_cols = p.sparse_cols.max(2 * k4);
         }
+        p.find_sole_operands(nodes, out);
         grow(&mut stream.wrow, len, &mut stream.growths);
         for i in 0..=out {
             let o = p.srow_off[i];
@@ -667,14 +753,24 @@ impl Tape {
     }
 
     /// Size the chunk buffers for the plan.
+    /// Size the workers' block buffers and the chunks' partial sums for the plan: one worker
+    /// per thread of the current rayon pool, at most one per chunk.
     fn prepare_work(&mut self) {
-        let p = &self.stream.plan;
+        let st = &mut self.stream;
+        let p = &st.plan;
         let chunks = p.chunks();
-        if self.stream.work.len() < chunks {
-            self.stream.work.resize_with(chunks, Work::default);
+        st.workers = if self.par == Par::Seq {
+            1
+        } else {
+            rayon::current_num_threads().clamp(1, chunks)
+        };
+        if st.work.len() < st.workers {
+            st.work.resize_with(st.workers, Work::default);
         }
-        let max_chunk_rows = p.bounds.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-        for w in &mut self.stream.work[..chunks] {
+        if st.parts.len() < chunks {
+            st.parts.resize_with(chunks, Mutex::default);
+        }
+        for w in &mut st.work[..st.workers] {
             let g = &mut w.growths;
             for b in [&mut w.bval, &mut w.btan, &mut w.badj, &mut w.badjt] {
                 grow(b, p.block_len, g);
@@ -682,17 +778,22 @@ impl Tape {
             grow(&mut w.baux, p.block_aux_len, g);
             grow_vec(&mut w.scratch, 2 * p.max_rows.max(p.block), g);
             grow_vec(&mut w.tmp, p.red_len.max(1), g);
+            grow(&mut w.ptmp, p.block * p.pair_cols.max(p.sparse_cols), g);
+            if p.pair_grad <= PAIR_GRAD_MAX {
+                grow(&mut w.pgrad, p.pair_grad, g);
+            }
+        }
+        let max_chunk_rows = p.bounds.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+        for m in &mut st.parts[..chunks] {
+            let w = unlocked(m);
+            let g = &mut w.growths;
             grow(&mut w.padj, p.param_len, g);
             grow(&mut w.padjt, p.param_len, g);
             grow_vec(&mut w.rval, p.red_len, g);
             grow_vec(&mut w.rtan, p.red_len, g);
             grow_vec(&mut w.sadj, p.slice_width * max_chunk_rows, g);
             grow_vec(&mut w.sadjt, p.slice_width * max_chunk_rows, g);
-            grow(&mut w.ptmp, p.block * p.pair_cols.max(p.sparse_cols), g);
             grow(&mut w.sacc, p.sacc_len, g);
-            if p.pair_grad <= PAIR_GRAD_MAX {
-                grow(&mut w.pgrad, p.pair_grad, g);
-            }
         }
     }
 
@@ -728,37 +829,63 @@ impl Tape {
             need_tan: &need.tan,
             tangents: *eager_tangents,
         };
+        // Each worker takes the next chunk nobody has taken, so a worker slowed down (by other
+        // work on its core) runs fewer chunks; what a chunk computes does not depend on the
+        // worker that runs it.
         let chunks = ctx.plan.chunks();
-        let work = &mut stream.work[..chunks];
-        let job = |(c, w): (usize, &mut Work)| {
-            run_chunk(&ctx, c, w, forward, reverse, with_adj, with_tan);
+        let parts = &stream.parts[..chunks];
+        let next = AtomicUsize::new(0);
+        let job = |w: &mut Work| {
+            loop {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                if c >= chunks {
+                    break;
+                }
+                let mut part = parts[c].lock().unwrap_or_else(PoisonError::into_inner);
+                run_chunk(&ctx, c, w, &mut part, forward, reverse, with_adj, with_tan);
+            }
         };
+        let work = &mut stream.work[..stream.workers];
         if *par == Par::Seq {
-            work.iter_mut().enumerate().for_each(job);
+            work.iter_mut().for_each(job);
         } else {
-            work.par_iter_mut().enumerate().for_each(job);
+            work.par_iter_mut().for_each(job);
         }
     }
 
     /// Reduction values and tangents: the chunks' partial sums, added in chunk order.
     fn combine_reductions(&mut self) {
-        let p = &self.stream.plan;
+        let Tape {
+            nodes,
+            vals,
+            tans,
+            stream,
+            eager_tangents,
+            ..
+        } = self;
+        let p = &stream.plan;
+        let parts = &mut stream.parts[..p.chunks()];
         for (i, &ro) in p.roff.iter().enumerate() {
             if ro == UNSET {
                 continue;
             }
-            let n = self.nodes[i];
-            let off = n.off;
-            for k in 0..n.len() {
-                let mut s = 0.0;
-                let mut t = 0.0;
-                for w in &self.stream.work[..p.chunks()] {
-                    s += w.rval[ro + k];
-                    t += w.rtan[ro + k];
+            let n = nodes[i];
+            let live = *eager_tangents && n.live;
+            let (v, t) = (&mut vals[n.off..n.off + n.len()], &mut tans[..]);
+            v.fill(0.0);
+            if live {
+                t[n.off..n.off + n.len()].fill(0.0);
+            }
+            for m in parts.iter_mut() {
+                let w = unlocked(m);
+                for (d, s) in v.iter_mut().zip(&w.rval[ro..ro + n.len()]) {
+                    *d += s;
                 }
-                self.vals[off + k] = s;
-                if self.eager_tangents && n.live {
-                    self.tans[off + k] = t;
+                if live {
+                    let t = &mut t[n.off..n.off + n.len()];
+                    for (d, s) in t.iter_mut().zip(&w.rtan[ro..ro + n.len()]) {
+                        *d += s;
+                    }
                 }
             }
         }
@@ -766,22 +893,31 @@ impl Tape {
 
     /// Parameter adjoints and the sliced nodes' adjoints from the chunks, in chunk order.
     fn combine_adjoints(&mut self, with_adj: bool, with_tan: bool) {
-        let p = &self.stream.plan;
-        let work = &self.stream.work[..p.chunks()];
+        let Tape {
+            nodes,
+            adj,
+            adjt,
+            need,
+            stream,
+            ..
+        } = self;
+        let p = &stream.plan;
+        let parts = &mut stream.parts[..p.chunks()];
         for (i, &po) in p.poff.iter().enumerate() {
             if po == UNSET {
                 continue;
             }
-            let n = self.nodes[i];
+            let n = nodes[i];
             let off = n.off;
             for (use_it, dst, part) in [
-                (with_adj && self.need.adj[i], &mut self.adj, 0),
-                (with_tan && self.need.tan[i], &mut self.adjt, 1),
+                (with_adj && need.adj[i], &mut *adj, 0),
+                (with_tan && need.tan[i], &mut *adjt, 1),
             ] {
                 if !use_it {
                     continue;
                 }
-                for w in work {
+                for m in parts.iter_mut() {
+                    let w = unlocked(m);
                     let src = if part == 0 { &w.padj } else { &w.padjt };
                     for (d, s) in dst[off..off + n.len()]
                         .iter_mut()
@@ -792,17 +928,39 @@ impl Tape {
                 }
             }
         }
+        // The operands whose partial sums are their sparse products' row-major accumulators.
+        for (i, &so) in p.sacc_off.iter().enumerate() {
+            if !p.sacc_sole[i] {
+                continue;
+            }
+            let n = &nodes[i];
+            let b = n.b as usize;
+            let nb = &nodes[b];
+            for (use_it, dst, tangent) in [
+                (with_adj && need.adj[b], &mut *adj, false),
+                (with_tan && need.tan[b], &mut *adjt, true),
+            ] {
+                if !use_it {
+                    continue;
+                }
+                for m in parts.iter_mut() {
+                    let acc = &unlocked(m).sacc[so..];
+                    add_accumulator(n, nb, acc, tangent, &mut dst[nb.off..]);
+                }
+            }
+        }
         for (i, &so) in p.soff.iter().enumerate() {
             if so == UNSET {
                 continue;
             }
-            let n = self.nodes[i];
-            for (c, w) in work.iter().enumerate() {
+            let n = nodes[i];
+            for (c, m) in parts.iter_mut().enumerate() {
+                let w = unlocked(m);
                 let (r0, r1) = (p.bounds[c], p.bounds[c + 1]);
                 let rows = r1 - r0;
                 for (use_it, dst, src) in [
-                    (with_adj && self.need.adj[i], &mut self.adj, &w.sadj),
-                    (with_tan && self.need.tan[i], &mut self.adjt, &w.sadjt),
+                    (with_adj && need.adj[i], &mut *adj, &w.sadj),
+                    (with_tan && need.tan[i], &mut *adjt, &w.sadjt),
                 ] {
                     if !use_it {
                         continue;
@@ -821,10 +979,12 @@ impl Tape {
 }
 
 /// The blocks of chunk `c`, in order.
+#[allow(clippy::too_many_arguments)]
 fn run_chunk(
     ctx: &Ctx<'_>,
     c: usize,
     w: &mut Work,
+    part: &mut Partial,
     forward: bool,
     reverse: bool,
     with_adj: bool,
@@ -833,16 +993,16 @@ fn run_chunk(
     let p = ctx.plan;
     let (c0, c1) = (p.bounds[c], p.bounds[c + 1]);
     if forward {
-        w.rval[..p.red_len].fill(0.0);
-        w.rtan[..p.red_len].fill(0.0);
+        part.rval[..p.red_len].fill(0.0);
+        part.rtan[..p.red_len].fill(0.0);
     }
     if reverse {
-        w.padj[..p.param_len].fill(0.0);
-        w.padjt[..p.param_len].fill(0.0);
+        part.padj[..p.param_len].fill(0.0);
+        part.padjt[..p.param_len].fill(0.0);
         let s = p.slice_width * (c1 - c0);
-        w.sadj[..s].fill(0.0);
-        w.sadjt[..s].fill(0.0);
-        w.sacc[..p.sacc_len].fill(0.0);
+        part.sadj[..s].fill(0.0);
+        part.sadjt[..s].fill(0.0);
+        part.sacc[..p.sacc_len].fill(0.0);
     }
     let mut r0 = c0;
     while r0 < c1 {
@@ -851,44 +1011,61 @@ fn run_chunk(
         // rules when they run (they read this block from cache and are compute-bound), else by
         // its forward rules.
         let next = (r0 + r < c1).then(|| (r0 + r, p.block.min(c1 - r0 - r)));
-        block_forward(ctx, w, r0, r, forward, if reverse { None } else { next });
+        let ahead = if reverse { None } else { next };
+        block_forward(ctx, w, part, r0, r, forward, ahead);
         if reverse {
-            block_reverse(ctx, w, c0, c1, r0, r, with_adj, with_tan, next);
+            block_reverse(ctx, w, part, c0, c1, r0, r, with_adj, with_tan, next);
         }
         r0 += r;
     }
     if reverse {
-        flush_sparse(ctx, w, with_adj, with_tan);
+        flush_sparse(ctx, part, with_adj, with_tan);
     }
 }
 
 /// Add the chunk's row-major gradient accumulators of the sparse data products into its
-/// partial sums, in the right operands' layouts.
-fn flush_sparse(ctx: &Ctx<'_>, w: &mut Work, with_adj: bool, with_tan: bool) {
+/// partial sums, in the right operands' layouts (except those that are the partial sums,
+/// [`Plan::sacc_sole`]).
+fn flush_sparse(ctx: &Ctx<'_>, part: &mut Partial, with_adj: bool, with_tan: bool) {
     let p = ctx.plan;
     for (i, &so) in p.sacc_off.iter().enumerate() {
-        if so == UNSET {
+        if so == UNSET || p.sacc_sole[i] {
             continue;
         }
         let n = &ctx.nodes[i];
         let b = n.b as usize;
         let nb = &ctx.nodes[b];
-        let (kc, k4) = (n.cols, n.cols.next_multiple_of(4));
-        let (d, op_b) = rhs_layout(n, nb);
         let po = p.poff[b];
-        for (want, dst, c0) in [
-            (with_adj && nb.grad && ctx.need_adj[b], &mut w.padj, 0),
-            (with_tan && nb.grad && ctx.need_tan[b], &mut w.padjt, k4),
+        for (want, dst, tangent) in [
+            (
+                with_adj && nb.grad && ctx.need_adj[b],
+                &mut part.padj,
+                false,
+            ),
+            (
+                with_tan && nb.grad && ctx.need_tan[b],
+                &mut part.padjt,
+                true,
+            ),
         ] {
-            if !want {
-                continue;
+            if want {
+                add_accumulator(n, nb, &part.sacc[so..], tangent, &mut dst[po..]);
             }
-            for j in 0..d {
-                let row = &w.sacc[so + j * acc_stride(k4) + c0..][..kc];
-                for (c, &v) in row.iter().enumerate() {
-                    dst[po + op_b(j, c)] += v;
-                }
-            }
+        }
+    }
+}
+
+/// Add a sparse data product's row-major gradient accumulator (`acc`, from its start), its
+/// adjoint half or (`tangent`) its adjoint-tangent half, into `dst` in the layout of the right
+/// operand `nb`.
+fn add_accumulator(n: &Node, nb: &Node, acc: &[f64], tangent: bool, dst: &mut [f64]) {
+    let (kc, k4) = (n.cols, n.cols.next_multiple_of(4));
+    let (d, op_b) = rhs_layout(n, nb);
+    let c0 = if tangent { k4 } else { 0 };
+    for j in 0..d {
+        let row = &acc[j * acc_stride(k4) + c0..][..kc];
+        for (c, &v) in row.iter().enumerate() {
+            dst[op_b(j, c)] += v;
         }
     }
 }
@@ -1040,6 +1217,7 @@ fn input_tangent<'b>(
 fn block_forward(
     ctx: &Ctx<'_>,
     w: &mut Work,
+    part: &mut Partial,
     r0: usize,
     r: usize,
     accumulate: bool,
@@ -1174,7 +1352,7 @@ fn block_forward(
             });
             let ro = p.roff[i];
             if accumulate {
-                for (acc, v) in w.rval[ro..ro + len].iter_mut().zip(&w.tmp[..len]) {
+                for (acc, v) in part.rval[ro..ro + len].iter_mut().zip(&w.tmp[..len]) {
                     *acc += v;
                 }
             }
@@ -1197,7 +1375,7 @@ fn block_forward(
                 };
                 n.op.tangent(&args, &mut w.tmp[..len], &mut w.scratch);
                 if accumulate {
-                    for (acc, v) in w.rtan[ro..ro + len].iter_mut().zip(&w.tmp[..len]) {
+                    for (acc, v) in part.rtan[ro..ro + len].iter_mut().zip(&w.tmp[..len]) {
                         *acc += v;
                     }
                 }
@@ -1213,6 +1391,7 @@ fn block_forward(
 fn block_reverse(
     ctx: &Ctx<'_>,
     w: &mut Work,
+    part: &mut Partial,
     c0: usize,
     c1: usize,
     r0: usize,
@@ -1290,7 +1469,7 @@ fn block_reverse(
             let x = sparse_block(ctx, &n, r0, r);
             let k4 = n.cols.next_multiple_of(4);
             let (so, lda) = (p.sacc_off[i], acc_stride(k4));
-            let acc = &mut w.sacc[so..so + x.width() * lda];
+            let acc = &mut part.sacc[so..so + x.width() * lda];
             if adj_b && tan_b {
                 // `[Ȳ 0 Ȳ̇ 0]`, the halves `k₄` columns apart, as one product.
                 let l = r * k4;
@@ -1323,17 +1502,20 @@ fn block_reverse(
                 let g = view_mut(&mut w.pgrad[..2 * nb.len()], nb.rows, 2 * nb.cols);
                 matmul_ahead(g, Accum::Replace, x.transpose(), y2, ahead);
                 let m = nb.len();
-                for (d, s) in w.padj[po..po + m].iter_mut().zip(&w.pgrad[..m]) {
+                for (d, s) in part.padj[po..po + m].iter_mut().zip(&w.pgrad[..m]) {
                     *d += s;
                 }
-                for (d, s) in w.padjt[po..po + m].iter_mut().zip(&w.pgrad[m..2 * m]) {
+                for (d, s) in part.padjt[po..po + m].iter_mut().zip(&w.pgrad[m..2 * m]) {
                     *d += s;
                 }
                 continue;
             }
             // `B̄ += op(X)ᵀ·Ȳ` (through `B`'s transposition), the first product prefetching
             // the next block.
-            for (want, src, dst) in [(adj_b, ybar, &mut w.padj), (tan_b, dybar, &mut w.padjt)] {
+            for (want, src, dst) in [
+                (adj_b, ybar, &mut part.padj),
+                (tan_b, dybar, &mut part.padjt),
+            ] {
                 if !want {
                     continue;
                 }
@@ -1395,14 +1577,14 @@ fn block_reverse(
             if adj {
                 let dst = match s {
                     Src::Block => &mut apre[jo..jo + jl],
-                    _ => &mut w.padj[jo..jo + jl],
+                    _ => &mut part.padj[jo..jo + jl],
                 };
                 n.op.vjp(side, &args, dst, &mut w.scratch);
             }
             if tan {
                 let dst = match s {
                     Src::Block => &mut tpre[jo..jo + jl],
-                    _ => &mut w.padjt[jo..jo + jl],
+                    _ => &mut part.padjt[jo..jo + jl],
                 };
                 n.op.vjp_tangent(side, &args, dst, &mut w.scratch);
             }
@@ -1421,13 +1603,13 @@ fn block_reverse(
             let at = (so + j) * rows + (r0 - c0);
             if with_adj && ctx.need_adj[i] {
                 let src = &w.badj[bo + j * r..bo + (j + 1) * r];
-                for (d, s) in w.sadj[at..at + r].iter_mut().zip(src) {
+                for (d, s) in part.sadj[at..at + r].iter_mut().zip(src) {
                     *d += s;
                 }
             }
             if with_tan && ctx.need_tan[i] {
                 let src = &w.badjt[bo + j * r..bo + (j + 1) * r];
-                for (d, s) in w.sadjt[at..at + r].iter_mut().zip(src) {
+                for (d, s) in part.sadjt[at..at + r].iter_mut().zip(src) {
                     *d += s;
                 }
             }
