@@ -74,6 +74,23 @@ impl AlignedVec {
         self.len = 0;
     }
 
+    /// Make room for at least `total` entries in all, allocating no more than that (unlike the
+    /// doubling of [`AlignedVec::resize`]); nothing happens when they already fit.
+    ///
+    /// ```
+    /// use bilevel_linalg::AlignedVec;
+    /// let mut v = AlignedVec::zeros(3);
+    /// v.reserve_total(1000);
+    /// assert!(v.capacity() >= 1000 && v.capacity() < 1000 + 8);
+    /// assert_eq!(v.len(), 3);
+    /// ```
+    pub fn reserve_total(&mut self, total: usize) {
+        let lines = total.div_ceil(LANES);
+        if lines > self.lines.capacity() {
+            self.lines.reserve_exact(lines - self.lines.len());
+        }
+    }
+
     /// Grow or shrink to `len` entries; new entries are `value`. Shrinking keeps the capacity.
     pub fn resize(&mut self, len: usize, value: f64) {
         let lines = len.div_ceil(LANES);

@@ -129,13 +129,19 @@ impl SparseRows {
         if d > Self::MAX_WIDTH {
             return None;
         }
+        // Counted first, so that each buffer is allocated once at its size (grown by doubling
+        // and shrunk after, they would be copied twice and, for a moment, take up to three
+        // times their size).
+        let nnz = (0..n)
+            .map(|s| (0..d).filter(|&j| at(s, j) != 0.0).count())
+            .sum::<usize>();
         let mut ptr = Vec::with_capacity(n + 1);
         ptr.push(0);
-        let (mut idx, mut val) = (Vec::new(), Vec::new());
+        let (mut idx, mut val) = (Vec::with_capacity(nnz), Vec::new());
         // The distinct values by their bits while there are at most 256.
         let mut table: Vec<f64> = Vec::new();
         let mut code = std::collections::HashMap::new();
-        let mut codes: Option<Vec<u8>> = Some(Vec::new());
+        let mut codes: Option<Vec<u8>> = Some(Vec::with_capacity(nnz));
         for s in 0..n {
             for j in 0..d {
                 let v = at(s, j);
@@ -157,7 +163,8 @@ impl SparseRows {
                     Ok(c) => cs.push(c),
                     Err(_) => {
                         // The 257th distinct value: the values so far, then this one, plain.
-                        val = cs.iter().map(|&c| table[c as usize]).collect();
+                        val = Vec::with_capacity(nnz);
+                        val.extend(cs.iter().map(|&c| table[c as usize]));
                         val.push(v);
                         codes = None;
                     }
@@ -165,18 +172,13 @@ impl SparseRows {
             }
             ptr.push(idx.len());
         }
-        idx.shrink_to_fit();
         let val = match codes {
-            Some(mut codes) => {
-                codes.shrink_to_fit();
+            Some(codes) => {
                 let mut t = Box::new([0.0; 256]);
                 t[..table.len()].copy_from_slice(&table);
                 Values::Coded { codes, table: t }
             }
-            None => {
-                val.shrink_to_fit();
-                Values::Plain(val)
-            }
+            None => Values::Plain(val),
         };
         Some(SparseRows {
             ptr,

@@ -199,6 +199,16 @@ impl Op {
         )
     }
 
+    /// Entries of scratch the operation's rules use, for an output of `rows` rows (the row
+    /// sums of the softmax family; nothing for the others).
+    #[inline]
+    pub(crate) fn scratch_len(self, rows: usize) -> usize {
+        match self {
+            Op::LogSumExpRows | Op::XentRows { .. } | Op::SoftmaxRows => 2 * rows,
+            _ => 0,
+        }
+    }
+
     /// Entries of auxiliary storage the operation keeps (the row probabilities of a softmax
     /// family operation).
     #[inline]

@@ -5,7 +5,7 @@
 
 use super::{Node, Tape, UNSET, Var, grow, place};
 use crate::ops::{Op, Unary};
-use bilevel_linalg::{Mat, MatRef};
+use bilevel_linalg::{AlignedVec, Mat, MatRef};
 use std::sync::Arc;
 
 impl Tape {
@@ -59,21 +59,52 @@ impl Tape {
         }
     }
 
-    /// Give node `i` its place in the arenas (and zero its tangent when tangents are eager).
-    pub(super) fn lay_out(&mut self, i: usize) {
+    /// Entries node `i` takes in the value arena and in the auxiliary arena.
+    fn arena_lens(&self, i: usize) -> (usize, usize) {
         let n = self.nodes[i];
         let len = if matches!(n.op, Op::Shared(_)) {
             0
         } else {
             n.len()
         };
-        let off = place(self.vals.len(), len);
-        grow(&mut self.vals, off + len, &mut self.growths);
         let aux_len = if n.is_leaf() {
             0
         } else {
             n.op.aux_len(self.dims(&n))
         };
+        (len, aux_len)
+    }
+
+    /// Make room, exactly, for laying out the nodes `i < upto` that `pick` selects, in order: an
+    /// evaluation that lays out many nodes at once would otherwise leave the arenas up to twice
+    /// their size (the buffers grow by doubling).
+    pub(super) fn reserve_lay_out(&mut self, upto: usize, pick: impl Fn(&Tape, usize) -> bool) {
+        let (mut end, mut aux_end) = (self.vals.len(), self.aux.len());
+        for i in (0..upto).filter(|&i| pick(self, i)) {
+            let (len, aux_len) = self.arena_lens(i);
+            end = place(end, len) + len;
+            aux_end = place(aux_end, aux_len) + aux_len;
+        }
+        let growths = &mut self.growths;
+        let mut fit = |v: &mut AlignedVec, total: usize| {
+            if total > v.capacity() {
+                *growths += 1;
+                v.reserve_total(total);
+            }
+        };
+        fit(&mut self.vals, end);
+        fit(&mut self.aux, aux_end);
+        if self.eager_tangents {
+            fit(&mut self.tans, end);
+        }
+    }
+
+    /// Give node `i` its place in the arenas (and zero its tangent when tangents are eager).
+    pub(super) fn lay_out(&mut self, i: usize) {
+        let n = self.nodes[i];
+        let (len, aux_len) = self.arena_lens(i);
+        let off = place(self.vals.len(), len);
+        grow(&mut self.vals, off + len, &mut self.growths);
         let aux = place(self.aux.len(), aux_len);
         grow(&mut self.aux, aux + aux_len, &mut self.growths);
         // A streamed evaluation reads shared data in place; whole-tensor evaluation makes a

@@ -21,7 +21,11 @@ impl Tape {
     pub(super) fn compute_node(&mut self, i: usize) {
         let n = self.nodes[i];
         let d = self.dims(&n);
-        grow_vec(&mut self.scratch, 2 * n.rows.max(1), &mut self.growths);
+        grow_vec(
+            &mut self.scratch,
+            n.op.scratch_len(n.rows),
+            &mut self.growths,
+        );
         let (na, nb) = (self.nodes[n.a as usize], self.nodes[n.b as usize]);
         // A product with a constant left operand computes value and tangent in one pass.
         if self.eager_tangents && n.live && matches!(n.op, Op::MatMul { .. }) && !na.grad && nb.live
@@ -92,7 +96,9 @@ impl Tape {
         if self.computed == self.nodes.len() {
             return;
         }
-        for i in self.computed..self.nodes.len() {
+        let (from, to) = (self.computed, self.nodes.len());
+        self.reserve_lay_out(to, |t, i| i >= from && t.nodes[i].off == UNSET);
+        for i in from..to {
             if self.nodes[i].off == UNSET {
                 self.lay_out(i);
             }
@@ -195,8 +201,8 @@ impl Tape {
         self.refresh_live();
         let len = self.vals.len();
         super::grow(&mut self.tans, len, &mut self.growths);
-        let max_rows = self.nodes.iter().map(|n| n.rows).max().unwrap_or(0);
-        grow_vec(&mut self.scratch, 2 * max_rows, &mut self.growths);
+        let need = self.scratch_need();
+        grow_vec(&mut self.scratch, need, &mut self.growths);
         for i in 0..self.nodes.len() {
             let n = self.nodes[i];
             if n.is_leaf() || !n.grad {

@@ -368,6 +368,12 @@ impl Tape {
             + self.stream.capacity_bytes()
     }
 
+    /// Scratch entries the whole-tensor rules of the recording need (see [`Op::scratch_len`]).
+    fn scratch_need(&self) -> usize {
+        let need = |n: &Node| n.op.scratch_len(n.rows);
+        self.nodes.iter().map(need).max().unwrap_or(0)
+    }
+
     #[track_caller]
     fn node(&self, v: Var) -> &Node {
         assert!(

@@ -111,8 +111,8 @@ impl Tape {
     /// Zero the adjoint arenas a sweep fills, over the `len` entries laid out.
     pub(super) fn zero_adjoints(&mut self, with_adj: bool, with_tan: bool) {
         let len = self.vals.len();
-        let max_rows = self.nodes.iter().map(|n| n.rows).max().unwrap_or(0);
-        grow_vec(&mut self.scratch, 2 * max_rows.max(1), &mut self.growths);
+        let need = self.scratch_need();
+        grow_vec(&mut self.scratch, need, &mut self.growths);
         if with_adj {
             grow(&mut self.adj, len, &mut self.growths);
             self.adj[..len].fill(0.0);

@@ -571,9 +571,13 @@ impl Tape {
         let with_tan = sweep == Sweep::Both;
         self.need.compute(&self.nodes, o, Some(targets), with_tan);
         // Parameter-sized nodes live in the arena; row nodes only in block buffers.
+        let in_arena = |t: &Tape, i: usize| {
+            let c = t.stream.plan.class[i];
+            t.nodes[i].off == UNSET && matches!(c, Class::Pre | Class::Reduce | Class::Post)
+        };
+        self.reserve_lay_out(o + 1, in_arena);
         for i in 0..=o {
-            let c = self.stream.plan.class[i];
-            if self.nodes[i].off == UNSET && matches!(c, Class::Pre | Class::Reduce | Class::Post) {
+            if in_arena(self, i) {
                 self.lay_out(i);
             }
         }
