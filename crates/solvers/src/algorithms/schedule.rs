@@ -29,6 +29,17 @@ impl Decay {
     }
 }
 
+/// The step `c/(k + 1)^a` at iteration `k` (from 0) of a schedule with initial step `c` and
+/// decay exponent `a` (SOBA's, and the benchmark's `update_lr`): constant for `a = 0`.
+pub(crate) fn decayed(c: f64, a: f64, k: u64) -> f64 {
+    c / ((k + 1) as f64).powf(a)
+}
+
+/// A decay exponent must lie in `[0, 1]`.
+pub(crate) fn check_decay(solver: &'static str, name: &'static str, a: f64) -> Result<(), Error> {
+    check(solver, name, a, (0.0..=1.0).contains(&a), "in [0, 1]")
+}
+
 /// The schedule offset must be finite and at least 1.
 pub(crate) fn check_offset(solver: &'static str, k0: f64) -> Result<(), Error> {
     check(solver, "k0", k0, k0.is_finite() && k0 >= 1.0, ">= 1")
