@@ -1,6 +1,7 @@
 //! The schedules the F²SA family shares: an offset `k₀ ≥ 1` and polynomial decays in
 //! `r_k = (k + k₀)/k₀` ([`Decay`]), and the step and penalty schedule of F²SA and F³SA
-//! ([`PenaltySchedule`]), with its validation and step-size rules written once.
+//! ([`PenaltySchedule`]), with its validation and step-size rules written once; and the steps
+//! `c/(k + 1)^a` of SOBA, BSA and TTSA (`decayed`).
 
 use crate::error::{Error, check, check_pos};
 use serde::{Deserialize, Serialize};
