@@ -36,7 +36,7 @@ pub struct TtsaParams {
     /// `Q`: the length of the series; the truncation is uniform in `{0, …, Q − 1}` (the paper's
     /// `t_max`). Default 10.
     pub neumann_terms: usize,
-    /// Minibatch oracles, as [`BsaParams::batch`]. Default 64 and 64.
+    /// Minibatch oracles, as [`BsaParams::batch`](super::BsaParams::batch). Default 64 and 64.
     pub batch: Option<Minibatch>,
 }
 
