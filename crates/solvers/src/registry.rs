@@ -500,7 +500,7 @@ mod tests {
             (
                 "ttsa",
                 &["neumann_terms", "alpha_decay", "beta_decay"],
-                &["alpha", "eta"],
+                &["alpha", "eta", "beta"],
             ),
         ] {
             let mut p = solver(name).unwrap().defaults();

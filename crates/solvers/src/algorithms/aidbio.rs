@@ -135,6 +135,8 @@ fn unseeded() -> SampleStream {
 /// independent estimates of `I − η∇²ᵧᵧg`, an unbiased estimate of `(I − η∇²ᵧᵧg)^q` (stocBiO's
 /// estimator); CG needs one operator for the whole solve, so it solves with the Hessian of one
 /// draw. The counts are those of the exact method, each stochastic oracle one Gc or one MV.
+/// [`Stocbio`](super::Stocbio) is this method with the series and the stochastic method's
+/// defaults (minibatches of 64), under its own name.
 #[derive(Clone, Debug)]
 pub struct AidBio {
     params: AidBioParams,

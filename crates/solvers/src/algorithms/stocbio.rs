@@ -25,7 +25,8 @@ pub struct StocbioParams {
     pub eta: f64,
     /// `D`: SGD steps on `g(x, ·)` per outer iteration, warm-started. Default 10.
     pub inner_steps: usize,
-    /// `Q`: Hessian-vector products of the Neumann series (`Q + 1` terms). Default 10.
+    /// `Q`: Hessian-vector products of the Neumann series (`Q + 1` terms; `Q = 0` takes
+    /// `v = η∇ᵧf`). Default 10.
     pub neumann_steps: usize,
     /// Minibatch oracles: every inner gradient, every factor of the series, the mixed product
     /// and the pair `∇ₓf, ∇ᵧf` each take a draw of their own. `None`: exact oracles (AIDBiO

@@ -6,7 +6,7 @@ use super::soba::DEFAULT_BATCH;
 use crate::error::Error;
 use crate::implicit::State;
 use crate::oracle::Oracle;
-use crate::rules::{NEUMANN, Rule, StepRules, inner_rule, l_g_rule};
+use crate::rules::{NEUMANN, Rule, StepRules, inner_rule, l_g_rule, outer_rule};
 use crate::sampling::Minibatch;
 use crate::solver::{Iterate, Scalars, Solver, state_io};
 use bilevel_linalg::Mat;
@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 /// `x`, the series and the minibatch. The defaults are those of the benchmark's solver
 /// (benchopt's `benchmark_bilevel`, `solvers/ttsa.py`: `step_size = 0.1` for `α` and `η`,
 /// `outer_ratio = 1`, decays `2/5` and `3/5`, a series of ten, batches of 64); the decays are
-/// the paper's orders `K^{−2/5}` and `K^{−3/5}` for a nonconvex `Φ` (Theorem 2 takes constant
-/// steps of those orders for a horizon `K`).
+/// the paper's orders `K^{−2/5}` and `K^{−3/5}` for a weakly convex `Φ` (its analysis takes
+/// constant steps of those orders for a horizon `K`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TtsaParams {
     /// `α`: the lower-level step (the fast time scale) at the first iteration. Default 0.1;
@@ -25,16 +25,16 @@ pub struct TtsaParams {
     pub alpha: f64,
     /// `a_α ∈ [0, 1]`: the decay exponent of `α_k`. Default `2/5`.
     pub alpha_decay: f64,
-    /// `β`: the outer step (the slow time scale) at the first iteration. Default 0.1. The
-    /// paper's steps depend on constants of its assumptions with no closed form here: no rule.
+    /// `β`: the outer step (the slow time scale) at the first iteration. Default 0.1; the rule
+    /// is the shared `1/(2L_Φ)` (ours: the paper's constants have no closed form here), half the
+    /// rule's `α`, and the decays make `β_k/α_k → 0`.
     pub beta: f64,
     /// `a_β ∈ [0, 1]`: the decay exponent of `β_k`. Default `3/5`.
     pub beta_decay: f64,
     /// `η`: the step of the series (the paper's `c_h/L_g`, `c_h ∈ (0, 1]`; the rule takes
     /// `c_h = 1`). Default 0.1.
     pub eta: f64,
-    /// `Q`: the length of the series; the truncation is uniform in `{0, …, Q − 1}` (the paper's
-    /// `t_max`). Default 10.
+    /// `Q`: the length of the series; the truncation is uniform in `{0, …, Q − 1}`. Default 10.
     pub neumann_terms: usize,
     /// Minibatch oracles, as [`BsaParams::batch`](super::BsaParams::batch). Default 64 and 64.
     pub batch: Option<Minibatch>,
@@ -75,6 +75,7 @@ impl StepRules for TtsaParams {
         &[
             inner_rule!(TtsaParams, alpha),
             l_g_rule!(TtsaParams, eta, NEUMANN),
+            outer_rule!(TtsaParams, beta),
         ]
     }
 }
