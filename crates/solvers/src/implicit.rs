@@ -242,7 +242,7 @@ mod tests {
         // The mean of the random truncation over many draws (batches of 2 of the 4 samples),
         // against the same series: each draw is an unbiased estimate of it. A truncation that
         // forgot the factor Q (or drew p from 1..=Q) would be off by a factor of 4 (or by the
-        // first term, ηb, about 30 % of the sum here).
+        // first term, ηb, a quarter to 40 % of the sum here).
         let mb = Minibatch {
             batch_f: 2,
             batch_g: 2,
