@@ -34,6 +34,7 @@
 pub mod algorithms;
 pub mod atomic;
 mod error;
+mod implicit;
 mod linear;
 pub mod metrics;
 mod named;

@@ -90,6 +90,10 @@ solver_params! {
     ProxF2saMomentumParams => ProxF2saMomentum in prox_momentum, batch batch;
     SobaParams => Soba in soba, batch batch;
     SabaParams => Saba in saba, batch batch;
+    StocbioParams => Stocbio in stocbio, batch batch;
+    AmigoParams => Amigo in amigo, batch batch;
+    BsaParams => Bsa in bsa, batch batch;
+    TtsaParams => Ttsa in ttsa, batch batch;
 }
 
 /// One solver's parameters, whatever their type: set from text, derived from a problem's
@@ -256,6 +260,22 @@ pub const SOLVERS: &[SolverEntry] = &[
     ),
     entry::<SabaParams>(
         "SABA, SOBA's directions with SAGA variance reduction (same paper, Alg. 2)",
+    ),
+    entry::<StocbioParams>(
+        "StocBiO, inner SGD and a sampled Neumann series (Ji, Yang and Liang, \"Bilevel \
+         Optimization: Convergence Analysis and Enhanced Design\", Alg. 2)",
+    ),
+    entry::<AmigoParams>(
+        "AmIGO, warm-started SGD on y and on the linear system (Arbel and Mairal, \"Amortized \
+         implicit differentiation for stochastic bilevel optimization\", Alg. 1)",
+    ),
+    entry::<BsaParams>(
+        "BSA, inner SGD and a randomly truncated Neumann series (Ghadimi and Wang, \
+         \"Approximation Methods for Bilevel Programming\", Alg. 2)",
+    ),
+    entry::<TtsaParams>(
+        "TTSA, one inner step per outer step on two time scales (Hong, Wai, Wang and Yang, \"A \
+         Two-Timescale Stochastic Algorithm Framework for Bilevel Optimization\", Alg. 1)",
     ),
 ];
 
@@ -458,6 +478,59 @@ mod tests {
         assert_eq!(a.for_seed(2).to_json()["batch"]["seed"], 2);
         a.set("batch", "none").unwrap();
         assert!(a.to_json().get("batch").is_none());
+        // The stochastic implicit methods: their keys, and the rules that replace their steps.
+        let quad = crate::problems::QuadraticKappa::new(20.0, 2);
+        let c = crate::problem::Problem::smoothness(&quad).unwrap(); // L_g = L_Φ = 2
+        for (name, extra, derived) in [
+            (
+                "stocbio",
+                &["inner_steps", "neumann_steps"][..],
+                &["alpha", "eta", "beta"][..],
+            ),
+            (
+                "amigo",
+                &["inner_steps", "linear_steps"],
+                &["alpha", "eta", "beta"],
+            ),
+            (
+                "bsa",
+                &["inner_steps", "neumann_terms", "alpha_decay", "beta_decay"],
+                &["alpha", "eta", "beta"],
+            ),
+            (
+                "ttsa",
+                &["neumann_terms", "alpha_decay", "beta_decay"],
+                &["alpha", "eta", "beta"],
+            ),
+        ] {
+            let mut p = solver(name).unwrap().defaults();
+            let keys = p.keys();
+            for k in ["alpha", "beta", "eta", "batch.batch_f", "batch.seed"]
+                .iter()
+                .chain(extra)
+            {
+                assert!(keys.iter().any(|x| x == k), "{name}: {k} in {keys:?}");
+            }
+            assert_eq!(p.to_json()["batch"]["batch_g"], 64, "{name}");
+            let d = p.derive(&c, Some(100), &[]);
+            let got: Vec<(&str, f64)> = d.iter().map(|d| (d.key.as_str(), d.value)).collect();
+            let want: Vec<(&str, f64)> = derived
+                .iter()
+                .map(|&k| (k, if k == "beta" { 0.25 } else { 0.5 }))
+                .collect();
+            assert_eq!(got, want, "{name}");
+            p.set("batch", "none").unwrap();
+            p.set(extra[0], "3").unwrap();
+            assert!(p.to_json()["batch"].is_null(), "{name}");
+            let e = p
+                .set("eta", "-1")
+                .and_then(|_| p.build().map(|_| ()))
+                .unwrap_err();
+            assert!(
+                matches!(e, Error::InvalidParameter { name: "eta", .. }),
+                "{name}: {e}"
+            );
+        }
         let mut q = solver("pgd-qp").unwrap().defaults();
         let e = q.set("rho", "Sqrt").unwrap_err();
         assert!(e.to_string().contains("`rho`"), "{e}");

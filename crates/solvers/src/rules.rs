@@ -122,16 +122,30 @@ pub(crate) const INNER: &str = "1/L_g: gradient descent on the L_g-smooth g(x, �
 pub(crate) const OUTER: &str =
     "1/(2 L_Φ): a gradient step on the L_Φ-smooth Φ (our choice, not a theorem's)";
 
-/// An inner step `1/L_g` for the parameter `key`.
-macro_rules! inner_rule {
-    ($p:ty, $key:ident) => {
+/// The text of [`inv_l_g`] for the step `η` of a Neumann series of `[∇²ᵧᵧg]⁻¹`.
+pub(crate) const NEUMANN: &str = "1/L_g: 0 ⪯ I − η∇²ᵧᵧg ≺ I for the L_g-smooth, strongly convex g(x, ·), so the Neumann series converges";
+/// The text of [`inv_l_g`] for the step of SGD on the linear system `∇²ᵧᵧg·v = ∇ᵧf`.
+pub(crate) const LINEAR: &str =
+    "1/L_g: gradient descent on ½vᵀ∇²ᵧᵧg v − ∇ᵧfᵀv, whose Hessian ∇²ᵧᵧg ⪯ L_g I";
+
+/// The step `1/L_g` for the parameter `key`, with the rule's text.
+macro_rules! l_g_rule {
+    ($p:ty, $key:ident, $text:expr) => {
         $crate::rules::Rule::<$p> {
             key: stringify!($key),
-            text: $crate::rules::INNER,
+            text: $text,
             unless_set: &[],
             value: $crate::rules::inv_l_g,
             set: |p, v| p.$key = v,
         }
+    };
+}
+pub(crate) use l_g_rule;
+
+/// An inner step `1/L_g` for the parameter `key`.
+macro_rules! inner_rule {
+    ($p:ty, $key:ident) => {
+        $crate::rules::l_g_rule!($p, $key, $crate::rules::INNER)
     };
 }
 pub(crate) use inner_rule;

@@ -85,6 +85,12 @@ impl SampleStream {
         }
     }
 
+    /// One index uniform in `0..n` (`n ≥ 1`): the one index of `draw(n, 1)`, so `n = 1` gives 0
+    /// without consuming the stream.
+    pub fn pick(&mut self, n: usize) -> usize {
+        if n <= 1 { 0 } else { self.below(n) }
+    }
+
     /// `min(b, n)` distinct indices of `0..n`, sorted, uniformly among all such sets (Floyd's
     /// algorithm); `b ≥ n` gives `0..n` without consuming the stream.
     ///
@@ -242,6 +248,17 @@ mod tests {
         }
         // Each index is drawn with probability 3/10: 600 expected hits.
         assert!(hits.iter().all(|&h| (500..700).contains(&h)), "{hits:?}");
+    }
+
+    #[test]
+    fn a_pick_is_the_index_of_a_draw_of_one() {
+        let (mut a, mut b) = (SampleStream::new(9), SampleStream::new(9));
+        for n in [1, 2, 3, 10, 1000, 1, 7] {
+            for _ in 0..50 {
+                assert_eq!(a.pick(n), b.draw(n, 1)[0]);
+            }
+        }
+        assert_eq!(a, b);
     }
 
     /// Floyd's algorithm as first written, with a list searched linearly.

@@ -67,7 +67,8 @@ fn snapshot_cases() -> Vec<Case> {
     ]
 }
 
-/// SOBA and SABA on minibatches of 2 of the 8 samples (the draws are part of the snapshot).
+/// SOBA, SABA, StocBiO, AmIGO, BSA and TTSA on minibatches of 2 of the 8 samples (the draws
+/// are part of the snapshot), with their default steps.
 fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
     let batch = Some(bilevel_solvers::sampling::Minibatch {
         batch_f: 2,
@@ -91,6 +92,46 @@ fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
                 Saba::new(SabaParams {
                     batch,
                     ..SabaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "stocbio",
+            Box::new(
+                Stocbio::new(StocbioParams {
+                    batch,
+                    ..StocbioParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "amigo",
+            Box::new(
+                Amigo::new(AmigoParams {
+                    batch,
+                    ..AmigoParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "bsa",
+            Box::new(
+                Bsa::new(BsaParams {
+                    batch,
+                    ..BsaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "ttsa",
+            Box::new(
+                Ttsa::new(TtsaParams {
+                    batch,
+                    ..TtsaParams::default()
                 })
                 .unwrap(),
             ),

@@ -4,8 +4,9 @@
 use bilevel_ad::Evaluator;
 use bilevel_linalg::Mat;
 use bilevel_solvers::algorithms::{
-    AidBio, AidBioParams, F2sa, F2saParams, F3sa, F3saParams, LinearSolve, PenaltySchedule,
-    ProxF2saMomentum, ProxF2saMomentumParams,
+    AidBio, AidBioParams, Amigo, AmigoParams, Bsa, BsaParams, F2sa, F2saParams, F3sa, F3saParams,
+    LinearSolve, PenaltySchedule, ProxF2saMomentum, ProxF2saMomentumParams, Stocbio, StocbioParams,
+    Ttsa, TtsaParams,
 };
 use bilevel_solvers::problem::Grad;
 use bilevel_solvers::problems::{Activation, Dhc, DhcData, DhcModel, QuadraticKappa, ScSinCos};
@@ -696,5 +697,73 @@ fn aidbio_with_a_zero_outer_step_trains_the_lower_level_alone() {
             matches!(e, Error::InvalidParameter { name: "beta", .. }),
             "{e}"
         );
+    }
+}
+
+/// StocBiO, AmIGO, BSA and TTSA on minibatches of hyper-cleaning: their hypergradient steps
+/// on the sample weights lower the validation loss well below what the lower level reaches
+/// with the weights it starts from (the same method with a vanishing outer step, the F²SA
+/// slides' "without bilevel optimization" baseline). Measured: StocBiO 0.47 → 0.22, AmIGO
+/// 0.47 → 0.11, BSA (steps decaying as 1/√k) 0.47 → 0.40, TTSA (3000 single steps) 0.46 → 0.36.
+#[test]
+fn the_stochastic_implicit_methods_clean_labels_on_dhc() {
+    let p = dhc_task(150, 60, DhcModel::Linear, 1e-3);
+    let batch = Some(Minibatch {
+        batch_f: 16,
+        batch_g: 16,
+        seed: 1,
+    });
+    let make = |beta: f64| -> Vec<Box<dyn Solver>> {
+        vec![
+            Box::new(
+                Stocbio::new(StocbioParams {
+                    beta,
+                    batch,
+                    ..StocbioParams::default()
+                })
+                .unwrap(),
+            ),
+            Box::new(
+                Amigo::new(AmigoParams {
+                    beta,
+                    batch,
+                    ..AmigoParams::default()
+                })
+                .unwrap(),
+            ),
+            Box::new(
+                Bsa::new(BsaParams {
+                    beta,
+                    batch,
+                    ..BsaParams::default()
+                })
+                .unwrap(),
+            ),
+            Box::new(
+                Ttsa::new(TtsaParams {
+                    beta,
+                    batch,
+                    ..TtsaParams::default()
+                })
+                .unwrap(),
+            ),
+        ]
+    };
+    for (mut bilevel, mut alone) in make(10.0).into_iter().zip(make(1e-12)) {
+        let iters = if bilevel.name() == "ttsa" { 3000 } else { 300 };
+        let loss = |s: &mut dyn Solver| {
+            let r = Runner::new(RunConfig::iters(iters))
+                .unwrap()
+                .run(&p, s)
+                .unwrap();
+            assert_eq!(r.status, Status::MaxIter, "{}", s.name());
+            val_loss(&p, &r.iterate.y)
+        };
+        let (lb, la) = (loss(&mut *bilevel), loss(&mut *alone));
+        eprintln!(
+            "{}: validation loss {la:.4} (lower level alone) → {lb:.4}",
+            bilevel.name()
+        );
+        assert!(lb < 0.9 * la, "{}: {lb} vs {la}", bilevel.name());
     }
 }

@@ -1,10 +1,11 @@
 use crate::error::{Error, check, check_count, check_pos};
+use crate::implicit::{hypergradient, inner_sgd, neumann};
 use crate::linear::cg;
 use crate::oracle::Oracle;
 use crate::rules::{Rule, StepRules, inner_rule, outer_rule};
-use crate::sampling::{Minibatch, SampleStream, Source, grad_f, grad_g, hvp_yy_g_into, jvp_xy_g};
+use crate::sampling::{Minibatch, SampleStream, Source, grad_f, hvp_yy_g_into};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
-use crate::vecops::{axpy, lincomb, norm, zeros};
+use crate::vecops::{axpy, norm, zeros};
 use bilevel_linalg::{CgStart, CgWorkspace, Mat, MatMut, MatRef};
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +135,8 @@ fn unseeded() -> SampleStream {
 /// independent estimates of `I − η∇²ᵧᵧg`, an unbiased estimate of `(I − η∇²ᵧᵧg)^q` (stocBiO's
 /// estimator); CG needs one operator for the whole solve, so it solves with the Hessian of one
 /// draw. The counts are those of the exact method, each stochastic oracle one Gc or one MV.
+/// [`Stocbio`](super::Stocbio) is this method with the series and the stochastic method's
+/// defaults (minibatches of 64), under its own name.
 #[derive(Clone, Debug)]
 pub struct AidBio {
     params: AidBioParams,
@@ -177,11 +180,7 @@ impl Solver for AidBio {
         let p = self.params;
         let src = p.batch.as_ref().map_or(Source::Full, Source::Batch);
         let stream = &mut self.state.stream;
-        for _ in 0..p.inner_steps {
-            let d = src.draw_g(o, stream);
-            let gy = grad_g(o, &it.x, &it.y, &d).y;
-            axpy(&mut it.y, -p.alpha, &gy);
-        }
+        inner_sgd(o, &it.x, &mut it.y, p.alpha, p.inner_steps, &src, stream);
         if p.beta == 0.0 {
             // x stays where it is: nothing below would change it.
             return vec![
@@ -219,24 +218,11 @@ impl Solver for AidBio {
                 }
             }
             LinearSolve::Neumann { terms, eta } => {
-                let mut term = gf.y.clone();
-                let mut v = gf.y.clone();
-                let mut hp = zeros(term.nrows());
-                for _ in 1..terms {
-                    // A fresh draw per product: independent factors (I − ηH_j).
-                    let d = src.draw_g(o, stream);
-                    hvp_yy_g_into(o, x, y, term.as_ref(), hp.as_mut(), &d);
-                    axpy(&mut term, -eta, &hp);
-                    axpy(&mut v, 1.0, &term);
-                }
-                crate::vecops::scale(&mut v, eta);
-                self.state.v = v;
+                // A fresh draw per product: independent factors (I − ηH_j).
+                self.state.v = neumann(o, x, y, &gf.y, eta, terms - 1, &src, stream);
             }
         }
-        let v = &self.state.v;
-        let d = src.draw_g(o, stream);
-        let jv = jvp_xy_g(o, x, y, v, &d);
-        let d = lincomb(1.0, &gf.x, -1.0, &jv);
+        let d = hypergradient(o, x, y, &gf.x, &self.state.v, &src, stream);
         axpy(&mut it.x, -p.beta, &d);
         vec![
             ("hypergrad_est_norm", norm(&d)),

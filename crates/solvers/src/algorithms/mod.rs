@@ -18,12 +18,18 @@
 //! | [`ProxF2saMomentum`] | 1st | single | proximal single-loop F²SA with momentum, projections |
 //! | [`Soba`] | 2nd | single | SOBA: stochastic joint steps on `(y, v, x)` (Dagréou et al., Alg. 1) |
 //! | [`Saba`] | 2nd | single | SABA: SOBA's directions with SAGA variance reduction (same paper, Alg. 2) |
+//! | [`Stocbio`] | 2nd | D inner | StocBiO: inner SGD, sampled Neumann series (Ji, Yang and Liang, Alg. 2) |
+//! | [`Amigo`] | 2nd | T + N inner | AmIGO: warm-started SGD on `y` and on the linear system (Arbel and Mairal, Alg. 1) |
+//! | [`Bsa`] | 2nd | t inner | BSA: inner SGD, randomly truncated Neumann series (Ghadimi and Wang, Alg. 2) |
+//! | [`Ttsa`] | 2nd | single | TTSA: one inner step on a faster time scale, BSA's hypergradient (Hong, Wai, Wang and Yang, Alg. 1) |
 //!
 //! Not implemented: HJFBiO and MGBiO, which the papers compare against but do not define.
 
 pub(crate) mod aid;
 pub(crate) mod aidbio;
+pub(crate) mod amigo;
 pub(crate) mod bome;
+pub(crate) mod bsa;
 pub(crate) mod f2sa;
 pub(crate) mod f3sa;
 pub(crate) mod galet;
@@ -36,11 +42,15 @@ pub(crate) mod rhg;
 pub(crate) mod saba;
 mod schedule;
 pub(crate) mod soba;
+pub(crate) mod stocbio;
+pub(crate) mod ttsa;
 pub(crate) mod vpbgd;
 
 pub use aid::{SingleLoopAid, SingleLoopAidParams};
 pub use aidbio::{AidBio, AidBioParams, LinearSolve};
+pub use amigo::{Amigo, AmigoParams};
 pub use bome::{Bome, BomeParams};
+pub use bsa::{Bsa, BsaParams};
 pub use f2sa::{F2sa, F2saParams};
 pub use f3sa::{F3sa, F3saParams};
 pub use galet::{Galet, GaletParams, WIncrement};
@@ -53,4 +63,6 @@ pub use rhg::{Rhg, RhgParams};
 pub use saba::{MemoryInit, Saba, SabaParams};
 pub use schedule::PenaltySchedule;
 pub use soba::{Soba, SobaParams};
+pub use stocbio::{Stocbio, StocbioParams};
+pub use ttsa::{Ttsa, TtsaParams};
 pub use vpbgd::{VPbgd, VPbgdParams};

@@ -1,6 +1,7 @@
 //! The schedules the F²SA family shares: an offset `k₀ ≥ 1` and polynomial decays in
 //! `r_k = (k + k₀)/k₀` ([`Decay`]), and the step and penalty schedule of F²SA and F³SA
-//! ([`PenaltySchedule`]), with its validation and step-size rules written once.
+//! ([`PenaltySchedule`]), with its validation and step-size rules written once; and the steps
+//! `c/(k + 1)^a` of SOBA, BSA and TTSA (`decayed`).
 
 use crate::error::{Error, check, check_pos};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,17 @@ impl Decay {
     pub(crate) fn inv_r(self, k: u64) -> f64 {
         self.k0 / (k as f64 + self.k0)
     }
+}
+
+/// The step `c/(k + 1)^a` at iteration `k` (from 0) of a schedule with initial step `c` and
+/// decay exponent `a` (SOBA's, and the benchmark's `update_lr`): constant for `a = 0`.
+pub(crate) fn decayed(c: f64, a: f64, k: u64) -> f64 {
+    c / ((k + 1) as f64).powf(a)
+}
+
+/// A decay exponent must lie in `[0, 1]`.
+pub(crate) fn check_decay(solver: &'static str, name: &'static str, a: f64) -> Result<(), Error> {
+    check(solver, name, a, (0.0..=1.0).contains(&a), "in [0, 1]")
 }
 
 /// The schedule offset must be finite and at least 1.

@@ -3,7 +3,8 @@
 //! algorithms" (NeurIPS 2022), in which `y`, the linear-system solution `v` and `x` move
 //! together along three directions that are sums over samples.
 
-use crate::error::{Error, check, check_pos};
+use super::schedule::{check_decay, decayed};
+use crate::error::{Error, check_pos};
 use crate::oracle::Oracle;
 use crate::problem::{Cross, Grad};
 use crate::rules::StepRules;
@@ -129,11 +130,6 @@ impl Default for SobaParams {
     }
 }
 
-/// A decay exponent must lie in `[0, 1]`.
-fn check_decay(solver: &'static str, name: &'static str, a: f64) -> Result<(), Error> {
-    check(solver, name, a, (0.0..=1.0).contains(&a), "in [0, 1]")
-}
-
 impl SobaParams {
     /// Reject out-of-range values.
     pub fn validate(&self) -> Result<(), Error> {
@@ -146,10 +142,9 @@ impl SobaParams {
 
     /// `(ρ_k, γ_k)` at iteration `k` (from 0): `ρ/(k+1)^{a_ρ}`, `γ/(k+1)^{a_γ}`.
     pub fn steps(&self, k: u64) -> (f64, f64) {
-        let t = (k + 1) as f64;
         (
-            self.rho / t.powf(self.rho_decay),
-            self.gamma / t.powf(self.gamma_decay),
+            decayed(self.rho, self.rho_decay, k),
+            decayed(self.gamma, self.gamma_decay, k),
         )
     }
 }
