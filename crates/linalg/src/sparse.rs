@@ -371,6 +371,22 @@ macro_rules! with_values {
     };
 }
 
+/// The tile function `$f` called for the tile width `$w` (one of the widths [`tiles`] yields:
+/// 24, 20, 16, 12, 8, else 4 columns), its const parameter counting the width in units of
+/// `$unit` columns (1 for the portable tiles, 4 for the vector ones).
+macro_rules! by_width {
+    ($w:expr, $unit:literal, $f:ident::<$V:ty>($($arg:expr),* $(,)?)) => {
+        match $w {
+            24 => $f::<{ 24 / $unit }, $V>($($arg),*),
+            20 => $f::<{ 20 / $unit }, $V>($($arg),*),
+            16 => $f::<{ 16 / $unit }, $V>($($arg),*),
+            12 => $f::<{ 12 / $unit }, $V>($($arg),*),
+            8 => $f::<{ 8 / $unit }, $V>($($arg),*),
+            _ => $f::<{ 4 / $unit }, $V>($($arg),*),
+        }
+    };
+}
+
 /// [`sparse_mul`] compiled with AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -402,14 +418,7 @@ fn mul_tiles<V: ValueAt>(
     k: usize,
 ) {
     for (t0, w) in tiles(k) {
-        match w {
-            24 => mul_tile::<24, V>(out, ldo, x, val, b, ldb, t0, k),
-            20 => mul_tile::<20, V>(out, ldo, x, val, b, ldb, t0, k),
-            16 => mul_tile::<16, V>(out, ldo, x, val, b, ldb, t0, k),
-            12 => mul_tile::<12, V>(out, ldo, x, val, b, ldb, t0, k),
-            8 => mul_tile::<8, V>(out, ldo, x, val, b, ldb, t0, k),
-            _ => mul_tile::<4, V>(out, ldo, x, val, b, ldb, t0, k),
-        }
+        by_width!(w, 1, mul_tile::<V>(out, ldo, x, val, b, ldb, t0, k));
     }
 }
 
@@ -477,14 +486,7 @@ fn t_mul_tiles<V: ValueAt>(
     k: usize,
 ) {
     for (t0, w) in tiles(k) {
-        match w {
-            24 => t_mul_tile::<24, V>(acc, lda, x, val, g, ldg, t0, k),
-            20 => t_mul_tile::<20, V>(acc, lda, x, val, g, ldg, t0, k),
-            16 => t_mul_tile::<16, V>(acc, lda, x, val, g, ldg, t0, k),
-            12 => t_mul_tile::<12, V>(acc, lda, x, val, g, ldg, t0, k),
-            8 => t_mul_tile::<8, V>(acc, lda, x, val, g, ldg, t0, k),
-            _ => t_mul_tile::<4, V>(acc, lda, x, val, g, ldg, t0, k),
-        }
+        by_width!(w, 1, t_mul_tile::<V>(acc, lda, x, val, g, ldg, t0, k));
     }
 }
 
@@ -610,14 +612,7 @@ mod x86 {
         for (t0, w) in tiles(k) {
             // SAFETY: as for the portable tiles (see `mul_tile`).
             unsafe {
-                match w {
-                    24 => mul_tile::<6, V>(out, ldo, x, val, b, ldb, t0, k),
-                    20 => mul_tile::<5, V>(out, ldo, x, val, b, ldb, t0, k),
-                    16 => mul_tile::<4, V>(out, ldo, x, val, b, ldb, t0, k),
-                    12 => mul_tile::<3, V>(out, ldo, x, val, b, ldb, t0, k),
-                    8 => mul_tile::<2, V>(out, ldo, x, val, b, ldb, t0, k),
-                    _ => mul_tile::<1, V>(out, ldo, x, val, b, ldb, t0, k),
-                }
+                by_width!(w, 4, mul_tile::<V>(out, ldo, x, val, b, ldb, t0, k));
             }
         }
     }
@@ -635,14 +630,7 @@ mod x86 {
         for (t0, w) in tiles(k) {
             // SAFETY: as for the portable tiles (see `t_mul_tile`).
             unsafe {
-                match w {
-                    24 => t_mul_tile::<6, V>(acc, lda, x, val, g, ldg, t0, k),
-                    20 => t_mul_tile::<5, V>(acc, lda, x, val, g, ldg, t0, k),
-                    16 => t_mul_tile::<4, V>(acc, lda, x, val, g, ldg, t0, k),
-                    12 => t_mul_tile::<3, V>(acc, lda, x, val, g, ldg, t0, k),
-                    8 => t_mul_tile::<2, V>(acc, lda, x, val, g, ldg, t0, k),
-                    _ => t_mul_tile::<1, V>(acc, lda, x, val, g, ldg, t0, k),
-                }
+                by_width!(w, 4, t_mul_tile::<V>(acc, lda, x, val, g, ldg, t0, k));
             }
         }
     }
