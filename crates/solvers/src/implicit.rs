@@ -10,7 +10,9 @@
 
 use crate::error::Error;
 use crate::oracle::Oracle;
-use crate::sampling::{Draw, Minibatch, SampleStream, Source, grad_g, hvp_yy_g_into, jvp_xy_g};
+use crate::sampling::{
+    Draw, Minibatch, SampleStream, Source, grad_f, grad_g, hvp_yy_g_into, jvp_xy_g,
+};
 use crate::solver::col;
 use crate::vecops::{axpy, lincomb, scale, zeros};
 use bilevel_linalg::Mat;
@@ -150,6 +152,40 @@ pub(crate) fn hypergradient(
     let d = src.draw_g(o, stream);
     let jv = jvp_xy_g(o, x, y, v, &d);
     lincomb(1.0, fx, -1.0, &jv)
+}
+
+/// One outer iteration of the stochastic AID methods built on these pieces (StocBiO, AmIGO,
+/// BSA, TTSA), each quantity on its own draw: `inner_steps` steps of [`inner_sgd`] with step
+/// `alpha`, `(∇ₓfⱼ, ∇ᵧfⱼ)` at the new `y`, `v ≈ [∇²ᵧᵧg]⁻¹∇ᵧfⱼ` from `solve` (called with the
+/// oracle, `x`, `y`, `b = ∇ᵧfⱼ`, the state's `v` to overwrite or warm-start, the source and the
+/// stream), the [`hypergradient`] estimate `d`, and `x ← x − βd`. Returns `d`; the caller
+/// projects `x` if its method does.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn aid_iteration(
+    o: &mut Oracle<'_>,
+    x: &mut Mat<f64>,
+    y: &mut Mat<f64>,
+    st: &mut State,
+    (alpha, inner_steps): (f64, usize),
+    beta: f64,
+    src: &Source<'_>,
+    solve: impl FnOnce(
+        &mut Oracle<'_>,
+        &Mat<f64>,
+        &Mat<f64>,
+        &Mat<f64>,
+        &mut Mat<f64>,
+        &Source<'_>,
+        &mut SampleStream,
+    ),
+) -> Mat<f64> {
+    inner_sgd(o, x, y, alpha, inner_steps, src, &mut st.stream);
+    let dj = src.draw_f(o, &mut st.stream);
+    let gf = grad_f(o, x, y, &dj);
+    solve(o, x, y, &gf.y, &mut st.v, src, &mut st.stream);
+    let d = hypergradient(o, x, y, &gf.x, &st.v, src, &mut st.stream);
+    axpy(x, -beta, &d);
+    d
 }
 
 /// The state of the methods built on these pieces: the last (or, for AmIGO, warm-started)

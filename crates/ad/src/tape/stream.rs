@@ -46,7 +46,7 @@ use bilevel_linalg::{
 };
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// A shared matrix of at least this many entries (512 KiB) is streamed when it is the data of a
 /// sum over its samples.
@@ -207,6 +207,11 @@ fn unlocked(m: &mut Mutex<Partial>) -> &mut Partial {
     m.get_mut().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A chunk's partial sums, taken by the worker that runs the chunk (or read for statistics).
+fn locked(m: &Mutex<Partial>) -> MutexGuard<'_, Partial> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Plans and chunk buffers of streamed evaluations.
 #[derive(Debug, Default)]
 pub(super) struct Streamer {
@@ -232,10 +237,7 @@ impl Streamer {
 
     /// Reallocations of the chunk buffers.
     pub fn growths(&self) -> u64 {
-        let parts = self.parts.iter().map(|m| match m.lock() {
-            Ok(p) => p.growths,
-            Err(e) => e.into_inner().growths,
-        });
+        let parts = self.parts.iter().map(|m| locked(m).growths);
         self.growths + self.work.iter().map(|w| w.growths).sum::<u64>() + parts.sum::<u64>()
     }
 
@@ -258,10 +260,7 @@ impl Streamer {
             + self
                 .parts
                 .iter()
-                .map(|m| match m.lock() {
-                    Ok(p) => 8 * p.capacity(),
-                    Err(e) => 8 * e.into_inner().capacity(),
-                })
+                .map(|m| 8 * locked(m).capacity())
                 .sum::<usize>()
             + 8 * (self.wpair.capacity() + self.wrow.capacity())
     }
@@ -845,7 +844,7 @@ impl Tape {
                 if c >= chunks {
                     break;
                 }
-                let mut part = parts[c].lock().unwrap_or_else(PoisonError::into_inner);
+                let mut part = locked(&parts[c]);
                 run_chunk(&ctx, c, w, &mut part, forward, reverse, with_adj, with_tan);
             }
         };

@@ -2,12 +2,12 @@
 
 use super::soba::DEFAULT_BATCH;
 use crate::error::{Error, check_count, check_pos};
-use crate::implicit::{State, hypergradient, inner_sgd, sgd_linear};
+use crate::implicit::{State, aid_iteration, sgd_linear};
 use crate::oracle::Oracle;
 use crate::rules::{LINEAR, Rule, StepRules, inner_rule, l_g_rule, outer_rule};
-use crate::sampling::{Minibatch, Source, grad_f};
+use crate::sampling::{Minibatch, Source};
 use crate::solver::{Iterate, Scalars, Solver, state_io};
-use crate::vecops::{axpy, norm};
+use crate::vecops::norm;
 use bilevel_linalg::Mat;
 use serde::{Deserialize, Serialize};
 
@@ -113,23 +113,11 @@ impl Solver for Amigo {
     fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, _k: u64) -> Scalars {
         let p = self.params;
         let src = p.batch.as_ref().map_or(Source::Full, Source::Batch);
-        let st = &mut self.state;
-        inner_sgd(
-            o,
-            &it.x,
-            &mut it.y,
-            p.alpha,
-            p.inner_steps,
-            &src,
-            &mut st.stream,
-        );
-        let dj = src.draw_f(o, &mut st.stream);
-        let gf = grad_f(o, &it.x, &it.y, &dj);
-        let (x, y) = (&it.x, &it.y);
-        let (eta, n) = (p.eta, p.linear_steps);
-        sgd_linear(o, x, y, &mut st.v, &gf.y, eta, n, &src, &mut st.stream);
-        let d = hypergradient(o, x, y, &gf.x, &st.v, &src, &mut st.stream);
-        axpy(&mut it.x, -p.beta, &d);
+        let (x, y, st) = (&mut it.x, &mut it.y, &mut self.state);
+        let inner = (p.alpha, p.inner_steps);
+        let d = aid_iteration(o, x, y, st, inner, p.beta, &src, |o, x, y, b, v, src, s| {
+            sgd_linear(o, x, y, v, b, p.eta, p.linear_steps, src, s);
+        });
         vec![("hypergrad_est_norm", norm(&d)), ("v_norm", norm(&st.v))]
     }
     fn aux(&self) -> Vec<(&'static str, &Mat<f64>)> {

@@ -4,12 +4,12 @@
 use super::schedule::{check_decay, decayed};
 use super::soba::DEFAULT_BATCH;
 use crate::error::{Error, check_count, check_pos};
-use crate::implicit::{State, hypergradient, inner_sgd, neumann_random};
+use crate::implicit::{State, aid_iteration, neumann_random};
 use crate::oracle::Oracle;
 use crate::rules::{NEUMANN, Rule, StepRules, inner_rule, l_g_rule, outer_rule};
-use crate::sampling::{Minibatch, Source, grad_f};
+use crate::sampling::{Minibatch, Source};
 use crate::solver::{Iterate, Scalars, Solver, state_io};
-use crate::vecops::{axpy, norm};
+use crate::vecops::norm;
 use bilevel_linalg::Mat;
 use serde::{Deserialize, Serialize};
 
@@ -123,22 +123,20 @@ pub(crate) fn step(
     batch: Option<&Minibatch>,
 ) -> Scalars {
     let src = batch.map_or(Source::Full, Source::Batch);
-    inner_sgd(
+    let mut p = 0;
+    let (x, y) = (&mut it.x, &mut it.y);
+    let d = aid_iteration(
         o,
-        &it.x,
-        &mut it.y,
-        alpha,
-        inner_steps,
+        x,
+        y,
+        st,
+        (alpha, inner_steps),
+        beta,
         &src,
-        &mut st.stream,
+        |o, x, y, b, v, src, s| {
+            (*v, p) = neumann_random(o, x, y, b, eta, terms, src, s);
+        },
     );
-    let dj = src.draw_f(o, &mut st.stream);
-    let gf = grad_f(o, &it.x, &it.y, &dj);
-    let (x, y) = (&it.x, &it.y);
-    let (v, p) = neumann_random(o, x, y, &gf.y, eta, terms, &src, &mut st.stream);
-    st.v = v;
-    let d = hypergradient(o, x, y, &gf.x, &st.v, &src, &mut st.stream);
-    axpy(&mut it.x, -beta, &d);
     o.project_x(&mut it.x);
     vec![
         ("alpha", alpha),
