@@ -268,7 +268,8 @@ fn streamed_products_on_sparse_data_match_the_dense_ones() {
     check_sparse_against_whole("sparse dhc feature-major", &dhc(&dt, false), 3000, 1000);
     check_sparse_against_whole("sparse dhc sample-major", &dhc(&dt, true), 3000, 1000);
     // One-tile widths (7, and 14 with the tangent), several tiles (20, 40), a remainder tile
-    // (3, 6), rows padded by a cache line (32 and its tangent: 64 columns).
+    // (3, 6), rows padded by a cache line (32 and its tangent: 64 columns); the weight
+    // gradients of 32 hidden units with their tangents (64 columns) in feature-major order.
     for h in [3, 7, 20, 32] {
         let p = 100 * h + h + h * 10 + 10;
         check_sparse_against_whole("sparse mlp relu", &mlp(&dt, h, false), 3000, p);
@@ -457,6 +458,8 @@ fn streamed_results_do_not_depend_on_the_thread_count() {
     same_bits_at_any_thread_count(&mlp(&dt, 6, true), 3000, 100 * 6 + 6 + 60 + 10);
     let dt = sparse_data(3000, 100, 10, 9, true);
     same_bits_at_any_thread_count(&mlp(&dt, 20, false), 3000, 100 * 20 + 20 + 200 + 10);
+    // Wide enough for the weight gradients' feature-major order (40 and 80 columns).
+    same_bits_at_any_thread_count(&mlp(&dt, 40, false), 3000, 100 * 40 + 40 + 400 + 10);
     same_bits_at_any_thread_count(&dhc(&dt, true), 3000, 1000);
     let ht = Arc::new(rand_mat(&mut rng(11), 1100, 300, -0.05, 0.05));
     same_bits_at_any_thread_count(&residual(&ht), 300, 1100);

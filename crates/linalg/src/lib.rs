@@ -62,7 +62,7 @@ pub use kernels::{
 pub use pages::advise_huge_pages;
 pub use pca::Pca;
 pub use simd::exp_diff_into;
-pub use sparse::{SparseBlock, SparseRows, sparse_mul, sparse_t_mul_add};
+pub use sparse::{SparseBlock, SparseRows, SparseScratch, sparse_mul, sparse_t_mul_add};
 pub use spectrum::{
     LanczosParams, PowerParams, PowerResult, SpectrumEstimate, lanczos_extreme_eigenvalues,
     power_iteration,

@@ -41,8 +41,8 @@
 use super::{Node, Sweep, Tape, Target, UNSET, Var, grow, grow_vec, value_of};
 use crate::ops::{Dims, Op, RowRule, RuleArgs, Side, ValueArgs, view, view_mut};
 use bilevel_linalg::{
-    Accum, AlignedVec, LANES, Mat, MatRef, Par, SparseBlock, joint_product_pays, matmul_ahead,
-    sparse_mul, sparse_t_mul_add,
+    Accum, AlignedVec, LANES, Mat, MatRef, Par, SparseBlock, SparseScratch, joint_product_pays,
+    matmul_ahead, sparse_mul, sparse_t_mul_add,
 };
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -167,6 +167,8 @@ struct Work {
     /// `X·[Z̄ Ż̄]` (d × 2k).
     ptmp: AlignedVec,
     pgrad: AlignedVec,
+    /// The feature-major copy of a block for the sparse weight gradients.
+    sparse: SparseScratch,
     growths: u64,
 }
 
@@ -255,6 +257,7 @@ impl Streamer {
                     + w.tmp.capacity()
                     + w.ptmp.capacity()
                     + w.pgrad.capacity())
+                    + w.sparse.bytes()
             })
             .sum::<usize>()
             + self
@@ -1479,11 +1482,11 @@ fn block_reverse(
                 w.ptmp[..2 * l].fill(0.0);
                 w.ptmp[..len].copy_from_slice(ybar);
                 w.ptmp[l..l + len].copy_from_slice(dybar);
-                sparse_t_mul_add(acc, lda, x, &w.ptmp[..2 * l], r, 2 * k4);
+                sparse_t_mul_add(acc, lda, x, &w.ptmp[..2 * l], r, 2 * k4, &mut w.sparse);
             } else if adj_b {
-                sparse_t_mul_add(acc, lda, x, ybar, r, n.cols);
+                sparse_t_mul_add(acc, lda, x, ybar, r, n.cols, &mut w.sparse);
             } else if tan_b {
-                sparse_t_mul_add(&mut acc[k4..], lda, x, dybar, r, n.cols);
+                sparse_t_mul_add(&mut acc[k4..], lda, x, dybar, r, n.cols, &mut w.sparse);
             }
             continue;
         }
