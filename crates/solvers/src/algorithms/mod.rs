@@ -22,6 +22,8 @@
 //! | [`Amigo`] | 2nd | T + N inner | AmIGO: warm-started SGD on `y` and on the linear system (Arbel and Mairal, Alg. 1) |
 //! | [`Bsa`] | 2nd | t inner | BSA: inner SGD, randomly truncated Neumann series (Ghadimi and Wang, Alg. 2) |
 //! | [`Ttsa`] | 2nd | single | TTSA: one inner step on a faster time scale, BSA's hypergradient (Hong, Wai, Wang and Yang, Alg. 1) |
+//! | [`Mrbo`] | 2nd | single | MRBO: STORM-type estimators of `∇ᵧg` and of the Neumann hypergradient (Yang, Ji and Liang, Alg. 1) |
+//! | [`Sustain`] | 2nd | single | SUSTAIN: MRBO's double momentum with BSA's randomly truncated series (Khanduri, Zeng, Hong, Wai, Wang and Yang, Alg. 1) |
 //!
 //! Not implemented: HJFBiO and MGBiO, which the papers compare against but do not define.
 
@@ -35,6 +37,7 @@ pub(crate) mod f3sa;
 pub(crate) mod galet;
 pub(crate) mod iaptt;
 pub(crate) mod itd;
+pub(crate) mod mrbo;
 pub(crate) mod pgdqp;
 pub(crate) mod prox;
 pub(crate) mod prox_momentum;
@@ -43,6 +46,7 @@ pub(crate) mod saba;
 mod schedule;
 pub(crate) mod soba;
 pub(crate) mod stocbio;
+pub(crate) mod sustain;
 pub(crate) mod ttsa;
 pub(crate) mod vpbgd;
 
@@ -56,6 +60,7 @@ pub use f3sa::{F3sa, F3saParams};
 pub use galet::{Galet, GaletParams, WIncrement};
 pub use iaptt::{IapttGm, IapttGmParams};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
+pub use mrbo::{Mrbo, MrboParams};
 pub use pgdqp::{KktMultiplier, PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
 pub use prox_momentum::{ProxF2saMomentum, ProxF2saMomentumParams};
@@ -64,5 +69,6 @@ pub use saba::{MemoryInit, Saba, SabaParams};
 pub use schedule::PenaltySchedule;
 pub use soba::{Soba, SobaParams};
 pub use stocbio::{Stocbio, StocbioParams};
+pub use sustain::{Sustain, SustainParams};
 pub use ttsa::{Ttsa, TtsaParams};
 pub use vpbgd::{VPbgd, VPbgdParams};
