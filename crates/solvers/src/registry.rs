@@ -94,6 +94,7 @@ solver_params! {
     AmigoParams => Amigo in amigo, batch batch;
     BsaParams => Bsa in bsa, batch batch;
     TtsaParams => Ttsa in ttsa, batch batch;
+    FslaParams => Fsla in fsla, batch batch;
     MrboParams => Mrbo in mrbo, batch batch;
     SustainParams => Sustain in sustain, batch batch;
 }
@@ -278,6 +279,11 @@ pub const SOLVERS: &[SolverEntry] = &[
     entry::<TtsaParams>(
         "TTSA, one inner step per outer step on two time scales (Hong, Wai, Wang and Yang, \"A \
          Two-Timescale Stochastic Algorithm Framework for Bilevel Optimization\", Alg. 1)",
+    ),
+    entry::<FslaParams>(
+        "FSLA, one step each on y, v and x, x along a STORM-type recursive hypergradient (Li, Gu \
+         and Huang, \"A Fully Single Loop Algorithm for Bilevel Optimization without Hessian \
+         Inverse\", Alg. 1)",
     ),
     entry::<MrboParams>(
         "MRBO, STORM-type recursive estimators of the inner gradient and of the Neumann \
@@ -515,6 +521,7 @@ mod tests {
                 &["neumann_terms", "alpha_decay", "beta_decay"],
                 &["alpha", "eta", "beta"],
             ),
+            ("fsla", &["rho", "decay"], &["alpha", "eta", "beta"]),
             (
                 "mrbo",
                 &[

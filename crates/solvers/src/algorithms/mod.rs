@@ -22,6 +22,7 @@
 //! | [`Amigo`] | 2nd | T + N inner | AmIGO: warm-started SGD on `y` and on the linear system (Arbel and Mairal, Alg. 1) |
 //! | [`Bsa`] | 2nd | t inner | BSA: inner SGD, randomly truncated Neumann series (Ghadimi and Wang, Alg. 2) |
 //! | [`Ttsa`] | 2nd | single | TTSA: one inner step on a faster time scale, BSA's hypergradient (Hong, Wai, Wang and Yang, Alg. 1) |
+//! | [`Fsla`] | 2nd | single | FSLA: one step each on `y`, `v` and `x`, `x` along a STORM-type hypergradient (Li, Gu and Huang, Alg. 1) |
 //! | [`Mrbo`] | 2nd | single | MRBO: STORM-type estimators of `∇ᵧg` and of the Neumann hypergradient (Yang, Ji and Liang, Alg. 1) |
 //! | [`Sustain`] | 2nd | single | SUSTAIN: MRBO's double momentum with BSA's randomly truncated series (Khanduri, Zeng, Hong, Wai, Wang and Yang, Alg. 1) |
 //!
@@ -34,6 +35,7 @@ pub(crate) mod bome;
 pub(crate) mod bsa;
 pub(crate) mod f2sa;
 pub(crate) mod f3sa;
+pub(crate) mod fsla;
 pub(crate) mod galet;
 pub(crate) mod iaptt;
 pub(crate) mod itd;
@@ -57,6 +59,7 @@ pub use bome::{Bome, BomeParams};
 pub use bsa::{Bsa, BsaParams};
 pub use f2sa::{F2sa, F2saParams};
 pub use f3sa::{F3sa, F3saParams};
+pub use fsla::{Fsla, FslaParams};
 pub use galet::{Galet, GaletParams, WIncrement};
 pub use iaptt::{IapttGm, IapttGmParams};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
