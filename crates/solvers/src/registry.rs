@@ -96,6 +96,7 @@ solver_params! {
     TtsaParams => Ttsa in ttsa, batch batch;
     FslaParams => Fsla in fsla, batch batch;
     MrboParams => Mrbo in mrbo, batch batch;
+    VrboParams => Vrbo in vrbo, batch batch;
     SustainParams => Sustain in sustain, batch batch;
 }
 
@@ -289,6 +290,10 @@ pub const SOLVERS: &[SolverEntry] = &[
         "MRBO, STORM-type recursive estimators of the inner gradient and of the Neumann \
          hypergradient (Yang, Ji and Liang, \"Provably Faster Algorithms for Bilevel \
          Optimization\", Alg. 1)",
+    ),
+    entry::<VrboParams>(
+        "VRBO, SARAH/SPIDER-type recursive estimators restarted from full sums, inner steps on \
+         y (same paper, Alg. 2)",
     ),
     entry::<SustainParams>(
         "SUSTAIN, double momentum with a randomly truncated Neumann series (Khanduri, Zeng, \
@@ -531,6 +536,11 @@ mod tests {
                     "alpha_decay",
                     "beta_decay",
                 ],
+                &["alpha", "eta", "beta"],
+            ),
+            (
+                "vrbo",
+                &["inner_steps", "neumann_steps", "period"],
                 &["alpha", "eta", "beta"],
             ),
             (

@@ -24,6 +24,7 @@
 //! | [`Ttsa`] | 2nd | single | TTSA: one inner step on a faster time scale, BSA's hypergradient (Hong, Wai, Wang and Yang, Alg. 1) |
 //! | [`Fsla`] | 2nd | single | FSLA: one step each on `y`, `v` and `x`, `x` along a STORM-type hypergradient (Li, Gu and Huang, Alg. 1) |
 //! | [`Mrbo`] | 2nd | single | MRBO: STORM-type estimators of `∇ᵧg` and of the Neumann hypergradient (Yang, Ji and Liang, Alg. 1) |
+//! | [`Vrbo`] | 2nd | m inner | VRBO: SARAH/SPIDER-type estimators restarted from full sums every `q` iterations (same paper, Alg. 2) |
 //! | [`Sustain`] | 2nd | single | SUSTAIN: MRBO's double momentum with BSA's randomly truncated series (Khanduri, Zeng, Hong, Wai, Wang and Yang, Alg. 1) |
 //!
 //! Not implemented: HJFBiO and MGBiO, which the papers compare against but do not define.
@@ -51,6 +52,7 @@ pub(crate) mod stocbio;
 pub(crate) mod sustain;
 pub(crate) mod ttsa;
 pub(crate) mod vpbgd;
+pub(crate) mod vrbo;
 
 pub use aid::{SingleLoopAid, SingleLoopAidParams};
 pub use aidbio::{AidBio, AidBioParams, LinearSolve};
@@ -75,3 +77,4 @@ pub use stocbio::{Stocbio, StocbioParams};
 pub use sustain::{Sustain, SustainParams};
 pub use ttsa::{Ttsa, TtsaParams};
 pub use vpbgd::{VPbgd, VPbgdParams};
+pub use vrbo::{Vrbo, VrboParams};
