@@ -4,6 +4,7 @@
 //! the exact path, the floors their series leave on the quadratic problem, the exact-oracle
 //! recursion's exactness, typed errors, counts and resumes.
 
+use bilevel_ad::Evaluator;
 use bilevel_linalg::Mat;
 use bilevel_solvers::algorithms::{
     Fsla, FslaParams, Mrbo, MrboParams, Sustain, SustainParams, Vrbo, VrboParams,
@@ -252,7 +253,13 @@ fn vrbo(p: &dyn Problem, prm: VrboParams, iters: u64) -> (Mat<f64>, Mat<f64>) {
 /// labels corrupted): `f` and `g`, their gradients and Hessians all depend on `y`, so a
 /// correction taken at the wrong point, or a `y` from the wrong step, changes the path.
 fn dhc() -> Dhc {
-    let (d, k) = (4, 3);
+    dhc_task(4, 12, 9, 1e-2)
+}
+
+/// `k = 3` clusters in `d` dimensions, `n_tr` training samples (a quarter relabelled) and `n_val`
+/// clean validation samples.
+fn dhc_task(d: usize, n_tr: usize, n_val: usize, lambda: f64) -> Dhc {
+    let k = 3;
     let mut rng = StdRng::seed_from_u64(5);
     let centers = Mat::from_fn(k, d, |_, _| rng.random_range(-1.5..1.5));
     let mut set = |n: usize, corrupt: bool| {
@@ -273,8 +280,8 @@ fn dhc() -> Dhc {
             .collect();
         (Arc::new(a), labels)
     };
-    let (train, train_labels) = set(12, true);
-    let (val, val_labels) = set(9, false);
+    let (train, train_labels) = set(n_tr, true);
+    let (val, val_labels) = set(n_val, false);
     let (test, test_labels) = set(6, false);
     let data = DhcData {
         train,
@@ -285,7 +292,7 @@ fn dhc() -> Dhc {
         test_labels,
         classes: k,
     };
-    Dhc::new(Arc::new(data), DhcModel::Linear, 1e-2, "momentum-test", 3)
+    Dhc::new(Arc::new(data), DhcModel::Linear, lambda, "momentum-test", 3)
 }
 
 /// Each solver against its paper's update written out above, on minibatches (3 of the 9 `f`
@@ -882,5 +889,79 @@ fn the_four_resume_bit_identically() {
             scalar_bits(&rest.trace[rest.trace.len() - 1..]),
             "{name}"
         );
+    }
+}
+
+fn val_loss(p: &Dhc, y: &Mat<f64>) -> f64 {
+    p.value_f(&mut Evaluator::new(), p.x0().as_ref(), y.as_ref())
+}
+
+/// On minibatches of a hyper-cleaning task (where `∇ᵧf` depends on `y`, unlike the
+/// quadratic's), the four methods' steps on the sample weights lower the validation loss well
+/// below what the lower level reaches with the weights it starts from (the same method with a
+/// vanishing outer step), as `tests/sampling.rs` asks of StocBiO, AmIGO, BSA and TTSA. The
+/// single-loop three take 3000 iterations (one `y` step each, the steps decaying), VRBO 300
+/// (ten `y` steps each). Measured: FSLA 0.56 → 0.37, MRBO 0.53 → 0.29, VRBO 0.53 → 0.27,
+/// SUSTAIN 0.52 → 0.30.
+#[test]
+fn the_recursive_methods_clean_labels_on_dhc() {
+    let p = dhc_task(6, 150, 60, 1e-3);
+    let batch = Some(Minibatch {
+        batch_f: 16,
+        batch_g: 16,
+        seed: 1,
+    });
+    let make = |beta: f64| -> Vec<Box<dyn Solver>> {
+        vec![
+            Box::new(
+                Fsla::new(FslaParams {
+                    beta,
+                    batch,
+                    ..FslaParams::default()
+                })
+                .unwrap(),
+            ),
+            Box::new(
+                Mrbo::new(MrboParams {
+                    beta,
+                    batch,
+                    ..MrboParams::default()
+                })
+                .unwrap(),
+            ),
+            Box::new(
+                Vrbo::new(VrboParams {
+                    beta,
+                    batch,
+                    ..VrboParams::default()
+                })
+                .unwrap(),
+            ),
+            Box::new(
+                Sustain::new(SustainParams {
+                    beta,
+                    batch,
+                    ..SustainParams::default()
+                })
+                .unwrap(),
+            ),
+        ]
+    };
+    for (mut bilevel, mut alone) in make(10.0).into_iter().zip(make(1e-12)) {
+        let loss = |s: &mut dyn Solver| {
+            let iters = if s.name() == "vrbo" { 300 } else { 3000 };
+            let r = Runner::new(RunConfig::iters(iters))
+                .unwrap()
+                .run(&p, s)
+                .unwrap();
+            assert_eq!(r.status, Status::MaxIter, "{}", s.name());
+            val_loss(&p, &r.iterate.y)
+        };
+        let (lb, la) = (loss(&mut *bilevel), loss(&mut *alone));
+        eprintln!(
+            "{}: validation loss {la:.4} (lower level alone) → {lb:.4}",
+            bilevel.name()
+        );
+        assert!(lb < 0.9 * la, "{}: {lb} vs {la}", bilevel.name());
     }
 }
