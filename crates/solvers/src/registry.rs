@@ -284,7 +284,7 @@ pub const SOLVERS: &[SolverEntry] = &[
     entry::<FslaParams>(
         "FSLA, one step each on y, v and x, x along a STORM-type recursive hypergradient (Li, Gu \
          and Huang, \"A Fully Single Loop Algorithm for Bilevel Optimization without Hessian \
-         Inverse\", Alg. 1)",
+         Inverse\")",
     ),
     entry::<MrboParams>(
         "MRBO, STORM-type recursive estimators of the inner gradient and of the Neumann \

@@ -182,7 +182,7 @@ fn double_momentum(
     (x, y)
 }
 
-/// FSLA, Algorithm 1: `y`, then `v` at the new `y`, then the recursive estimate from
+/// FSLA: `y`, then `v` at the new `y`, then the recursive estimate from
 /// `(xₖ, yₖ₊₁, vₖ₊₁)` and `(xₖ₋₁, yₖ, vₖ)` on shared draws, then `x`.
 fn fsla(p: &dyn Problem, prm: FslaParams, iters: u64) -> (Mat<f64>, Mat<f64>) {
     let mut o = Oracle::new(p);

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 ///
 /// The defaults are the benchmark's (benchopt's `benchmark_bilevel`, `solvers/fsla.py`:
 /// `step_size = 0.1` for the steps of `y` and `v` and for the momentum weight,
-/// `outer_ratio = 1` for `x`'s, every one decaying as `1/√(k+1)`, batches of 64). The paper's
-/// analysis takes constant steps and weights chosen from the problem's constants (`a = 0`).
+/// `outer_ratio = 1` for `x`'s, every one decaying as `1/√(k+1)`, batches of 64); `a = 0` gives
+/// constant steps. The paper's step-size conditions are not encoded (beyond the shared rules).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FslaParams {
     /// `α`: the SGD step of `y` on `g(x, ·)`. Default 0.1; the rule is the shared `1/L_g`.
@@ -107,10 +107,10 @@ struct State {
     stream: SampleStream,
 }
 
-/// FSLA, the Fully Single Loop Algorithm (Algorithm 1 of Li, Gu and Huang, "A Fully Single
-/// Loop Algorithm for Bilevel Optimization without Hessian Inverse"): `y`, the linear system's
-/// solution `v` and `x` each take one step per iteration, `x` along a STORM-type recursive
-/// estimate of the hypergradient.
+/// FSLA, the Fully Single Loop Algorithm (Li, Gu and Huang, "A Fully Single Loop Algorithm for
+/// Bilevel Optimization without Hessian Inverse"), as the benchmark's solver states it: `y`, the
+/// linear system's solution `v` and `x` each take one step per iteration, `x` along a
+/// STORM-type recursive estimate of the hypergradient.
 ///
 /// Per iteration `k`, from `(xₖ, yₖ, vₖ)`:
 /// `yₖ₊₁ = yₖ − α_k∇ᵧgᵢ(xₖ, yₖ)`;

@@ -22,7 +22,7 @@
 //! | [`Amigo`] | 2nd | T + N inner | AmIGO: warm-started SGD on `y` and on the linear system (Arbel and Mairal, Alg. 1) |
 //! | [`Bsa`] | 2nd | t inner | BSA: inner SGD, randomly truncated Neumann series (Ghadimi and Wang, Alg. 2) |
 //! | [`Ttsa`] | 2nd | single | TTSA: one inner step on a faster time scale, BSA's hypergradient (Hong, Wai, Wang and Yang, Alg. 1) |
-//! | [`Fsla`] | 2nd | single | FSLA: one step each on `y`, `v` and `x`, `x` along a STORM-type hypergradient (Li, Gu and Huang, Alg. 1) |
+//! | [`Fsla`] | 2nd | single | FSLA: one step each on `y`, `v` and `x`, `x` along a STORM-type hypergradient (Li, Gu and Huang) |
 //! | [`Mrbo`] | 2nd | single | MRBO: STORM-type estimators of `∇ᵧg` and of the Neumann hypergradient (Yang, Ji and Liang, Alg. 1) |
 //! | [`Vrbo`] | 2nd | m inner | VRBO: SARAH/SPIDER-type estimators restarted from full sums every `q` iterations (same paper, Alg. 2) |
 //! | [`Sustain`] | 2nd | single | SUSTAIN: MRBO's double momentum with BSA's randomly truncated series (Khanduri, Zeng, Hong, Wai, Wang and Yang, Alg. 1) |
