@@ -1,9 +1,10 @@
 //! FSLA: one SGD step on `y`, one on the linear system's `v`, and an `x` step along a
 //! STORM-type recursive estimate of the hypergradient: a fully single loop, no Hessian inverse.
 
+use super::mrbo::check_weight;
 use super::schedule::{check_decay, decayed};
 use super::soba::DEFAULT_BATCH;
-use crate::error::{Error, check, check_pos};
+use crate::error::{Error, check_pos};
 use crate::implicit::{Point, hypergradients_at, sgd_linear};
 use crate::oracle::Oracle;
 use crate::recursive::{grad_y_g_at, split, update};
@@ -63,13 +64,7 @@ impl FslaParams {
         check_pos(NAME, "alpha", self.alpha)?;
         check_pos(NAME, "eta", self.eta)?;
         check_pos(NAME, "beta", self.beta)?;
-        check(
-            NAME,
-            "rho",
-            self.rho,
-            self.rho > 0.0 && self.rho <= 1.0,
-            "in (0, 1]",
-        )?;
+        check_weight(NAME, self.rho)?;
         check_decay(NAME, "decay", self.decay)?;
         self.batch.map_or(Ok(()), |b| b.validate(NAME))
     }

@@ -64,9 +64,14 @@ impl Default for MrboParams {
     }
 }
 
-/// The momentum weight of the double-momentum methods: `ρ ∈ (0, 1]` and its decay in `[0, 1]`.
+/// A momentum weight `ρ ∈ (0, 1]` (FSLA's, MRBO's and SUSTAIN's).
+pub(crate) fn check_weight(solver: &'static str, rho: f64) -> Result<(), Error> {
+    check(solver, "rho", rho, rho > 0.0 && rho <= 1.0, "in (0, 1]")
+}
+
+/// The momentum weight of the double-momentum methods and its decay in `[0, 1]`.
 pub(crate) fn check_momentum(solver: &'static str, rho: f64, rho_decay: f64) -> Result<(), Error> {
-    check(solver, "rho", rho, rho > 0.0 && rho <= 1.0, "in (0, 1]")?;
+    check_weight(solver, rho)?;
     check_decay(solver, "rho_decay", rho_decay)
 }
 
