@@ -90,7 +90,7 @@ impl Momentum {
     /// `dʸ ← storm(dʸ, ∇ᵧgᵢ(xₖ, yₖ), ∇ᵧgᵢ(xₖ₋₁, yₖ₋₁))` on one draw `i`,
     /// `dˣ ← storm(dˣ, ∇̂Φ(xₖ, yₖ), ∇̂Φ(xₖ₋₁, yₖ₋₁))` with both estimates on the same samples,
     /// then `y ← y − αdʸ`, `x ← x − βdˣ`. On the first iteration the estimates are the plain
-    /// ones (`2 + 1` Gc and `Q + 1` MV for a series of `Q` products; twice that afterwards).
+    /// ones (`2` Gc and `Q + 1` MV for a series of `Q` products; twice that afterwards).
     /// Returns the scalars and the series' truncation.
     pub(crate) fn step(
         &mut self,
