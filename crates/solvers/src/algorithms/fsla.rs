@@ -33,7 +33,7 @@ pub struct FslaParams {
     /// `β`: the step of `x`. Default 0.1.
     pub beta: f64,
     /// `ρ ∈ (0, 1]`: the momentum weight of the hypergradient estimator (the weight of the
-    /// fresh estimate). Default 0.1.
+    /// fresh estimate; the benchmark's `eta`, which it sets to `step_size`). Default 0.1.
     pub rho: f64,
     /// `a ∈ [0, 1]`: the decay exponent of all four. Default `1/2`.
     pub decay: f64,

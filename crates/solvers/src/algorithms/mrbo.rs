@@ -33,7 +33,7 @@ pub struct MrboParams {
     /// `a_β ∈ [0, 1]`: the decay exponent of `β_k`. Default `1/3`.
     pub beta_decay: f64,
     /// `ρ ∈ (0, 1]`: the momentum weight at the first iteration (the weight of the fresh
-    /// estimate; `1` keeps no memory). Default 0.5.
+    /// estimate; `1` keeps no memory; the benchmark's `eta`). Default 0.5.
     pub rho: f64,
     /// `a_ρ ∈ [0, 1]`: the decay exponent of `ρ_k`. Default `2/3`.
     pub rho_decay: f64,

@@ -35,7 +35,7 @@ pub struct SustainParams {
     /// `a_β ∈ [0, 1]`: the decay exponent of `β_k`. Default `1/3`.
     pub beta_decay: f64,
     /// `ρ ∈ (0, 1]`: the momentum weight at the first iteration (the paper's `η_k`, one for
-    /// both estimators). Default 0.5.
+    /// both estimators; the benchmark's `eta`). Default 0.5.
     pub rho: f64,
     /// `a_ρ ∈ [0, 1]`: the decay exponent of `ρ_k`. Default `2/3`.
     pub rho_decay: f64,
