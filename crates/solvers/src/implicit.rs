@@ -5,7 +5,10 @@
 //! Every Hessian-vector and mixed product here takes its own draw of `g`'s samples from the
 //! method's stream ([`Source::draw_g`]), so the factors of a product of estimates are
 //! independent; with [`Source::Full`] every product is the exact one. Stochastic AIDBiO
-//! ([`AidBio`](crate::algorithms::AidBio)), StocBiO, AmIGO, BSA and TTSA are written with them.
+//! ([`AidBio`](crate::algorithms::AidBio)), StocBiO, AmIGO, BSA and TTSA are written with them,
+//! and so are the recursive estimators of FSLA, MRBO, VRBO and SUSTAIN ([`crate::recursive`]),
+//! which take the same estimate at two points on the same samples ([`neumann_at`],
+//! [`neumann_random_at`], [`hypergradients_at`]).
 //! CG on the Hessian of one draw is `crate::linear::cg` (AIDBiO's other solver).
 
 use crate::error::Error;
@@ -36,22 +39,23 @@ pub(crate) fn inner_sgd(
     }
 }
 
-/// One factor of the Neumann products: `u ← (I − η∇²ᵧᵧgⱼ)u` on a fresh draw `j`, with `hp` the
-/// product's buffer (one MV).
-#[allow(clippy::too_many_arguments)]
+/// A point `(x, y)` at which an estimate is taken.
+pub(crate) type Point<'a> = (&'a Mat<f64>, &'a Mat<f64>);
+
+/// One factor of the Neumann products at each of `N` points on the same draw `d`:
+/// `uᵢ ← (I − η∇²ᵧᵧg_d(xᵢ, yᵢ))uᵢ`, with `hp` the products' buffer (`N` MV).
 fn contract(
     o: &mut Oracle<'_>,
-    x: &Mat<f64>,
-    y: &Mat<f64>,
-    u: &mut Mat<f64>,
+    pts: &[Point<'_>],
+    us: &mut [Mat<f64>],
     hp: &mut Mat<f64>,
     eta: f64,
-    src: &Source<'_>,
-    stream: &mut SampleStream,
+    d: &Draw,
 ) {
-    let d: Draw = src.draw_g(o, stream);
-    hvp_yy_g_into(o, x, y, u.as_ref(), hp.as_mut(), &d);
-    axpy(u, -eta, hp);
+    for (&(x, y), u) in pts.iter().zip(us.iter_mut()) {
+        hvp_yy_g_into(o, x, y, u.as_ref(), hp.as_mut(), d);
+        axpy(u, -eta, hp);
+    }
 }
 
 /// The Neumann series of `[∇²ᵧᵧg]⁻¹b` truncated after `products` products,
@@ -71,15 +75,37 @@ pub(crate) fn neumann(
     src: &Source<'_>,
     stream: &mut SampleStream,
 ) -> Mat<f64> {
-    let mut term = b.clone();
-    let mut v = b.clone();
-    let mut hp = zeros(term.nrows());
+    let mut v = neumann_at(o, &[(x, y)], &[b], eta, products, src, stream);
+    v.remove(0)
+}
+
+/// [`neumann`] at each of `N` points `(xᵢ, yᵢ)` with right-hand sides `bᵢ`, the `j`-th factor of
+/// every series on the same draw (`N·P` MV): the recursive estimators' difference of the
+/// hypergradient estimate at two points on the same samples (the benchmark's `joint_shia`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn neumann_at(
+    o: &mut Oracle<'_>,
+    pts: &[Point<'_>],
+    bs: &[&Mat<f64>],
+    eta: f64,
+    products: usize,
+    src: &Source<'_>,
+    stream: &mut SampleStream,
+) -> Vec<Mat<f64>> {
+    let mut terms: Vec<Mat<f64>> = bs.iter().map(|b| (*b).clone()).collect();
+    let mut vs = terms.clone();
+    let mut hp = zeros(terms[0].nrows());
     for _ in 0..products {
-        contract(o, x, y, &mut term, &mut hp, eta, src, stream);
-        axpy(&mut v, 1.0, &term);
+        let d = src.draw_g(o, stream);
+        contract(o, pts, &mut terms, &mut hp, eta, &d);
+        for (v, t) in vs.iter_mut().zip(&terms) {
+            axpy(v, 1.0, t);
+        }
     }
-    scale(&mut v, eta);
-    v
+    for v in &mut vs {
+        scale(v, eta);
+    }
+    vs
 }
 
 /// Ghadimi and Wang's randomly truncated Neumann estimate of `[∇²ᵧᵧg]⁻¹b` (Algorithm 3 of
@@ -101,17 +127,37 @@ pub(crate) fn neumann_random(
     src: &Source<'_>,
     stream: &mut SampleStream,
 ) -> (Mat<f64>, usize) {
+    let (mut v, p) = neumann_random_at(o, &[(x, y)], &[b], eta, terms, src, stream);
+    (v.remove(0), p)
+}
+
+/// [`neumann_random`] at each of `N` points, with one truncation `p` for all and the `j`-th
+/// factor of every product on the same draw (the benchmark's `joint_hia`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn neumann_random_at(
+    o: &mut Oracle<'_>,
+    pts: &[Point<'_>],
+    bs: &[&Mat<f64>],
+    eta: f64,
+    terms: usize,
+    src: &Source<'_>,
+    stream: &mut SampleStream,
+) -> (Vec<Mat<f64>>, usize) {
     if matches!(src, Source::Full) {
-        return (neumann(o, x, y, b, eta, terms - 1, src, stream), terms - 1);
+        let vs = neumann_at(o, pts, bs, eta, terms - 1, src, stream);
+        return (vs, terms - 1);
     }
     let p = stream.pick(terms);
-    let mut u = b.clone();
-    let mut hp = zeros(u.nrows());
+    let mut us: Vec<Mat<f64>> = bs.iter().map(|b| (*b).clone()).collect();
+    let mut hp = zeros(us[0].nrows());
     for _ in 0..p {
-        contract(o, x, y, &mut u, &mut hp, eta, src, stream);
+        let d = src.draw_g(o, stream);
+        contract(o, pts, &mut us, &mut hp, eta, &d);
     }
-    scale(&mut u, terms as f64 * eta);
-    (u, p)
+    for u in &mut us {
+        scale(u, terms as f64 * eta);
+    }
+    (us, p)
 }
 
 /// `steps` SGD steps on the linear system `∇²ᵧᵧg·v = b`, warm-started from `v`: the gradient of
@@ -150,8 +196,75 @@ pub(crate) fn hypergradient(
     stream: &mut SampleStream,
 ) -> Mat<f64> {
     let d = src.draw_g(o, stream);
-    let jv = jvp_xy_g(o, x, y, v, &d);
+    hypergradient_on(o, x, y, fx, v, &d)
+}
+
+/// [`hypergradient`] with the mixed product on the draw `d` (one MV).
+pub(crate) fn hypergradient_on(
+    o: &mut Oracle<'_>,
+    x: &Mat<f64>,
+    y: &Mat<f64>,
+    fx: &Mat<f64>,
+    v: &Mat<f64>,
+    d: &Draw,
+) -> Mat<f64> {
+    let jv = jvp_xy_g(o, x, y, v, d);
     lincomb(1.0, fx, -1.0, &jv)
+}
+
+/// A Neumann estimate of `[∇²ᵧᵧg]⁻¹∇ᵧf` for [`hypergradients_at`]: the series with a fixed
+/// number of products ([`neumann_at`]) or its random truncation ([`neumann_random_at`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Series {
+    /// `products` products with step `eta`.
+    Fixed { eta: f64, products: usize },
+    /// `terms` terms with step `eta`, truncated at a `p` uniform in `{0, …, terms − 1}`.
+    Random { eta: f64, terms: usize },
+}
+
+impl Series {
+    /// The estimate at each of `pts` with right-hand sides `bs`, on shared draws, and the
+    /// truncation (the number of products taken).
+    pub(crate) fn solve(
+        self,
+        o: &mut Oracle<'_>,
+        pts: &[Point<'_>],
+        bs: &[&Mat<f64>],
+        src: &Source<'_>,
+        stream: &mut SampleStream,
+    ) -> (Vec<Mat<f64>>, usize) {
+        match self {
+            Series::Fixed { eta, products } => {
+                (neumann_at(o, pts, bs, eta, products, src, stream), products)
+            }
+            Series::Random { eta, terms } => neumann_random_at(o, pts, bs, eta, terms, src, stream),
+        }
+    }
+}
+
+/// The hypergradient estimate `∇ₓfⱼ − ∇²ₓᵧgₗ·vᵢ` at each of the points `pts`, all on the same
+/// samples: one draw `j` of `f` for `(∇ₓf, ∇ᵧf)` at every point, `vᵢ` from `solve` (called with
+/// the oracle, the points, their `∇ᵧfⱼ` and the stream; it returns one `v` per point, drawing
+/// what it needs), and one draw `l` for every mixed product. With two points (the current and
+/// the previous iterate) the difference of the two estimates is the correction of a recursive
+/// estimator. `|pts|` Gc and `|pts|` MV besides `solve`'s.
+pub(crate) fn hypergradients_at(
+    o: &mut Oracle<'_>,
+    pts: &[Point<'_>],
+    src: &Source<'_>,
+    stream: &mut SampleStream,
+    solve: impl FnOnce(&mut Oracle<'_>, &[Point<'_>], &[&Mat<f64>], &mut SampleStream) -> Vec<Mat<f64>>,
+) -> Vec<Mat<f64>> {
+    let dj = src.draw_f(o, stream);
+    let gf: Vec<_> = pts.iter().map(|&(x, y)| grad_f(o, x, y, &dj)).collect();
+    let bs: Vec<&Mat<f64>> = gf.iter().map(|g| &g.y).collect();
+    let vs = solve(o, pts, &bs, stream);
+    let dl = src.draw_g(o, stream);
+    pts.iter()
+        .zip(&gf)
+        .zip(&vs)
+        .map(|((&(x, y), g), v)| hypergradient_on(o, x, y, &g.x, v, &dl))
+        .collect()
 }
 
 /// One outer iteration of the stochastic AID methods built on these pieces (StocBiO, AmIGO,

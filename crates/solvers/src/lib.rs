@@ -43,6 +43,7 @@ mod oracle;
 pub mod problem;
 pub mod problems;
 pub mod record;
+mod recursive;
 pub mod registry;
 pub mod rules;
 pub mod runner;

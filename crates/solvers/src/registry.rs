@@ -94,6 +94,10 @@ solver_params! {
     AmigoParams => Amigo in amigo, batch batch;
     BsaParams => Bsa in bsa, batch batch;
     TtsaParams => Ttsa in ttsa, batch batch;
+    FslaParams => Fsla in fsla, batch batch;
+    MrboParams => Mrbo in mrbo, batch batch;
+    VrboParams => Vrbo in vrbo, batch batch;
+    SustainParams => Sustain in sustain, batch batch;
 }
 
 /// One solver's parameters, whatever their type: set from text, derived from a problem's
@@ -276,6 +280,25 @@ pub const SOLVERS: &[SolverEntry] = &[
     entry::<TtsaParams>(
         "TTSA, one inner step per outer step on two time scales (Hong, Wai, Wang and Yang, \"A \
          Two-Timescale Stochastic Algorithm Framework for Bilevel Optimization\", Alg. 1)",
+    ),
+    entry::<FslaParams>(
+        "FSLA, one step each on y, v and x, x along a STORM-type recursive hypergradient (Li, Gu \
+         and Huang, \"A Fully Single Loop Algorithm for Bilevel Optimization without Hessian \
+         Inverse\")",
+    ),
+    entry::<MrboParams>(
+        "MRBO, STORM-type recursive estimators of the inner gradient and of the Neumann \
+         hypergradient (Yang, Ji and Liang, \"Provably Faster Algorithms for Bilevel \
+         Optimization\", Alg. 1)",
+    ),
+    entry::<VrboParams>(
+        "VRBO, SARAH/SPIDER-type recursive estimators restarted from full sums, inner steps on \
+         y (same paper, Alg. 2)",
+    ),
+    entry::<SustainParams>(
+        "SUSTAIN, double momentum with a randomly truncated Neumann series (Khanduri, Zeng, \
+         Hong, Wai, Wang and Yang, \"A Near-Optimal Algorithm for Stochastic Bilevel \
+         Optimization via Double-Momentum\", Alg. 1)",
     ),
 ];
 
@@ -478,7 +501,8 @@ mod tests {
         assert_eq!(a.for_seed(2).to_json()["batch"]["seed"], 2);
         a.set("batch", "none").unwrap();
         assert!(a.to_json().get("batch").is_none());
-        // The stochastic implicit methods: their keys, and the rules that replace their steps.
+        // The stochastic implicit methods (and the recursive ones): their keys, and the rules
+        // that replace their steps.
         let quad = crate::problems::QuadraticKappa::new(20.0, 2);
         let c = crate::problem::Problem::smoothness(&quad).unwrap(); // L_g = L_Φ = 2
         for (name, extra, derived) in [
@@ -500,6 +524,34 @@ mod tests {
             (
                 "ttsa",
                 &["neumann_terms", "alpha_decay", "beta_decay"],
+                &["alpha", "eta", "beta"],
+            ),
+            ("fsla", &["rho", "decay"], &["alpha", "eta", "beta"]),
+            (
+                "mrbo",
+                &[
+                    "neumann_steps",
+                    "rho",
+                    "rho_decay",
+                    "alpha_decay",
+                    "beta_decay",
+                ],
+                &["alpha", "eta", "beta"],
+            ),
+            (
+                "vrbo",
+                &["inner_steps", "neumann_steps", "period"],
+                &["alpha", "eta", "beta"],
+            ),
+            (
+                "sustain",
+                &[
+                    "neumann_terms",
+                    "rho",
+                    "rho_decay",
+                    "alpha_decay",
+                    "beta_decay",
+                ],
                 &["alpha", "eta", "beta"],
             ),
         ] {

@@ -67,7 +67,7 @@ fn snapshot_cases() -> Vec<Case> {
     ]
 }
 
-/// SOBA, SABA, StocBiO, AmIGO, BSA and TTSA on minibatches of 2 of the 8 samples (the draws
+/// SOBA, SABA, StocBiO, AmIGO, BSA, TTSA, FSLA, MRBO, VRBO and SUSTAIN on minibatches of 2 of the 8 samples (the draws
 /// are part of the snapshot), with their default steps.
 fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
     let batch = Some(bilevel_solvers::sampling::Minibatch {
@@ -132,6 +132,48 @@ fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
                 Ttsa::new(TtsaParams {
                     batch,
                     ..TtsaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "fsla",
+            Box::new(
+                Fsla::new(FslaParams {
+                    batch,
+                    ..FslaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "mrbo",
+            Box::new(
+                Mrbo::new(MrboParams {
+                    batch,
+                    ..MrboParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            // A restart every 4 outer iterations, so the 20 have five.
+            "vrbo",
+            Box::new(
+                Vrbo::new(VrboParams {
+                    period: 4,
+                    batch,
+                    ..VrboParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "sustain",
+            Box::new(
+                Sustain::new(SustainParams {
+                    batch,
+                    ..SustainParams::default()
                 })
                 .unwrap(),
             ),

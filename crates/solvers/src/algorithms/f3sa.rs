@@ -2,6 +2,7 @@ use super::schedule::{PenaltySchedule, penalty_rules};
 use crate::error::Error;
 use crate::oracle::Oracle;
 use crate::problem::Grad;
+use crate::recursive::storm;
 use crate::sampling::{Draw, Minibatch, SampleStream, Source, grad_f, grad_g};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
 use crate::vecops::{axpy, lincomb, zeros};
@@ -18,7 +19,8 @@ pub(crate) enum Fun {
 /// A momentum-assisted (STORM-type) gradient estimator of Khanduri, Zeng, Hong, Wai, Wang and
 /// Yang, "A near-optimal algorithm for stochastic bilevel optimization via double-momentum":
 /// `h̃ᵏ = ∇F(pₖ; φᵏ) + (1 − ηₖ)(h̃ᵏ⁻¹ − ∇F(pₖ₋₁; φᵏ))`, both gradients on the same samples `φᵏ`.
-/// Holds both blocks (`∇ₓ`, `∇ᵧ`) of one gradient.
+/// Holds both blocks (`∇ₓ`, `∇ᵧ`) of one gradient; the recursion is [`storm`], shared with
+/// FSLA, MRBO, VRBO and SUSTAIN.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Storm {
     #[serde(with = "col")]
@@ -58,8 +60,8 @@ impl Storm {
             Some((px, py)) if eta < 1.0 => {
                 let gp = grad(o, px, py);
                 // h̃ ← ∇F(p) + (1 − η)(h̃ − ∇F(p₋₁))
-                self.x = lincomb(1.0, &g.x, 1.0 - eta, &lincomb(1.0, &self.x, -1.0, &gp.x));
-                self.y = lincomb(1.0, &g.y, 1.0 - eta, &lincomb(1.0, &self.y, -1.0, &gp.y));
+                self.x = storm(&self.x, &g.x, &gp.x, eta);
+                self.y = storm(&self.y, &g.y, &gp.y, eta);
             }
             _ => {
                 self.x = g.x;

@@ -22,6 +22,10 @@
 //! | [`Amigo`] | 2nd | T + N inner | AmIGO: warm-started SGD on `y` and on the linear system (Arbel and Mairal, Alg. 1) |
 //! | [`Bsa`] | 2nd | t inner | BSA: inner SGD, randomly truncated Neumann series (Ghadimi and Wang, Alg. 2) |
 //! | [`Ttsa`] | 2nd | single | TTSA: one inner step on a faster time scale, BSA's hypergradient (Hong, Wai, Wang and Yang, Alg. 1) |
+//! | [`Fsla`] | 2nd | single | FSLA: one step each on `y`, `v` and `x`, `x` along a STORM-type hypergradient (Li, Gu and Huang) |
+//! | [`Mrbo`] | 2nd | single | MRBO: STORM-type estimators of `∇ᵧg` and of the Neumann hypergradient (Yang, Ji and Liang, Alg. 1) |
+//! | [`Vrbo`] | 2nd | m inner | VRBO: SARAH/SPIDER-type estimators restarted from full sums every `q` iterations (same paper, Alg. 2) |
+//! | [`Sustain`] | 2nd | single | SUSTAIN: MRBO's double momentum with BSA's randomly truncated series (Khanduri, Zeng, Hong, Wai, Wang and Yang, Alg. 1) |
 //!
 //! Not implemented: HJFBiO and MGBiO, which the papers compare against but do not define.
 
@@ -32,9 +36,11 @@ pub(crate) mod bome;
 pub(crate) mod bsa;
 pub(crate) mod f2sa;
 pub(crate) mod f3sa;
+pub(crate) mod fsla;
 pub(crate) mod galet;
 pub(crate) mod iaptt;
 pub(crate) mod itd;
+pub(crate) mod mrbo;
 pub(crate) mod pgdqp;
 pub(crate) mod prox;
 pub(crate) mod prox_momentum;
@@ -43,8 +49,10 @@ pub(crate) mod saba;
 mod schedule;
 pub(crate) mod soba;
 pub(crate) mod stocbio;
+pub(crate) mod sustain;
 pub(crate) mod ttsa;
 pub(crate) mod vpbgd;
+pub(crate) mod vrbo;
 
 pub use aid::{SingleLoopAid, SingleLoopAidParams};
 pub use aidbio::{AidBio, AidBioParams, LinearSolve};
@@ -53,9 +61,11 @@ pub use bome::{Bome, BomeParams};
 pub use bsa::{Bsa, BsaParams};
 pub use f2sa::{F2sa, F2saParams};
 pub use f3sa::{F3sa, F3saParams};
+pub use fsla::{Fsla, FslaParams};
 pub use galet::{Galet, GaletParams, WIncrement};
 pub use iaptt::{IapttGm, IapttGmParams};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
+pub use mrbo::{Mrbo, MrboParams};
 pub use pgdqp::{KktMultiplier, PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
 pub use prox_momentum::{ProxF2saMomentum, ProxF2saMomentumParams};
@@ -64,5 +74,7 @@ pub use saba::{MemoryInit, Saba, SabaParams};
 pub use schedule::PenaltySchedule;
 pub use soba::{Soba, SobaParams};
 pub use stocbio::{Stocbio, StocbioParams};
+pub use sustain::{Sustain, SustainParams};
 pub use ttsa::{Ttsa, TtsaParams};
 pub use vpbgd::{VPbgd, VPbgdParams};
+pub use vrbo::{Vrbo, VrboParams};
