@@ -94,6 +94,8 @@ solver_params! {
     AmigoParams => Amigo in amigo, batch batch;
     BsaParams => Bsa in bsa, batch batch;
     TtsaParams => Ttsa in ttsa, batch batch;
+    SrbaParams => Srba in srba, batch batch;
+    SpabaParams => Spaba in spaba, batch batch;
 }
 
 /// One solver's parameters, whatever their type: set from text, derived from a problem's
@@ -276,6 +278,16 @@ pub const SOLVERS: &[SolverEntry] = &[
     entry::<TtsaParams>(
         "TTSA, one inner step per outer step on two time scales (Hong, Wai, Wang and Yang, \"A \
          Two-Timescale Stochastic Algorithm Framework for Bilevel Optimization\", Alg. 1)",
+    ),
+    entry::<SrbaParams>(
+        "SRBA, SOBA's directions with SARAH variance reduction and periodic restarts (Dagréou, \
+         Moreau, Vaiter and Ablin, \"A lower bound and a near-optimal algorithm for bilevel \
+         empirical risk minimization\")",
+    ),
+    entry::<SpabaParams>(
+        "SPABA, SOBA's directions with PAGE variance reduction and random restarts (Chu, Xu, \
+         Yao and Zhang, \"SPABA: A single-loop and probabilistic stochastic bilevel algorithm \
+         achieving optimal sample complexity\")",
     ),
 ];
 

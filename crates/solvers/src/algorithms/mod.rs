@@ -21,6 +21,8 @@
 //! | [`Stocbio`] | 2nd | D inner | StocBiO: inner SGD, sampled Neumann series (Ji, Yang and Liang, Alg. 2) |
 //! | [`Amigo`] | 2nd | T + N inner | AmIGO: warm-started SGD on `y` and on the linear system (Arbel and Mairal, Alg. 1) |
 //! | [`Bsa`] | 2nd | t inner | BSA: inner SGD, randomly truncated Neumann series (Ghadimi and Wang, Alg. 2) |
+//! | [`Srba`] | 2nd | single | SRBA: SOBA's directions with SARAH variance reduction, periodic restarts (Dagréou, Moreau, Vaiter and Ablin) |
+//! | [`Spaba`] | 2nd | single | SPABA: SOBA's directions with PAGE variance reduction, random restarts (Chu, Xu, Yao and Zhang) |
 //! | [`Ttsa`] | 2nd | single | TTSA: one inner step on a faster time scale, BSA's hypergradient (Hong, Wai, Wang and Yang, Alg. 1) |
 //!
 //! Not implemented: HJFBiO and MGBiO, which the papers compare against but do not define.
@@ -38,10 +40,13 @@ pub(crate) mod itd;
 pub(crate) mod pgdqp;
 pub(crate) mod prox;
 pub(crate) mod prox_momentum;
+mod recursive;
 pub(crate) mod rhg;
 pub(crate) mod saba;
 mod schedule;
 pub(crate) mod soba;
+pub(crate) mod spaba;
+pub(crate) mod srba;
 pub(crate) mod stocbio;
 pub(crate) mod ttsa;
 pub(crate) mod vpbgd;
@@ -63,6 +68,8 @@ pub use rhg::{Rhg, RhgParams};
 pub use saba::{MemoryInit, Saba, SabaParams};
 pub use schedule::PenaltySchedule;
 pub use soba::{Soba, SobaParams};
+pub use spaba::{Spaba, SpabaParams};
+pub use srba::{Srba, SrbaParams};
 pub use stocbio::{Stocbio, StocbioParams};
 pub use ttsa::{Ttsa, TtsaParams};
 pub use vpbgd::{VPbgd, VPbgdParams};
