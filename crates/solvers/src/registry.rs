@@ -95,6 +95,7 @@ solver_params! {
     BsaParams => Bsa in bsa, batch batch;
     TtsaParams => Ttsa in ttsa, batch batch;
     SrbaParams => Srba in srba, batch batch;
+    MaSobaParams => MaSoba in ma_soba, batch batch;
     SpabaParams => Spaba in spaba, batch batch;
 }
 
@@ -283,6 +284,11 @@ pub const SOLVERS: &[SolverEntry] = &[
         "SRBA, SOBA's directions with SARAH variance reduction and periodic restarts (Dagréou, \
          Moreau, Vaiter and Ablin, \"A lower bound and a near-optimal algorithm for bilevel \
          empirical risk minimization\")",
+    ),
+    entry::<MaSobaParams>(
+        "MA-SOBA, SOBA with a moving average of the x direction (Chen, Xiao and \
+         Balasubramanian, \"Optimal algorithms for stochastic bilevel optimization under \
+         relaxed smoothness conditions\")",
     ),
     entry::<SpabaParams>(
         "SPABA, SOBA's directions with PAGE variance reduction and random restarts (Chu, Xu, \

@@ -22,6 +22,7 @@
 //! | [`Amigo`] | 2nd | T + N inner | AmIGO: warm-started SGD on `y` and on the linear system (Arbel and Mairal, Alg. 1) |
 //! | [`Bsa`] | 2nd | t inner | BSA: inner SGD, randomly truncated Neumann series (Ghadimi and Wang, Alg. 2) |
 //! | [`Srba`] | 2nd | single | SRBA: SOBA's directions with SARAH variance reduction, periodic restarts (Dagréou, Moreau, Vaiter and Ablin) |
+//! | [`MaSoba`] | 2nd | single | MA-SOBA: SOBA with a moving average of the `x` direction (Chen, Xiao and Balasubramanian) |
 //! | [`Spaba`] | 2nd | single | SPABA: SOBA's directions with PAGE variance reduction, random restarts (Chu, Xu, Yao and Zhang) |
 //! | [`Ttsa`] | 2nd | single | TTSA: one inner step on a faster time scale, BSA's hypergradient (Hong, Wai, Wang and Yang, Alg. 1) |
 //!
@@ -37,6 +38,7 @@ pub(crate) mod f3sa;
 pub(crate) mod galet;
 pub(crate) mod iaptt;
 pub(crate) mod itd;
+pub(crate) mod ma_soba;
 pub(crate) mod pgdqp;
 pub(crate) mod prox;
 pub(crate) mod prox_momentum;
@@ -61,6 +63,7 @@ pub use f3sa::{F3sa, F3saParams};
 pub use galet::{Galet, GaletParams, WIncrement};
 pub use iaptt::{IapttGm, IapttGmParams};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
+pub use ma_soba::{MaSoba, MaSobaParams};
 pub use pgdqp::{KktMultiplier, PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
 pub use prox_momentum::{ProxF2saMomentum, ProxF2saMomentumParams};
