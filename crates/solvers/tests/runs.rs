@@ -67,7 +67,7 @@ fn snapshot_cases() -> Vec<Case> {
     ]
 }
 
-/// SOBA, SABA, StocBiO, AmIGO, BSA and TTSA on minibatches of 2 of the 8 samples (the draws
+/// SOBA, SABA, StocBiO, AmIGO, BSA, TTSA, SRBA, MA-SOBA and SPABA on minibatches of 2 of the 8 samples (the draws
 /// are part of the snapshot), with their default steps.
 fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
     let batch = Some(bilevel_solvers::sampling::Minibatch {
@@ -132,6 +132,36 @@ fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
                 Ttsa::new(TtsaParams {
                     batch,
                     ..TtsaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "srba",
+            Box::new(
+                Srba::new(SrbaParams {
+                    batch,
+                    ..SrbaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "ma-soba",
+            Box::new(
+                MaSoba::new(MaSobaParams {
+                    batch,
+                    ..MaSobaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "spaba",
+            Box::new(
+                Spaba::new(SpabaParams {
+                    batch,
+                    ..SpabaParams::default()
                 })
                 .unwrap(),
             ),
