@@ -496,4 +496,22 @@ fn bad_parameters_and_problems_that_are_not_data_sums_are_refused() {
         params.set("batch", "none").unwrap();
         assert_eq!(params.build().unwrap().name(), name);
     }
+    // The optional numbers, `none` by default, take fractions and `none` again.
+    let mut params = registry::solver("spaba").unwrap().defaults();
+    params.set("prob", "0.3").unwrap();
+    params.set("v_radius", "2.5").unwrap();
+    assert_eq!(params.to_json()["prob"], 0.3);
+    assert_eq!(params.to_json()["v_radius"], 2.5);
+    params.set("v_radius", "none").unwrap();
+    assert!(params.to_json()["v_radius"].is_null());
+    let e = params.set("v_radius", "often").unwrap_err();
+    assert!(e.to_string().contains("a number or `none`"), "{e}");
+    let e = params
+        .set("prob", "1.5")
+        .and_then(|_| params.build().map(|_| ()))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidParameter { name: "prob", .. }),
+        "{e}"
+    );
 }
