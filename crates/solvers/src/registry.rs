@@ -98,6 +98,9 @@ solver_params! {
     MrboParams => Mrbo in mrbo, batch batch;
     VrboParams => Vrbo in vrbo, batch batch;
     SustainParams => Sustain in sustain, batch batch;
+    SrbaParams => Srba in srba, batch batch;
+    MaSobaParams => MaSoba in ma_soba, batch batch;
+    SpabaParams => Spaba in spaba, batch batch;
 }
 
 /// One solver's parameters, whatever their type: set from text, derived from a problem's
@@ -300,6 +303,21 @@ pub const SOLVERS: &[SolverEntry] = &[
          Hong, Wai, Wang and Yang, \"A Near-Optimal Algorithm for Stochastic Bilevel \
          Optimization via Double-Momentum\", Alg. 1)",
     ),
+    entry::<SrbaParams>(
+        "SRBA, SOBA's directions with SARAH variance reduction and periodic restarts (Dagréou, \
+         Moreau, Vaiter and Ablin, \"A lower bound and a near-optimal algorithm for bilevel \
+         empirical risk minimization\")",
+    ),
+    entry::<MaSobaParams>(
+        "MA-SOBA, SOBA with a moving average of the x direction (Chen, Xiao and \
+         Balasubramanian, \"Optimal algorithms for stochastic bilevel optimization under \
+         relaxed smoothness conditions\")",
+    ),
+    entry::<SpabaParams>(
+        "SPABA, SOBA's directions with PAGE variance reduction and random restarts (Chu, Xu, \
+         Yao and Zhang, \"SPABA: A single-loop and probabilistic stochastic bilevel algorithm \
+         achieving optimal sample complexity\")",
+    ),
 ];
 
 /// The solver named `name`.
@@ -406,6 +424,8 @@ fn set_json(
     }
     *slot = match slot {
         Value::Bool(_) => Value::Bool(text.parse().map_err(|_| bad("true or false"))?),
+        // An optional number back to `none` (the typed parameters refuse it elsewhere).
+        Value::Number(_) if text == "none" => Value::Null,
         // serde_json writes every f64 as a float (`1.0`), so a JSON integer is an integer field.
         Value::Number(n) if n.is_u64() => {
             Value::from(text.parse::<u64>().map_err(|_| bad("an integer >= 0"))?)
@@ -417,16 +437,19 @@ fn set_json(
                 .ok_or_else(|| bad("a finite number"))?
         }
         Value::String(_) => Value::String(text.to_string()),
-        Value::Null => {
-            if text == "none" {
-                Value::Null
-            } else {
-                Value::from(
-                    text.parse::<u64>()
-                        .map_err(|_| bad("an integer >= 0 or `none`"))?,
-                )
-            }
-        }
+        // An optional value now `none`: an integer stays one (an optional count), any other
+        // number is a float (an optional probability or radius); the typed parameters then
+        // check it.
+        Value::Null => match (text, text.parse::<u64>()) {
+            ("none", _) => Value::Null,
+            (_, Ok(n)) => Value::from(n),
+            (_, Err(_)) => text
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(|| bad("a number or `none`"))?,
+        },
         // A whole nested value as JSON: how an enum field changes variant
         // (`solve={"Neumann":{"terms":5,"eta":0.5}}`); the typed parameters then check it.
         Value::Object(_) | Value::Array(_) => match serde_json::from_str::<Value>(text) {

@@ -91,6 +91,12 @@ impl SampleStream {
         if n <= 1 { 0 } else { self.below(n) }
     }
 
+    /// A number uniform in `[0, 1)` (the top 53 bits of the next output): a coin of
+    /// probability `p` is `uniform() < p`.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
     /// `min(b, n)` distinct indices of `0..n`, sorted, uniformly among all such sets (Floyd's
     /// algorithm); `b ≥ n` gives `0..n` without consuming the stream.
     ///

@@ -61,6 +61,14 @@ pub fn scale(x: &mut Mat<f64>, alpha: f64) {
     }
 }
 
+/// `v` onto the ball `‖v‖ ≤ r`: scaled by `r/‖v‖` when outside, unchanged inside.
+pub fn project_ball(v: &mut Mat<f64>, r: f64) {
+    let n = norm(v);
+    if n > r {
+        scale(v, r / n);
+    }
+}
+
 /// The first non-finite entry of `m`, if any.
 pub fn first_non_finite(m: MatRef<'_, f64>) -> Option<usize> {
     (0..m.nrows() * m.ncols()).find(|&k| !m[(k % m.nrows(), k / m.nrows())].is_finite())

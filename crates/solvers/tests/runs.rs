@@ -67,8 +67,8 @@ fn snapshot_cases() -> Vec<Case> {
     ]
 }
 
-/// SOBA, SABA, StocBiO, AmIGO, BSA, TTSA, FSLA, MRBO, VRBO and SUSTAIN on minibatches of 2 of the 8 samples (the draws
-/// are part of the snapshot), with their default steps.
+/// SOBA, SABA, StocBiO, AmIGO, BSA, TTSA, FSLA, MRBO, VRBO, SUSTAIN, SRBA, MA-SOBA and SPABA on
+/// minibatches of 2 of the 8 samples (the draws are part of the snapshot), with their default steps.
 fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
     let batch = Some(bilevel_solvers::sampling::Minibatch {
         batch_f: 2,
@@ -174,6 +174,36 @@ fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
                 Sustain::new(SustainParams {
                     batch,
                     ..SustainParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "srba",
+            Box::new(
+                Srba::new(SrbaParams {
+                    batch,
+                    ..SrbaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "ma-soba",
+            Box::new(
+                MaSoba::new(MaSobaParams {
+                    batch,
+                    ..MaSobaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "spaba",
+            Box::new(
+                Spaba::new(SpabaParams {
+                    batch,
+                    ..SpabaParams::default()
                 })
                 .unwrap(),
             ),

@@ -21,6 +21,9 @@
 //! | [`Stocbio`] | 2nd | D inner | StocBiO: inner SGD, sampled Neumann series (Ji, Yang and Liang, Alg. 2) |
 //! | [`Amigo`] | 2nd | T + N inner | AmIGO: warm-started SGD on `y` and on the linear system (Arbel and Mairal, Alg. 1) |
 //! | [`Bsa`] | 2nd | t inner | BSA: inner SGD, randomly truncated Neumann series (Ghadimi and Wang, Alg. 2) |
+//! | [`Srba`] | 2nd | single | SRBA: SOBA's directions with SARAH variance reduction, periodic restarts (Dagréou, Moreau, Vaiter and Ablin) |
+//! | [`MaSoba`] | 2nd | single | MA-SOBA: SOBA with a moving average of the `x` direction (Chen, Xiao and Balasubramanian) |
+//! | [`Spaba`] | 2nd | single | SPABA: SOBA's directions with PAGE variance reduction, random restarts (Chu, Xu, Yao and Zhang) |
 //! | [`Ttsa`] | 2nd | single | TTSA: one inner step on a faster time scale, BSA's hypergradient (Hong, Wai, Wang and Yang, Alg. 1) |
 //! | [`Fsla`] | 2nd | single | FSLA: one step each on `y`, `v` and `x`, `x` along a STORM-type hypergradient (Li, Gu and Huang) |
 //! | [`Mrbo`] | 2nd | single | MRBO: STORM-type estimators of `∇ᵧg` and of the Neumann hypergradient (Yang, Ji and Liang, Alg. 1) |
@@ -40,14 +43,18 @@ pub(crate) mod fsla;
 pub(crate) mod galet;
 pub(crate) mod iaptt;
 pub(crate) mod itd;
+pub(crate) mod ma_soba;
 pub(crate) mod mrbo;
 pub(crate) mod pgdqp;
 pub(crate) mod prox;
 pub(crate) mod prox_momentum;
+mod recursive_soba;
 pub(crate) mod rhg;
 pub(crate) mod saba;
 mod schedule;
 pub(crate) mod soba;
+pub(crate) mod spaba;
+pub(crate) mod srba;
 pub(crate) mod stocbio;
 pub(crate) mod sustain;
 pub(crate) mod ttsa;
@@ -65,6 +72,7 @@ pub use fsla::{Fsla, FslaParams};
 pub use galet::{Galet, GaletParams, WIncrement};
 pub use iaptt::{IapttGm, IapttGmParams};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
+pub use ma_soba::{MaSoba, MaSobaParams};
 pub use mrbo::{Mrbo, MrboParams};
 pub use pgdqp::{KktMultiplier, PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
@@ -73,6 +81,8 @@ pub use rhg::{Rhg, RhgParams};
 pub use saba::{MemoryInit, Saba, SabaParams};
 pub use schedule::PenaltySchedule;
 pub use soba::{Soba, SobaParams};
+pub use spaba::{Spaba, SpabaParams};
+pub use srba::{Srba, SrbaParams};
 pub use stocbio::{Stocbio, StocbioParams};
 pub use sustain::{Sustain, SustainParams};
 pub use ttsa::{Ttsa, TtsaParams};

@@ -7,10 +7,11 @@ use super::schedule::{check_decay, decayed};
 use crate::error::{Error, check_pos};
 use crate::oracle::Oracle;
 use crate::problem::{Cross, Grad};
+use crate::recursive::storm;
 use crate::rules::StepRules;
 use crate::sampling::{Draw, Minibatch, SampleStream, Source, grad_f, grad_hvp_g};
 use crate::solver::{Iterate, Scalars, Solver, col, state_io};
-use crate::vecops::{axpy, lincomb, norm, zeros};
+use crate::vecops::{axpy, lincomb, norm, project_ball, zeros};
 use bilevel_linalg::Mat;
 use serde::{Deserialize, Serialize};
 
@@ -70,18 +71,94 @@ impl Terms {
         lincomb(1.0, &self.jv, 1.0, &self.fx)
     }
 
-    /// The joint step of the framework from these terms, all taken at the same `(y, v, x)`:
-    /// `y ← y − ρD_y`, `v ← v − ρD_v`, `x ← x − γD_x`. Returns the scalars both methods trace:
-    /// `ρ`, `γ`, `‖D_x‖` and `‖v‖` after the step.
-    pub(crate) fn step(&self, it: &mut Iterate, v: &mut Mat<f64>, rho: f64, gamma: f64) -> Scalars {
+    /// The three directions `D_y, D_v, D_x` from these terms.
+    pub(crate) fn directions(self) -> Directions {
         let (dv, dx) = (self.d_v(), self.d_x());
-        axpy(&mut it.y, -rho, &self.gy);
-        axpy(v, -rho, &dv);
-        axpy(&mut it.x, -gamma, &dx);
+        Directions {
+            dy: self.gy,
+            dv,
+            dx,
+        }
+    }
+
+    /// The joint step of the framework from these terms, all taken at the same `(y, v, x)`
+    /// ([`Directions::step`] without a ball for `v`).
+    pub(crate) fn step(self, it: &mut Iterate, v: &mut Mat<f64>, rho: f64, gamma: f64) -> Scalars {
+        self.directions().step(it, v, rho, gamma, None)
+    }
+}
+
+/// The framework's three directions `D_y, D_v, D_x`: from the terms at one point ([`Terms`]),
+/// or an estimate of them that SRBA and SPABA carry from one iteration to the next.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Directions {
+    /// `D_y`, the direction of `y`.
+    #[serde(with = "col")]
+    pub dy: Mat<f64>,
+    /// `D_v`, the direction of `v`.
+    #[serde(with = "col")]
+    pub dv: Mat<f64>,
+    /// `D_x`, the direction of `x`.
+    #[serde(with = "col")]
+    pub dx: Mat<f64>,
+}
+
+impl Directions {
+    /// Zero directions for `dim_x = n`, `dim_y = m`.
+    pub(crate) fn zeros(n: usize, m: usize) -> Self {
+        Directions {
+            dy: zeros(m),
+            dv: zeros(m),
+            dx: zeros(n),
+        }
+    }
+
+    /// The recursive (SARAH and PAGE) estimate: `D ← D + (new − old)` ([`storm`] with weight
+    /// 0), each direction with the difference of its terms on one draw at the current and at the
+    /// previous point.
+    pub(crate) fn recurse(&mut self, new: &Directions, old: &Directions) {
+        for (d, n, o) in [
+            (&mut self.dy, &new.dy, &old.dy),
+            (&mut self.dv, &new.dv, &old.dv),
+            (&mut self.dx, &new.dx, &old.dx),
+        ] {
+            *d = storm(d, n, o, 0.0);
+        }
+    }
+
+    /// The lower-level half of the joint step: `y ← y − ρD_y`, `v ← v − ρD_v`, then `v` onto
+    /// the ball `‖v‖ ≤ r` when a radius `r` is given.
+    pub(crate) fn step_lower(
+        &self,
+        it: &mut Iterate,
+        v: &mut Mat<f64>,
+        rho: f64,
+        radius: Option<f64>,
+    ) {
+        axpy(&mut it.y, -rho, &self.dy);
+        axpy(v, -rho, &self.dv);
+        if let Some(r) = radius {
+            project_ball(v, r);
+        }
+    }
+
+    /// The joint step of the framework: `y ← y − ρD_y`, `v ← v − ρD_v` (then onto the ball of
+    /// radius `radius`, if any), `x ← x − γD_x`. Returns the scalars SOBA's family traces:
+    /// `ρ`, `γ`, `‖D_x‖` and `‖v‖` after the step.
+    pub(crate) fn step(
+        &self,
+        it: &mut Iterate,
+        v: &mut Mat<f64>,
+        rho: f64,
+        gamma: f64,
+        radius: Option<f64>,
+    ) -> Scalars {
+        self.step_lower(it, v, rho, radius);
+        axpy(&mut it.x, -gamma, &self.dx);
         vec![
             ("rho", rho),
             ("gamma", gamma),
-            ("dx_norm", norm(&dx)),
+            ("dx_norm", norm(&self.dx)),
             ("v_norm", norm(v)),
         ]
     }
