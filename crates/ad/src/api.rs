@@ -261,6 +261,8 @@ impl Default for Evaluator {
 struct Reads {
     x: (bool, bool),
     y: (bool, bool),
+    /// Whether the output's value is read (else values no rule reads may be skipped).
+    value: bool,
 }
 
 impl Evaluator {
@@ -365,14 +367,16 @@ impl Evaluator {
         (xv, yv, out)
     }
 
-    /// Evaluate the recording for the blocks `reads` asks of `x` and `y`.
+    /// Evaluate the recording for the blocks `reads` asks of `x` and `y`, and for the value
+    /// unless `reads.value` is false.
     fn run2(&mut self, (xv, yv, out): (Var, Var, Var), sweep: Sweep, reads: Reads) {
         let t = |var, (adjoint, tangent): (bool, bool)| Target {
             var,
             adjoint,
             tangent,
         };
-        self.tape.run(out, sweep, &[t(xv, reads.x), t(yv, reads.y)]);
+        self.tape
+            .run(out, sweep, &[t(xv, reads.x), t(yv, reads.y)], reads.value);
     }
 
     /// Value and gradient of a scalar function of one block.
@@ -388,7 +392,7 @@ impl Evaluator {
             adjoint: true,
             tangent: false,
         };
-        self.tape.run(out, Sweep::Adjoint, &[target]);
+        self.tape.run(out, Sweep::Adjoint, &[target], true);
         (self.tape.scalar(out), owned(self.tape.adjoint(xv)))
     }
 
@@ -406,7 +410,7 @@ impl Evaluator {
             adjoint: true,
             tangent: true,
         };
-        self.tape.run(out, Sweep::Both, &[target]);
+        self.tape.run(out, Sweep::Both, &[target], true);
         Hvp {
             value: self.tape.scalar(out),
             grad: owned(self.tape.adjoint(xv)),
@@ -424,7 +428,15 @@ impl Evaluator {
     ) -> f64 {
         let vars = self.record2(f, x, y, None, None);
         let none = (false, false);
-        self.run2(vars, Sweep::None, Reads { x: none, y: none });
+        self.run2(
+            vars,
+            Sweep::None,
+            Reads {
+                x: none,
+                y: none,
+                value: true,
+            },
+        );
         self.tape.scalar(vars.2)
     }
 
@@ -438,7 +450,15 @@ impl Evaluator {
     ) -> (f64, Mat<f64>, Mat<f64>) {
         let vars = self.record2(f, x, y, None, None);
         let g = (true, false);
-        self.run2(vars, Sweep::Adjoint, Reads { x: g, y: g });
+        self.run2(
+            vars,
+            Sweep::Adjoint,
+            Reads {
+                x: g,
+                y: g,
+                value: true,
+            },
+        );
         let (xv, yv, out) = vars;
         (
             self.tape.scalar(out),
@@ -466,6 +486,7 @@ impl Evaluator {
         let reads = Reads {
             x: (gx.is_some(), false),
             y: (gy.is_some(), false),
+            value: true,
         };
         self.run2(vars, Sweep::Adjoint, reads);
         let (xv, yv, out) = vars;
@@ -492,6 +513,7 @@ impl Evaluator {
         let reads = Reads {
             x: (true, false),
             y: (false, false),
+            value: false,
         };
         self.run2(vars, Sweep::Adjoint, reads);
         owned(self.tape.adjoint(vars.0))
@@ -509,6 +531,7 @@ impl Evaluator {
         let reads = Reads {
             x: (false, false),
             y: (true, false),
+            value: false,
         };
         self.run2(vars, Sweep::Adjoint, reads);
         owned(self.tape.adjoint(vars.1))
@@ -527,7 +550,15 @@ impl Evaluator {
     ) -> Hvp2 {
         let vars = self.record2(f, x, y, u, v);
         let all = (true, true);
-        self.run2(vars, Sweep::Both, Reads { x: all, y: all });
+        self.run2(
+            vars,
+            Sweep::Both,
+            Reads {
+                x: all,
+                y: all,
+                value: true,
+            },
+        );
         let (xv, yv, out) = vars;
         let t = &self.tape;
         Hvp2 {
@@ -559,6 +590,7 @@ impl Evaluator {
         let reads = Reads {
             x: (out.grad_x.is_some(), out.hv_x.is_some()),
             y: (out.grad_y.is_some(), out.hv_y.is_some()),
+            value: true,
         };
         self.run2(vars, Sweep::Both, reads);
         let (xv, yv, o) = vars;
@@ -593,7 +625,15 @@ impl Evaluator {
     ) -> (Mat<f64>, Mat<f64>) {
         let vars = self.record2(f, x, y, None, Some(v));
         let hv = (false, true);
-        self.run2(vars, Sweep::Both, Reads { x: hv, y: hv });
+        self.run2(
+            vars,
+            Sweep::Both,
+            Reads {
+                x: hv,
+                y: hv,
+                value: false,
+            },
+        );
         let t = &self.tape;
         (
             owned(t.adjoint_tangent(vars.1)),
@@ -615,6 +655,7 @@ impl Evaluator {
         let reads = Reads {
             x: (false, true),
             y: (false, false),
+            value: false,
         };
         self.run2(vars, Sweep::Both, reads);
         owned(self.tape.adjoint_tangent(vars.0))
@@ -633,6 +674,7 @@ impl Evaluator {
         let reads = Reads {
             x: (false, false),
             y: (false, true),
+            value: false,
         };
         self.run2(vars, Sweep::Both, reads);
         owned(self.tape.adjoint_tangent(vars.1))

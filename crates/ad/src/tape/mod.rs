@@ -141,6 +141,9 @@ pub struct Tape {
     adjoints_of: Option<u32>,
     /// Whether the last evaluation streamed (intermediates indexed by samples are not kept).
     streamed: bool,
+    /// Whether the last evaluation left values it did not need uncomputed (see
+    /// [`Tape::run`]): values and tangents are then not readable.
+    values_partial: bool,
     need: need::Needs,
     stream: stream::Streamer,
     /// Whether streaming is allowed (see [`Tape::set_streaming`]).
@@ -220,6 +223,7 @@ impl Tape {
             tangents_valid: false,
             adjoints_of: None,
             streamed: false,
+            values_partial: false,
             need: need::Needs::default(),
             stream: stream::Streamer::default(),
             streaming: true,
@@ -282,6 +286,7 @@ impl Tape {
         self.tangents_valid = false;
         self.adjoints_of = None;
         self.streamed = false;
+        self.values_partial = false;
     }
 
     /// Switch this (empty) recording to deferred mode: from now on operations are recorded
@@ -420,6 +425,16 @@ impl Tape {
         );
     }
 
+    /// Panics if the last evaluation computed only the values its products needed.
+    #[track_caller]
+    fn check_values_complete(&self, what: &str) {
+        assert!(
+            !self.values_partial,
+            "{what}: the last evaluation computed derivative products alone and skipped the \
+             values they do not read; evaluate with the value requested to read it"
+        );
+    }
+
     /// The value of a variable.
     ///
     /// # Panics
@@ -428,6 +443,7 @@ impl Tape {
     #[track_caller]
     pub fn value(&self, v: Var) -> MatRef<'_, f64> {
         self.check_value(v, "value");
+        self.check_values_complete("value");
         let n = *self.node(v);
         forward::view(self.value_slice(v.id), n.rows, n.cols)
     }
@@ -446,6 +462,7 @@ impl Tape {
             n.cols
         );
         self.check_value(v, "scalar");
+        self.check_values_complete("scalar");
         self.value_slice(v.id)[0]
     }
 
@@ -469,6 +486,7 @@ impl Tape {
             "tangent: a shared constant has no tangent storage (its tangent is zero)"
         );
         self.check_value(v, "tangent");
+        self.check_values_complete("tangent");
         forward::view(&self.tans[n.off..n.off + n.len()], n.rows, n.cols)
     }
 

@@ -86,13 +86,15 @@ impl Tape {
     /// Evaluate a deferred recording for an oracle: values (and tangents), then the reverse
     /// `sweep` from the scalar `out`, computing only what `targets` read afterwards. Streams the
     /// recording block by block when it is a data-sum loss over a large shared matrix and
-    /// streaming is allowed; evaluates whole tensors otherwise.
-    pub(crate) fn run(&mut self, out: Var, sweep: Sweep, targets: &[Target]) {
+    /// streaming is allowed; evaluates whole tensors otherwise. Without `value` (the output's
+    /// value is not read), a streamed evaluation may skip the values no rule of the sweep reads
+    /// (see `need.rs`); values and tangents are then not readable until the next evaluation.
+    pub(crate) fn run(&mut self, out: Var, sweep: Sweep, targets: &[Target], value: bool) {
         self.node(out);
         if self.deferred
             && self.computed < self.nodes.len()
             && self.streaming
-            && self.try_stream(out, sweep, targets)
+            && self.try_stream(out, sweep, targets, value)
         {
             return;
         }

@@ -550,13 +550,21 @@ struct Ctx<'a> {
     shared: &'a super::shared::SharedStore,
     need_adj: &'a [bool],
     need_tan: &'a [bool],
+    /// Values some rule reads (a data product's may be skipped otherwise).
+    need_val: &'a [bool],
     tangents: bool,
 }
 
 impl Tape {
     /// Stream the recording up to `out` if it is a data sum over a large shared matrix (see the
     /// module documentation); `false` leaves the tape untouched for a whole-tensor evaluation.
-    pub(super) fn try_stream(&mut self, out: Var, sweep: Sweep, targets: &[Target]) -> bool {
+    pub(super) fn try_stream(
+        &mut self,
+        out: Var,
+        sweep: Sweep,
+        targets: &[Target],
+        value: bool,
+    ) -> bool {
         if sweep == Sweep::TangentOnly {
             return false;
         }
@@ -572,6 +580,9 @@ impl Tape {
         let with_adj = matches!(sweep, Sweep::Adjoint | Sweep::Both);
         let with_tan = sweep == Sweep::Both;
         self.need.compute(&self.nodes, o, Some(targets), with_tan);
+        let tangents = self.eager_tangents;
+        self.need
+            .values(&self.nodes, o, value, tangents, with_adj, with_tan);
         // Parameter-sized nodes live in the arena; row nodes only in block buffers.
         let in_arena = |t: &Tape, i: usize| {
             let c = t.stream.plan.class[i];
@@ -624,6 +635,7 @@ impl Tape {
         }
         self.computed = self.nodes.len();
         self.streamed = true;
+        self.values_partial = !value;
         true
     }
 
@@ -833,6 +845,7 @@ impl Tape {
             shared,
             need_adj: &need.adj,
             need_tan: &need.tan,
+            need_val: &need.val,
             tangents: *eager_tangents,
         };
         // Each worker takes the next chunk nobody has taken, so a worker slowed down (by other
@@ -1266,8 +1279,17 @@ fn block_forward(
         if sa == Src::Data {
             let x = data_block(ctx, &n, r0, r);
             let nb = ctx.nodes[n.b as usize];
-            let wv = rhs(ctx, &n, &ctx.vals[nb.off..nb.off + nb.len()]);
             let ahead = data_ahead(ctx, &n, next);
+            if live && !ctx.need_val[i] {
+                // No rule reads the value: the tangent product alone (the value block zeroed,
+                // so that what is computed from it, and read by nothing, stays finite).
+                w.bval[bo..bo + len].fill(0.0);
+                let wt = rhs(ctx, &n, &ctx.tans[nb.off..nb.off + nb.len()]);
+                let out = view_mut(&mut w.btan[bo..bo + len], r, n.cols);
+                matmul_ahead(out, Accum::Replace, x, wt, ahead);
+                continue;
+            }
+            let wv = rhs(ctx, &n, &ctx.vals[nb.off..nb.off + nb.len()]);
             let po = p.pair_off[i];
             if live && po != UNSET {
                 // Value and tangent as one product with `[W Ẇ]`.
