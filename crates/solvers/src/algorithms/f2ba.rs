@@ -102,9 +102,12 @@ impl F2baParams {
 }
 
 /// Parameters of F²BSA, the stochastic F²BA: [`F2baParams`] (the same keys) with minibatches
-/// by default. The paper's minibatch sizes depend on the noise level and the target accuracy;
-/// the default is the stochastic solvers' 64 and 64 (the code's stochastic variant takes
-/// batches of 1000 samples, `medium_sized/l2reg.py` line 609).
+/// and smaller steps by default. The paper's minibatch sizes depend on the noise level and the
+/// target accuracy; the default is the stochastic solvers' 64 and 64 (the code's stochastic
+/// variant takes batches of 1000 samples, `medium_sized/l2reg.py` line 609). The steps are the
+/// stochastic solvers' 0.1 for `η_z` and `η_z/λ = 0.01` for `η_y`: a minibatch of `B` of `N`
+/// samples can weigh a sample's curvature by `N/B`, and F²BA's `η_z = 1` then diverged on
+/// quadratic-κ with batches of 2 of 8 samples.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct F2bsaParams {
     /// The parameters, `batch` included.
@@ -113,10 +116,12 @@ pub struct F2bsaParams {
 }
 
 impl Default for F2bsaParams {
-    /// [`F2baParams::default`] with batches of 64 and 64.
+    /// [`F2baParams::default`] with `η_z = 0.1`, `η_y = 0.01` and batches of 64 and 64.
     fn default() -> Self {
         F2bsaParams {
             f2ba: F2baParams {
+                eta_z: 0.1,
+                eta_y: 0.01,
                 batch: Some(DEFAULT_BATCH),
                 ..F2baParams::default()
             },
