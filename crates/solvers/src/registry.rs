@@ -85,6 +85,7 @@ solver_params! {
     BomeParams => Bome in bome;
     VPbgdParams => VPbgd in vpbgd;
     F2saParams => F2sa in f2sa, batch batch;
+    F2baParams => F2ba in f2ba, batch batch;
     ProxF2saParams => ProxF2saTwoLoop in prox;
     F3saParams => F3sa in f3sa, batch batch;
     ProxF2saMomentumParams => ProxF2saMomentum in prox_momentum, batch batch;
@@ -101,6 +102,16 @@ solver_params! {
     SrbaParams => Srba in srba, batch batch;
     MaSobaParams => MaSoba in ma_soba, batch batch;
     SpabaParams => Spaba in spaba, batch batch;
+}
+
+impl SolverParams for F2bsaParams {
+    const NAME: &'static str = crate::algorithms::f2ba::STOCHASTIC_NAME;
+    fn build(&self) -> Result<Box<dyn Solver>, Error> {
+        Ok(Box::new(F2ba::stochastic(*self)?))
+    }
+    fn minibatch(&mut self) -> Option<&mut Option<Minibatch>> {
+        Some(&mut self.f2ba.batch)
+    }
 }
 
 /// One solver's parameters, whatever their type: set from text, derived from a problem's
@@ -257,6 +268,12 @@ pub const SOLVERS: &[SolverEntry] = &[
          Method\")",
     ),
     entry::<F2saParams>("F²SA, fully first-order (increasing or fixed λ)"),
+    entry::<F2baParams>(
+        "F²BA, F²SA's fixed-penalty iteration with z restarted from y (Chen, Ma and Zhang, \
+         \"Near-Optimal Nonconvex-Strongly-Convex Bilevel Optimization with Fully First-Order \
+         Oracles\")",
+    ),
+    entry::<F2bsaParams>("F²BSA, F²BA with minibatch oracles (same paper)"),
     entry::<ProxF2saParams>("proximal two-loop F²SA with projections"),
     entry::<F3saParams>("F³SA, F²SA with momentum-assisted (STORM-type) estimators"),
     entry::<ProxF2saMomentumParams>("proximal single-loop F²SA with momentum and projections"),

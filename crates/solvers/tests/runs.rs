@@ -56,7 +56,11 @@ fn snapshot_cases() -> Vec<Case> {
     let quad = QuadraticKappa::new(10.0, 2);
     let l = quad.l();
     vec![
-        ("quadratic", Arc::new(quad), all_solvers(l)),
+        (
+            "quadratic",
+            Arc::new(quad),
+            all_solvers(l).into_iter().chain(f2ba_solvers()).collect(),
+        ),
         ("sincos", Arc::new(ScSinCos::default()), all_solvers(100.0)),
         ("nccos", Arc::new(NcCos::default()), nc_cos_solvers()),
         (
@@ -67,8 +71,22 @@ fn snapshot_cases() -> Vec<Case> {
     ]
 }
 
-/// SOBA, SABA, StocBiO, AmIGO, BSA, TTSA, FSLA, MRBO, VRBO, SUSTAIN, SRBA, MA-SOBA and SPABA on
-/// minibatches of 2 of the 8 samples (the draws are part of the snapshot), with their default steps.
+/// F²BA with its defaults (`z` restarted from `y`) and with a warm `z`, besides the bench's
+/// fixtures.
+fn f2ba_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
+    let warm = F2baParams {
+        z_from_y: false,
+        ..F2baParams::default()
+    };
+    vec![
+        ("f2ba", Box::new(F2ba::new(F2baParams::default()).unwrap())),
+        ("f2ba-warm-z", Box::new(F2ba::new(warm).unwrap())),
+    ]
+}
+
+/// SOBA, SABA, StocBiO, AmIGO, BSA, TTSA, FSLA, MRBO, VRBO, SUSTAIN, SRBA, MA-SOBA, SPABA and
+/// F²BSA on minibatches of 2 of the 8 samples (the draws are part of the snapshot), with their
+/// default steps.
 fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
     let batch = Some(bilevel_solvers::sampling::Minibatch {
         batch_f: 2,
@@ -204,6 +222,18 @@ fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
                 Spaba::new(SpabaParams {
                     batch,
                     ..SpabaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "f2bsa",
+            Box::new(
+                F2ba::stochastic(F2bsaParams {
+                    f2ba: F2baParams {
+                        batch,
+                        ..F2bsaParams::default().f2ba
+                    },
                 })
                 .unwrap(),
             ),

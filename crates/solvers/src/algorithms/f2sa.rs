@@ -74,11 +74,23 @@ penalty_rules!(F2saParams);
 
 pub(crate) const NAME: &str = "f2sa";
 
+/// The state of the penalty methods (F²SA, F²BA): the lower-level copy `z` and the sample
+/// stream.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct State {
+pub(crate) struct State {
     #[serde(with = "col")]
-    z: Mat<f64>,
-    stream: SampleStream,
+    pub(crate) z: Mat<f64>,
+    pub(crate) stream: SampleStream,
+}
+
+impl State {
+    /// Before `init`: an empty `z`, the stream seeded by the batch's seed (0 without one).
+    pub(crate) fn new(batch: Option<&Minibatch>) -> Self {
+        State {
+            z: zeros(0),
+            stream: SampleStream::new(batch.map_or(0, |b| b.seed)),
+        }
+    }
 }
 
 /// F²SA with its inner loop ("F²SA: the most basic variant" for `T = 1`, "F²SA: inner loop for
@@ -109,10 +121,7 @@ impl F2sa {
         params.validate()?;
         Ok(F2sa {
             params,
-            state: State {
-                z: zeros(0),
-                stream: SampleStream::new(params.batch.map_or(0, |b| b.seed)),
-            },
+            state: State::new(params.batch.as_ref()),
         })
     }
 }
@@ -131,33 +140,73 @@ impl Solver for F2sa {
     fn step(&mut self, o: &mut Oracle<'_>, it: &mut Iterate, k: u64) -> Scalars {
         let p = self.params;
         let ((alpha, gamma, lambda), _) = p.schedule.at(k);
+        let steps = PenaltySteps {
+            alpha,
+            gamma,
+            lambda,
+            x_step: p.schedule.xi * alpha,
+            inner_steps: p.inner_steps,
+        };
         let src = p.batch.as_ref().map_or(Source::Full, Source::Batch);
-        let st = &mut self.state;
-        for _ in 0..p.inner_steps {
-            let dz = src.draw_g(o, &mut st.stream);
-            let gz = grad_g(o, &it.x, &st.z, &dz).y;
-            axpy(&mut st.z, -gamma, &gz);
-            o.project_y(&mut st.z);
-            let (df, dg) = (src.draw_f(o, &mut st.stream), src.draw_g(o, &mut st.stream));
-            let gfy = grad_f(o, &it.x, &it.y, &df).y;
-            let ggy = grad_g(o, &it.x, &it.y, &dg).y;
-            axpy(&mut it.y, -alpha, &gfy);
-            axpy(&mut it.y, -alpha * lambda, &ggy);
-            o.project_y(&mut it.y);
-        }
-        // The two g gradients of the x step share their samples: their difference is O(1/λ) and
-        // is multiplied by λ, so independent samples would add λ times the noise of ∇ₓg.
-        let (df, dg) = (src.draw_f(o, &mut st.stream), src.draw_g(o, &mut st.stream));
-        let gf = grad_f(o, &it.x, &it.y, &df);
-        let gg = grad_g(o, &it.x, &it.y, &dg);
-        let gz = grad_g(o, &it.x, &st.z, &dg);
-        let d = lincomb(1.0, &gf.x, lambda, &lincomb(1.0, &gg.x, -1.0, &gz.x));
-        axpy(&mut it.x, -p.schedule.xi * alpha, &d);
-        o.project_x(&mut it.x);
+        penalty_iteration(o, it, &mut self.state.z, &mut self.state.stream, src, steps);
         vec![("lambda", lambda), ("alpha", alpha)]
     }
     fn aux(&self) -> Vec<(&'static str, &Mat<f64>)> {
         vec![("z", &self.state.z)]
     }
     state_io!();
+}
+
+/// The steps of one penalty iteration ([`penalty_iteration`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PenaltySteps {
+    /// Step of `y` on `∇ᵧf + λ∇ᵧg`.
+    pub(crate) alpha: f64,
+    /// Step of `z` on `∇ᵧg`.
+    pub(crate) gamma: f64,
+    /// The penalty `λ`.
+    pub(crate) lambda: f64,
+    /// Step of `x` on `∇ₓf + λ(∇ₓg(x, y) − ∇ₓg(x, z))`.
+    pub(crate) x_step: f64,
+    /// Inner iterations on `(y, z)`.
+    pub(crate) inner_steps: usize,
+}
+
+/// One iteration of the fully first-order penalty scheme F²SA and F²BA share: `T` times
+/// `z ← P(z − γ∇ᵧg(x, z))`, `y ← P(y − α(∇ᵧf(x, y) + λ∇ᵧg(x, y)))`; then
+/// `x ← P(x − η_x(∇ₓf(x, y) + λ(∇ₓg(x, y) − ∇ₓg(x, z))))` at the new `y, z`. First order:
+/// `3T + 3` Gc.
+///
+/// With minibatches, every gradient is an average over samples drawn from `stream`; the two
+/// `∇ₓg` of the `x` step share one draw, so their difference (`O(1/λ)`, then multiplied by
+/// `λ`) is not swamped by sampling noise.
+pub(crate) fn penalty_iteration(
+    o: &mut Oracle<'_>,
+    it: &mut Iterate,
+    z: &mut Mat<f64>,
+    stream: &mut SampleStream,
+    src: Source<'_>,
+    s: PenaltySteps,
+) {
+    for _ in 0..s.inner_steps {
+        let dz = src.draw_g(o, stream);
+        let gz = grad_g(o, &it.x, z, &dz).y;
+        axpy(z, -s.gamma, &gz);
+        o.project_y(z);
+        let (df, dg) = (src.draw_f(o, stream), src.draw_g(o, stream));
+        let gfy = grad_f(o, &it.x, &it.y, &df).y;
+        let ggy = grad_g(o, &it.x, &it.y, &dg).y;
+        axpy(&mut it.y, -s.alpha, &gfy);
+        axpy(&mut it.y, -s.alpha * s.lambda, &ggy);
+        o.project_y(&mut it.y);
+    }
+    // The two g gradients of the x step share their samples: their difference is O(1/λ) and
+    // is multiplied by λ, so independent samples would add λ times the noise of ∇ₓg.
+    let (df, dg) = (src.draw_f(o, stream), src.draw_g(o, stream));
+    let gf = grad_f(o, &it.x, &it.y, &df);
+    let gg = grad_g(o, &it.x, &it.y, &dg);
+    let gz = grad_g(o, &it.x, z, &dg);
+    let d = lincomb(1.0, &gf.x, s.lambda, &lincomb(1.0, &gg.x, -1.0, &gz.x));
+    axpy(&mut it.x, -s.x_step, &d);
+    o.project_x(&mut it.x);
 }

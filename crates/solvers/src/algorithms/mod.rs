@@ -13,6 +13,7 @@
 //! | [`Bome`] | 1st | T inner | BOME |
 //! | [`VPbgd`] | 1st | T inner | V-PBGD |
 //! | [`F2sa`] | 1st | T inner | F²SA (increasing or fixed λ) |
+//! | [`F2ba`] | 1st | K inner | F²BA: F²SA's fixed-penalty iteration, `z` restarted from `y` (Chen, Ma and Zhang); F²BSA with minibatches |
 //! | [`F3sa`] | 1st | single | F³SA: F²SA with momentum-assisted (STORM-type) estimators |
 //! | [`ProxF2saTwoLoop`] | 1st | T inner | proximal two-loop F²SA with projections |
 //! | [`ProxF2saMomentum`] | 1st | single | proximal single-loop F²SA with momentum, projections |
@@ -37,6 +38,7 @@ pub(crate) mod aidbio;
 pub(crate) mod amigo;
 pub(crate) mod bome;
 pub(crate) mod bsa;
+pub(crate) mod f2ba;
 pub(crate) mod f2sa;
 pub(crate) mod f3sa;
 pub(crate) mod fsla;
@@ -66,6 +68,7 @@ pub use aidbio::{AidBio, AidBioParams, LinearSolve};
 pub use amigo::{Amigo, AmigoParams};
 pub use bome::{Bome, BomeParams};
 pub use bsa::{Bsa, BsaParams};
+pub use f2ba::{F2ba, F2baParams, F2bsaParams};
 pub use f2sa::{F2sa, F2saParams};
 pub use f3sa::{F3sa, F3saParams};
 pub use fsla::{Fsla, FslaParams};
