@@ -67,8 +67,9 @@ fn snapshot_cases() -> Vec<Case> {
     ]
 }
 
-/// SOBA, SABA, StocBiO, AmIGO, BSA, TTSA, FSLA, MRBO, VRBO, SUSTAIN, SRBA, MA-SOBA and SPABA on
-/// minibatches of 2 of the 8 samples (the draws are part of the snapshot), with their default steps.
+/// SOBA, SABA, StocBiO, AmIGO, BGS, BSA, TTSA, FSLA, MRBO, VRBO, SUSTAIN, SRBA, MA-SOBA and
+/// SPABA on minibatches of 2 of the 8 samples (the draws are part of the snapshot), with their
+/// default steps.
 fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
     let batch = Some(bilevel_solvers::sampling::Minibatch {
         batch_f: 2,
@@ -112,6 +113,16 @@ fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
                 Amigo::new(AmigoParams {
                     batch,
                     ..AmigoParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "bgs",
+            Box::new(
+                Bgs::new(BgsParams {
+                    batch,
+                    ..BgsParams::default()
                 })
                 .unwrap(),
             ),
