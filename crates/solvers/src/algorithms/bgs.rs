@@ -88,8 +88,9 @@ impl StepRules for BgsParams {
 
 pub(crate) const NAME: &str = "bgs";
 
-/// BGS, the Bilevel Game Solver of Arbel and Mairal ("Non-Convex Bilevel Games with Critical
-/// Point Selection Maps"), as their code runs it (`core/selection.py`: `DiffOpt.run` and
+/// BGS, Arbel and Mairal's method for bilevel games with selection ("Non-Convex Bilevel Games
+/// with Critical Point Selection Maps"; the name is their code's, `configs/selection/BGS.yaml`),
+/// as their code runs it (`core/selection.py`: `DiffOpt.run` and
 /// `ArgMinOp.backward`): the follower's `y` is warm-started from the previous outer iteration;
 /// the leader's gradient differentiates the last `U` inner steps in reverse mode (unrolled
 /// optimization) and adds the correction from a linear system whose solution is warm-started

@@ -32,6 +32,10 @@
 //! | [`Sustain`] | 2nd | single | SUSTAIN: MRBO's double momentum with BSA's randomly truncated series (Khanduri, Zeng, Hong, Wai, Wang and Yang, Alg. 1) |
 //!
 //! Not implemented: HJFBiO and MGBiO, which the papers compare against but do not define.
+//! Nor MEHA (Liu, Liu, Yao, Zeng and Zhang, "Moreau Envelope for Nonconvex Bi-Level
+//! Optimization: A Single-loop and Hessian-free Solution Strategy"): we could not read its
+//! Algorithm 1, and the two implementations we read disagree on the penalty, the authors'
+//! scripts weighting the upper level by `c₀(k + 1)^0.49`, BOAT's by `1/(c₀(k + 1)^0.25)`.
 
 pub(crate) mod aid;
 pub(crate) mod aidbio;
