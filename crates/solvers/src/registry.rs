@@ -93,6 +93,7 @@ solver_params! {
     SabaParams => Saba in saba, batch batch;
     StocbioParams => Stocbio in stocbio, batch batch;
     AmigoParams => Amigo in amigo, batch batch;
+    BgsParams => Bgs in bgs, batch batch;
     BsaParams => Bsa in bsa, batch batch;
     TtsaParams => Ttsa in ttsa, batch batch;
     FslaParams => Fsla in fsla, batch batch;
@@ -292,6 +293,11 @@ pub const SOLVERS: &[SolverEntry] = &[
     entry::<AmigoParams>(
         "AmIGO, warm-started SGD on y and on the linear system (Arbel and Mairal, \"Amortized \
          implicit differentiation for stochastic bilevel optimization\", Alg. 1)",
+    ),
+    entry::<BgsParams>(
+        "BGS, AmIGO's warm starts with the last inner steps unrolled and the linear system as \
+         their correction (Arbel and Mairal, \"Non-Convex Bilevel Games with Critical Point \
+         Selection Maps\")",
     ),
     entry::<BsaParams>(
         "BSA, inner SGD and a randomly truncated Neumann series (Ghadimi and Wang, \
@@ -554,6 +560,11 @@ mod tests {
             (
                 "amigo",
                 &["inner_steps", "linear_steps"],
+                &["alpha", "eta", "beta"],
+            ),
+            (
+                "bgs",
+                &["unrolled_steps", "warm_start_steps", "linear_steps"],
                 &["alpha", "eta", "beta"],
             ),
             (

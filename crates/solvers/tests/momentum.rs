@@ -20,6 +20,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
+/// A solver under test, named, with the iterate `(x, y)` its iteration written out reaches.
+type Case = (&'static str, Box<dyn Solver>, (Mat<f64>, Mat<f64>));
+
 fn run(p: &dyn Problem, s: &mut dyn Solver, iters: u64) -> RunResult {
     let r = Runner::new(RunConfig {
         metrics_every: iters,
@@ -347,7 +350,7 @@ fn each_method_follows_its_paper_s_updates_draw_for_draw() {
             batch: b,
         };
         let sched = (0.5, 1.0 / 3.0, 2.0, 1.0 / 3.0, 0.6, 2.0 / 3.0);
-        let cases: Vec<(&str, Box<dyn Solver>, (Mat<f64>, Mat<f64>))> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "mrbo",
                 Box::new(Mrbo::new(mrbo).unwrap()),

@@ -84,7 +84,7 @@ fn f2ba_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
     ]
 }
 
-/// SOBA, SABA, StocBiO, AmIGO, BSA, TTSA, FSLA, MRBO, VRBO, SUSTAIN, SRBA, MA-SOBA, SPABA and
+/// SOBA, SABA, StocBiO, AmIGO, BGS, BSA, TTSA, FSLA, MRBO, VRBO, SUSTAIN, SRBA, MA-SOBA, SPABA and
 /// F²BSA on minibatches of 2 of the 8 samples (the draws are part of the snapshot), with their
 /// default steps.
 fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
@@ -130,6 +130,16 @@ fn minibatch_solvers() -> Vec<(&'static str, Box<dyn Solver>)> {
                 Amigo::new(AmigoParams {
                     batch,
                     ..AmigoParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "bgs",
+            Box::new(
+                Bgs::new(BgsParams {
+                    batch,
+                    ..BgsParams::default()
                 })
                 .unwrap(),
             ),

@@ -21,6 +21,7 @@
 //! | [`Saba`] | 2nd | single | SABA: SOBA's directions with SAGA variance reduction (same paper, Alg. 2) |
 //! | [`Stocbio`] | 2nd | D inner | StocBiO: inner SGD, sampled Neumann series (Ji, Yang and Liang, Alg. 2) |
 //! | [`Amigo`] | 2nd | T + N inner | AmIGO: warm-started SGD on `y` and on the linear system (Arbel and Mairal, Alg. 1) |
+//! | [`Bgs`] | 2nd | T + U + N inner | BGS: AmIGO's warm starts, the last `U` inner steps unrolled, the linear system as the correction (Arbel and Mairal, the authors' code) |
 //! | [`Bsa`] | 2nd | t inner | BSA: inner SGD, randomly truncated Neumann series (Ghadimi and Wang, Alg. 2) |
 //! | [`Srba`] | 2nd | single | SRBA: SOBA's directions with SARAH variance reduction, periodic restarts (Dagréou, Moreau, Vaiter and Ablin) |
 //! | [`MaSoba`] | 2nd | single | MA-SOBA: SOBA with a moving average of the `x` direction (Chen, Xiao and Balasubramanian) |
@@ -32,10 +33,15 @@
 //! | [`Sustain`] | 2nd | single | SUSTAIN: MRBO's double momentum with BSA's randomly truncated series (Khanduri, Zeng, Hong, Wai, Wang and Yang, Alg. 1) |
 //!
 //! Not implemented: HJFBiO and MGBiO, which the papers compare against but do not define.
+//! Nor MEHA (Liu, Liu, Yao, Zeng and Zhang, "Moreau Envelope for Nonconvex Bi-Level
+//! Optimization: A Single-loop and Hessian-free Solution Strategy"): we could not read its
+//! Algorithm 1, and the two implementations we read disagree on the penalty, the authors'
+//! scripts weighting the upper level by `c₀(k + 1)^0.49`, BOAT's by `1/(c₀(k + 1)^0.25)`.
 
 pub(crate) mod aid;
 pub(crate) mod aidbio;
 pub(crate) mod amigo;
+pub(crate) mod bgs;
 pub(crate) mod bome;
 pub(crate) mod bsa;
 pub(crate) mod f2ba;
@@ -66,6 +72,7 @@ pub(crate) mod vrbo;
 pub use aid::{SingleLoopAid, SingleLoopAidParams};
 pub use aidbio::{AidBio, AidBioParams, LinearSolve};
 pub use amigo::{Amigo, AmigoParams};
+pub use bgs::{Bgs, BgsParams};
 pub use bome::{Bome, BomeParams};
 pub use bsa::{Bsa, BsaParams};
 pub use f2ba::{F2ba, F2baParams, F2bsaParams};
