@@ -13,6 +13,9 @@ use bilevel_solvers::{
     registry,
 };
 
+/// Builds a solver under test for a minibatch setting.
+type MakeF2ba = fn(Option<Minibatch>) -> F2ba;
+
 fn run(p: &dyn Problem, s: &mut dyn Solver, iters: u64) -> RunResult {
     let r = Runner::new(RunConfig {
         metrics_every: iters,
@@ -315,7 +318,7 @@ fn both_resume_bit_identically() {
         batch_g: 2,
         seed: 7,
     });
-    let makers: [(&str, fn(Option<Minibatch>) -> F2ba); 2] = [
+    let makers: [(&str, MakeF2ba); 2] = [
         ("f2ba warm z", |batch| {
             F2ba::new(F2baParams {
                 z_from_y: false,
