@@ -3,7 +3,26 @@
 //! bench use them.
 
 use crate::algorithms::*;
+use crate::problem::Problem;
+use crate::record::Status;
+use crate::runner::{RunConfig, RunResult, Runner};
 use crate::solver::Solver;
+
+/// `iters` iterations of `s` on `p` through the [`Runner`], metrics at the end only.
+///
+/// # Panics
+/// If the run fails or stops before `iters` iterations (naming the solver).
+pub fn run_iters(p: &dyn Problem, s: &mut dyn Solver, iters: u64) -> RunResult {
+    let r = Runner::new(RunConfig {
+        metrics_every: iters,
+        ..RunConfig::iters(iters)
+    })
+    .unwrap()
+    .run(p, s)
+    .unwrap();
+    assert_eq!(r.status, Status::MaxIter, "{}", s.name());
+    r
+}
 
 /// Every implemented solver, labelled, with parameters suited to a lower level of smoothness
 /// `l`; a label names the variant where one solver appears twice (`aidbio-cg`,

@@ -7,19 +7,9 @@ use bilevel_linalg::Mat;
 use bilevel_solvers::algorithms::{Amigo, AmigoParams, Bgs, BgsParams};
 use bilevel_solvers::problems::{NcCos, QuadraticKappa, ScSinCos};
 use bilevel_solvers::sampling::Minibatch;
-use bilevel_solvers::{Checkpoint, Error, Oracle, Problem, RunConfig, Runner, Solver, Status};
+use bilevel_solvers::{Checkpoint, Error, Oracle, Problem, RunConfig, Runner};
 
-fn run(p: &dyn Problem, s: &mut dyn Solver, iters: u64) -> bilevel_solvers::RunResult {
-    let r = Runner::new(RunConfig {
-        metrics_every: iters,
-        ..RunConfig::iters(iters)
-    })
-    .unwrap()
-    .run(p, s)
-    .unwrap();
-    assert_eq!(r.status, Status::MaxIter, "{}", s.name());
-    r
-}
+use bilevel_solvers::testing::run_iters as run;
 
 fn axpy(y: &mut Mat<f64>, a: f64, x: &Mat<f64>) {
     for i in 0..y.nrows() {

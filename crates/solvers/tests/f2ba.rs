@@ -9,24 +9,13 @@ use bilevel_solvers::problems::{QuadraticKappa, ScSinCos};
 use bilevel_solvers::sampling::Minibatch;
 use bilevel_solvers::vecops::{from_slice, lincomb, norm};
 use bilevel_solvers::{
-    Checkpoint, Error, Iterate, Oracle, Problem, RunConfig, RunResult, Runner, Solver, Status,
-    registry,
+    Checkpoint, Error, Iterate, Oracle, Problem, RunConfig, RunResult, Runner, Solver, registry,
 };
 
 /// Builds a solver under test for a minibatch setting.
 type MakeF2ba = fn(Option<Minibatch>) -> F2ba;
 
-fn run(p: &dyn Problem, s: &mut dyn Solver, iters: u64) -> RunResult {
-    let r = Runner::new(RunConfig {
-        metrics_every: iters,
-        ..RunConfig::iters(iters)
-    })
-    .unwrap()
-    .run(p, s)
-    .unwrap();
-    assert_eq!(r.status, Status::MaxIter, "{}", s.name());
-    r
-}
+use bilevel_solvers::testing::run_iters as run;
 
 fn bits(m: &Mat<f64>) -> Vec<u64> {
     m.col_as_slice(0).iter().map(|v| v.to_bits()).collect()

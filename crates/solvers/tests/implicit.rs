@@ -10,9 +10,7 @@ use bilevel_solvers::algorithms::{
 };
 use bilevel_solvers::problems::{QuadraticKappa, ScSinCos};
 use bilevel_solvers::sampling::Minibatch;
-use bilevel_solvers::{
-    Checkpoint, Error, Oracle, Problem, Record, RunConfig, Runner, Solver, Status,
-};
+use bilevel_solvers::{Checkpoint, Error, Oracle, Problem, Record, RunConfig, Runner, Solver};
 
 /// The diagonal `z` of the quadratic's `Z = ∇²ᵧᵧg`, as `Z·1`.
 fn diag(p: &QuadraticKappa) -> Vec<f64> {
@@ -21,17 +19,7 @@ fn diag(p: &QuadraticKappa) -> Vec<f64> {
     h.col_as_slice(0).to_vec()
 }
 
-fn run(p: &dyn Problem, s: &mut dyn Solver, iters: u64) -> bilevel_solvers::RunResult {
-    let r = Runner::new(RunConfig {
-        metrics_every: iters,
-        ..RunConfig::iters(iters)
-    })
-    .unwrap()
-    .run(p, s)
-    .unwrap();
-    assert_eq!(r.status, Status::MaxIter, "{}", s.name());
-    r
-}
+use bilevel_solvers::testing::run_iters as run;
 
 fn one(seed: u64) -> Option<Minibatch> {
     Some(Minibatch {

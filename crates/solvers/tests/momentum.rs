@@ -23,17 +23,7 @@ use std::sync::Arc;
 /// A solver under test, named, with the iterate `(x, y)` its iteration written out reaches.
 type Case = (&'static str, Box<dyn Solver>, (Mat<f64>, Mat<f64>));
 
-fn run(p: &dyn Problem, s: &mut dyn Solver, iters: u64) -> RunResult {
-    let r = Runner::new(RunConfig {
-        metrics_every: iters,
-        ..RunConfig::iters(iters)
-    })
-    .unwrap()
-    .run(p, s)
-    .unwrap();
-    assert_eq!(r.status, Status::MaxIter, "{}", s.name());
-    r
-}
+use bilevel_solvers::testing::run_iters as run;
 
 fn bits(m: &Mat<f64>) -> Vec<u64> {
     m.col_as_slice(0).iter().map(|v| v.to_bits()).collect()
