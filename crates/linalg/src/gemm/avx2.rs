@@ -10,7 +10,7 @@
 //!   entry's old value, whatever the vector width.
 //!
 //! Only the register tiles differ, to fit sixteen vector registers: 2 × 3 entries (twelve
-//! accumulators) for the dot form (4 × 1 and 3 × 2 for one and two columns), 8 rows × 6 columns for the broadcast form (plain loads and
+//! accumulators) for the dot form (4 × 1 and 3 × 2 for one and two columns), 8 rows × 6 columns for the broadcast form (32 × 1 and 16 × 2 for one and two columns; plain loads and
 //! stores in full tiles: AVX2's masked ones are slow on some machines, and the broadcast form
 //! ran at half of faer's speed with them).
 
@@ -277,51 +277,69 @@ unsafe fn bc_tile<const NR: usize, const FULL: bool>(
     }
 }
 
-/// `c[0..4V] (+)= A[0..4V, 0..k] · b[0..k]`: a one-column broadcast-form tile of `V` vectors,
-/// every entry one fused multiply-add per step as in [`bc_tile`], with `V` independent sums in
-/// flight instead of two.
+/// `C[0..4V, 0..NC] (+)= A[0..4V, 0..k] · B[0..k, 0..NC]`: a tall broadcast-form tile of `V`
+/// vectors and `NC` (one or two) columns, every entry one fused multiply-add per step as in
+/// [`bc_tile`], with `V · NC` independent sums in flight instead of `2 · NC` (a tile of eight
+/// rows leaves the fused multiply-adds waiting on each other when the result has one or two
+/// columns).
 ///
 /// # Safety
-/// AVX2 and FMA must be available; `a + p·lda + i` (`p < k`, `i < 4V`) and `b + p·brs` readable,
-/// `c + i` (`i < 4V`) readable and writable.
+/// AVX2 and FMA must be available; `a + p·lda + i` (`p < k`, `i < 4V`) and `b + p·brs + j·bcs`
+/// (`j < NC`) readable, `c + i + j·ldc` (`i < 4V`, `j < NC`) readable and writable.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn bc_column<const V: usize>(
+unsafe fn bc_tall<const V: usize, const NC: usize>(
     k: usize,
     a: *const f64,
     lda: usize,
     b: *const f64,
     brs: usize,
+    bcs: usize,
     c: *mut f64,
+    ldc: usize,
     add: bool,
     pf: &mut Prefetch,
 ) {
-    let mut acc = [_mm256_setzero_pd(); V];
+    let mut acc = [[_mm256_setzero_pd(); V]; NC];
     // SAFETY (whole body): the offsets stay inside the ranges the caller vouches for.
     unsafe {
         if add {
-            for (v, s) in acc.iter_mut().enumerate() {
-                *s = _mm256_loadu_pd(c.add(4 * v));
+            for j in 0..NC {
+                for v in 0..V {
+                    acc[j][v] = _mm256_loadu_pd(c.add(j * ldc + 4 * v));
+                }
             }
         }
         for p in 0..k {
             pf.step();
-            let bp = _mm256_set1_pd(*b.add(p * brs));
-            for (v, s) in acc.iter_mut().enumerate() {
-                *s = _mm256_fmadd_pd(_mm256_loadu_pd(a.add(p * lda + 4 * v)), bp, *s);
+            let bp: [__m256d; NC] =
+                std::array::from_fn(|j| _mm256_set1_pd(*b.add(p * brs + j * bcs)));
+            for v in 0..V {
+                let av = _mm256_loadu_pd(a.add(p * lda + 4 * v));
+                for j in 0..NC {
+                    acc[j][v] = _mm256_fmadd_pd(av, bp[j], acc[j][v]);
+                }
             }
         }
-        for (v, s) in acc.iter().enumerate() {
-            _mm256_storeu_pd(c.add(4 * v), *s);
+        for j in 0..NC {
+            for v in 0..V {
+                _mm256_storeu_pd(c.add(j * ldc + 4 * v), acc[j][v]);
+            }
         }
     }
 }
 
-/// Rows of a one-column broadcast-form tile ([`bc_column`]).
-const BC_COLUMN_ROWS: usize = 32;
+/// Rows of a tall broadcast-form tile ([`bc_tall`]) of `n` columns (one or two; zero: none).
+const fn tall_rows(n: usize) -> usize {
+    match n {
+        1 => 32,
+        2 => 16,
+        _ => 0,
+    }
+}
 
 /// The broadcast form over a whole `m × n` result: row tiles of eight outer, column groups of
-/// [`BC_NR`] inner (one column: tiles of [`BC_COLUMN_ROWS`] rows, then of eight).
+/// [`BC_NR`] inner (one or two columns: tall tiles of [`tall_rows`] rows first, then of eight).
 ///
 /// # Safety
 /// AVX2 and FMA must be available and the pointers valid for the shapes and strides given.
@@ -341,17 +359,23 @@ pub(super) unsafe fn bc_form(
     add: bool,
     mut pf: Prefetch,
 ) {
-    let tall = if n == 1 { m / BC_COLUMN_ROWS } else { 0 };
-    let steps = (tall + (m - tall * BC_COLUMN_ROWS).div_ceil(BC_MR) * n.div_ceil(BC_NR)) * k.max(1);
+    let tr = tall_rows(n);
+    let tall = m.checked_div(tr).unwrap_or(0);
+    let steps = (tall + (m - tall * tr).div_ceil(BC_MR) * n.div_ceil(BC_NR)) * k.max(1);
     let lines = (pf.end as usize).saturating_sub(pf.next as usize) / 64;
     pf.per_step = lines.div_ceil(steps);
     let mut i0 = 0;
     for _ in 0..tall {
-        // SAFETY: the tile's rows lie inside the result and `lhs`.
+        // SAFETY: the tile's rows and columns lie inside the result and the operands.
         unsafe {
-            bc_column::<{ BC_COLUMN_ROWS / 4 }>(k, a.add(i0), lda, b, brs, c.add(i0), add, &mut pf)
+            let (a, c) = (a.add(i0), c.add(i0));
+            if n == 1 {
+                bc_tall::<8, 1>(k, a, lda, b, brs, bcs, c, ldc, add, &mut pf)
+            } else {
+                bc_tall::<4, 2>(k, a, lda, b, brs, bcs, c, ldc, add, &mut pf)
+            }
         };
-        i0 += BC_COLUMN_ROWS;
+        i0 += tr;
     }
     while i0 < m {
         let rows = (m - i0).min(BC_MR);
