@@ -100,9 +100,34 @@ pub struct Hvp2 {
     pub hv_y: Mat<f64>,
 }
 
-/// Output buffers of [`Evaluator::hvp2_into`]; a `None` block is not copied out.
+/// Output buffers of [`Evaluator::hvp2_into`]; a `None` block is not copied out, and `g`'s
+/// value is computed only when `value` asks for it.
+///
+/// # Example
+/// ```
+/// use bilevel_ad::{Evaluator, Hvp2Out};
+/// use bilevel_linalg::Mat;
+/// // g(x, y) = ½‖y − x‖², so ∇²ᵧᵧg·v = v.
+/// let g = |t: &mut bilevel_ad::Tape, x, y| {
+///     let r = t.sub(y, x);
+///     let s = t.sum_sq(r);
+///     t.scale(s, 0.5)
+/// };
+/// let (x, y, v) = (Mat::zeros(3, 1), Mat::from_fn(3, 1, |i, _| i as f64), Mat::ones(3, 1));
+/// let mut ev = Evaluator::new();
+/// let mut hv = Mat::zeros(3, 1);
+/// let out = Hvp2Out { hv_y: Some(hv.as_mut()), ..Default::default() };
+/// // The product alone: no value is computed (nothing the product reads needs it).
+/// assert_eq!(ev.hvp2_into(g, x.as_ref(), y.as_ref(), None, Some(v.as_ref()), out), None);
+/// assert_eq!(hv, v);
+/// let out = Hvp2Out { value: true, ..Default::default() };
+/// assert_eq!(ev.hvp2_into(g, x.as_ref(), y.as_ref(), None, Some(v.as_ref()), out), Some(2.5));
+/// ```
 #[derive(Debug, Default)]
 pub struct Hvp2Out<'a> {
+    /// Compute and return `g(x, y)` (else values that no requested block reads may be skipped:
+    /// a data product whose value only `g` needs computes its tangent alone).
+    pub value: bool,
     /// Receives `∇ₓg`.
     pub grad_x: Option<MatMut<'a, f64>>,
     /// Receives `∇ᵧg`.
@@ -572,7 +597,8 @@ impl Evaluator {
 
     /// [`Evaluator::hvp2`] writing into caller buffers: the blocks of `out` that are `Some`
     /// receive the gradient and Hessian-vector product blocks, and only those are computed.
-    /// Returns `g(x, y)`. Allocates nothing once the tape has grown to the function's size.
+    /// Returns `g(x, y)` when `out.value` asks for it (`None` otherwise). Allocates nothing once
+    /// the tape has grown to the function's size.
     ///
     /// # Panics
     /// If a buffer's shape differs from its block's.
@@ -585,12 +611,12 @@ impl Evaluator {
         u: Option<MatRef<'_, f64>>,
         v: Option<MatRef<'_, f64>>,
         out: Hvp2Out<'_>,
-    ) -> f64 {
+    ) -> Option<f64> {
         let vars = self.record2(f, x, y, u, v);
         let reads = Reads {
             x: (out.grad_x.is_some(), out.hv_x.is_some()),
             y: (out.grad_y.is_some(), out.hv_y.is_some()),
-            value: true,
+            value: out.value,
         };
         self.run2(vars, Sweep::Both, reads);
         let (xv, yv, o) = vars;
@@ -611,7 +637,7 @@ impl Evaluator {
             check_out("hvp2_into (hv_y)", &dst, t.adjoint_tangent(yv));
             dst.copy_from(t.adjoint_tangent(yv));
         }
-        t.scalar(o)
+        out.value.then(|| t.scalar(o))
     }
 
     /// `(∇²ᵧᵧg·v, ∇²ₓᵧg·v)`: both products of one pass with tangent `(0, v)`.

@@ -133,9 +133,35 @@ fn oracles(
         None,
         Some(v),
         Hvp2Out {
+            value: true,
             hv_y: Some(only_hy.as_mut()),
             ..Default::default()
         },
+    );
+    let into_value = into_value.expect("the value was asked for");
+    // Without the value, the same product (the data products compute their tangents alone).
+    let mut hy_alone = Mat::zeros(y.nrows(), 1);
+    let none = ev.hvp2_into(
+        f,
+        x,
+        y,
+        None,
+        Some(v),
+        Hvp2Out {
+            hv_y: Some(hy_alone.as_mut()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(none, None);
+    let bits = |m: &Mat<f64>| {
+        (0..m.nrows())
+            .map(|i| m[(i, 0)].to_bits())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        bits(&hy_alone),
+        bits(&only_hy),
+        "∇²ᵧᵧg·v with and without the value"
     );
     let scalar = |s: f64| Mat::from_fn(1, 1, |_, _| s);
     vec![

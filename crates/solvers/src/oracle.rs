@@ -214,17 +214,13 @@ impl<'p> Oracle<'p> {
             .problem
             .data_sum()
             .expect("hvp_g_batch needs a data-sum problem");
-        let r = self.ev.hvp2(
+        let (yy, xy) = self.ev.hvp_yy(
             |t, x, y| d.g_batch(t, x, y, idx),
             x.as_ref(),
             y.as_ref(),
-            None,
-            Some(v.as_ref()),
+            v.as_ref(),
         );
-        Cross {
-            yy: r.hv_y,
-            xy: r.hv_x,
-        }
+        Cross { yy, xy }
     }
 
     /// `g, ∇ₓg, ∇ᵧg` and `∇²ᵧᵧg·v, ∇²ₓᵧg·v` of the batch objective on the samples `idx`, from

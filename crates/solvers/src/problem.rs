@@ -174,11 +174,8 @@ pub trait Problem: Send + Sync + std::fmt::Debug {
         y: MatRef<'_, f64>,
         v: MatRef<'_, f64>,
     ) -> Cross {
-        let r = ev.hvp2(|t, x, y| self.g(t, x, y), x, y, None, Some(v));
-        Cross {
-            yy: r.hv_y,
-            xy: r.hv_x,
-        }
+        let (yy, xy) = ev.hvp_yy(|t, x, y| self.g(t, x, y), x, y, v);
+        Cross { yy, xy }
     }
     /// `∇²ᵧᵧg·v` alone: one forward-over-reverse pass with tangent `(0, v)` that computes nothing
     /// only `∇²ₓᵧg·v` or the gradient would need (same values as [`Problem::hvp_g`]'s `yy`).
