@@ -51,6 +51,7 @@ fn mgbio_iterations_are_the_updates_written_out() {
             gamma: 0.3,
             eta: 0.25,
             mu,
+            ..MgbioParams::default()
         };
         let est = |x: &[f64]| -> Vec<f64> {
             (0..3)
@@ -286,6 +287,27 @@ fn bad_parameters_are_typed_errors_and_the_registry_builds_both() {
             "gamma",
         ),
     ];
+    // A lower level above max_dim_y is refused when the run starts.
+    let p = QuadraticKappa::new(10.0, 4);
+    let mut s = Mgbio::new(MgbioParams {
+        max_dim_y: 3,
+        ..MgbioParams::default()
+    })
+    .unwrap();
+    let e = bilevel_solvers::Runner::new(bilevel_solvers::RunConfig::iters(5))
+        .unwrap()
+        .run(&p, &mut s)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidParameter {
+                name: "max_dim_y",
+                ..
+            }
+        ),
+        "{e}"
+    );
     for (prm, key) in bad {
         let e = Mgbio::new(prm).unwrap_err();
         assert!(

@@ -31,16 +31,21 @@ pub struct MgbioParams {
     /// `g(x, ·)`, `μ_g`, where the projection changes nothing). Default 0.1; the rule is
     /// `μ_g`.
     pub mu: f64,
+    /// The largest lower level accepted: the method forms the `dim_y × dim_y` Hessian and
+    /// decomposes it (`O(dim_y³)`) every iteration, so a run on a larger `y` is refused when it
+    /// starts rather than left to exhaust memory or time. Default 1000 (8 MB of Hessian).
+    pub max_dim_y: usize,
 }
 
 impl Default for MgbioParams {
-    /// `λ = 0.1`, `γ = 0.01`, `η = 0.5`, `μ = 0.1`.
+    /// `λ = 0.1`, `γ = 0.01`, `η = 0.5`, `μ = 0.1`, lower levels of at most 1000 entries.
     fn default() -> Self {
         MgbioParams {
             lambda: 0.1,
             gamma: 0.01,
             eta: 0.5,
             mu: 0.1,
+            max_dim_y: 1000,
         }
     }
 }
@@ -180,7 +185,15 @@ impl Solver for Mgbio {
     fn name(&self) -> &'static str {
         NAME
     }
-    fn init(&mut self, _o: &mut Oracle<'_>, _it: &mut Iterate) -> Result<(), Error> {
+    fn init(&mut self, o: &mut Oracle<'_>, _it: &mut Iterate) -> Result<(), Error> {
+        let m = o.problem().dim_y();
+        check(
+            NAME,
+            "max_dim_y",
+            self.params.max_dim_y as f64,
+            m <= self.params.max_dim_y,
+            "at least the problem's dim_y (the dense Hessian is dim_y × dim_y)",
+        )?;
         self.state.w = zeros(0);
         Ok(())
     }
