@@ -203,6 +203,27 @@ fn mgbio_reaches_the_optimal_set_of_the_pl_example_with_a_singular_hessian() {
     }
 }
 
+#[test]
+fn hjfbio_reaches_the_optimal_set_of_the_pl_example() {
+    // The same example: with v → a/‖a‖² (the minimal-norm solution of aaᵀv = a, which gradient
+    // descent from 0 on the singular system reaches) the x step is again along 2x − 1.
+    for (x0, y0) in [(2.0, [2.0, 2.0]), (-1.0, [-2.0, 0.5])] {
+        let p = GaletExample1::with_start(x0, y0);
+        let mut s = Hjfbio::new(HjfbioParams {
+            lambda: 0.5,
+            tau: 0.5,
+            gamma: 0.1,
+            radius: 10.0,
+            ..HjfbioParams::default()
+        })
+        .unwrap();
+        let r = run(&p, &mut s, 800);
+        let m = r.last_metrics().unwrap();
+        eprintln!("hjfbio from {x0}: {m:?}");
+        assert!(m.opt_gap.unwrap() < 1e-6, "{m:?}");
+    }
+}
+
 /// `iters` HJFBiO iterations on `p` with exact products `∇²ᵧᵧg·v` and `∇²ₓᵧg·v` in place of
 /// the differences: the updates of [`Hjfbio`]'s documentation, written with the oracle's HVPs.
 fn hjfbio_exact(p: &dyn Problem, prm: &HjfbioParams, iters: usize) -> (Mat<f64>, Mat<f64>) {
