@@ -152,7 +152,9 @@ pub(crate) fn projected_hypergradient(
 /// `wₜ₊₁ = η∇̂F(xₜ₊₁, yₜ₊₁) + (1 − η)wₜ` with
 /// `∇̂F(x, y) = ∇ₓf(x, y) − ∇²ₓᵧg(x, y)·P_μ[∇²ᵧᵧg(x, y)]⁻¹∇ᵧf(x, y)`.
 /// Cost: `2` Gc and `dim_y` MV per iteration (`3` and `2·dim_y` on the first, which also forms
-/// `w₀`), and a symmetric eigendecomposition of order `dim_y`: a method for small lower levels.
+/// `w₀`), and a symmetric eigendecomposition of order `dim_y`: a method for small lower levels,
+/// and the one solver that forms a Hessian (the stated exception to the solvers' rule that
+/// second-order information enters only as products; the columns still come from HVPs).
 ///
 /// What we chose where we could not read the paper's algorithm box: one gradient step on `y`
 /// per iteration; the momentum as the moving average `w` with one constant weight `η` (a
