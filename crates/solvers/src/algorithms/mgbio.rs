@@ -145,7 +145,7 @@ pub(crate) fn projected_hypergradient(
 /// Methods for Bilevel Optimization with Nonconvex Lower-Level", the deterministic method),
 /// for a lower level satisfying the Polyak-Łojasiewicz condition, whose Hessian may be
 /// singular: the hypergradient estimate inverts the Hessian projected onto `{H ⪰ μI}`
-/// ([`projected_hypergradient`]), and `x` moves along a momentum average of the estimates.
+/// (`projected_hypergradient`), and `x` moves along a momentum average of the estimates.
 ///
 /// Per iteration `t`, from `(xₜ, yₜ, wₜ)`, `w₀ = ∇̂F(x₀, y₀)`:
 /// `xₜ₊₁ = xₜ − γwₜ`; `yₜ₊₁ = yₜ − λ∇ᵧg(xₜ, yₜ)`;
