@@ -103,6 +103,8 @@ solver_params! {
     SrbaParams => Srba in srba, batch batch;
     MaSobaParams => MaSoba in ma_soba, batch batch;
     SpabaParams => Spaba in spaba, batch batch;
+    MgbioParams => Mgbio in mgbio;
+    HjfbioParams => Hjfbio in hjfbio;
 }
 
 impl SolverParams for F2bsaParams {
@@ -340,6 +342,16 @@ pub const SOLVERS: &[SolverEntry] = &[
         "SPABA, SOBA's directions with PAGE variance reduction and random restarts (Chu, Xu, \
          Yao and Zhang, \"SPABA: A single-loop and probabilistic stochastic bilevel algorithm \
          achieving optimal sample complexity\")",
+    ),
+    entry::<MgbioParams>(
+        "MGBiO, momentum on x and the lower-level Hessian projected onto {H ⪰ μI} and inverted, \
+         for PL lower levels (Huang, \"On Momentum-Based Gradient Methods for Bilevel \
+         Optimization with Nonconvex Lower-Level\", the deterministic method)",
+    ),
+    entry::<HjfbioParams>(
+        "HJFBiO, single-loop steps on y, v and x with the Hessian and Jacobian products by \
+         finite differences of ∇g, for PL lower levels (Huang, \"Optimal Hessian/Jacobian-Free \
+         Nonconvex-PL Bilevel Optimization\", Alg. 1)",
     ),
 ];
 

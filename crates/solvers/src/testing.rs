@@ -214,6 +214,29 @@ pub fn solvers(l: f64) -> Vec<(&'static str, Box<dyn Solver>)> {
             ),
         ),
         (
+            "mgbio",
+            Box::new(
+                Mgbio::new(MgbioParams {
+                    lambda: 1.0 / l,
+                    gamma: 0.5 / l,
+                    ..MgbioParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "hjfbio",
+            Box::new(
+                Hjfbio::new(HjfbioParams {
+                    lambda: 1.0 / l,
+                    tau: 1.0 / l,
+                    gamma: 0.5 / l,
+                    ..HjfbioParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
             "prox-f2sa-momentum",
             Box::new(
                 // As for the two-loop method: z gets 1/l and 0.5/l.

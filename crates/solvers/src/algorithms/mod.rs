@@ -32,8 +32,10 @@
 //! | [`Vrbo`] | 2nd | m inner | VRBO: SARAH/SPIDER-type estimators restarted from full sums every `q` iterations (same paper, Alg. 2) |
 //! | [`Sustain`] | 2nd | single | SUSTAIN: MRBO's double momentum with BSA's randomly truncated series (Khanduri, Zeng, Hong, Wai, Wang and Yang, Alg. 1) |
 //!
-//! Not implemented: HJFBiO and MGBiO, which the papers compare against but do not define.
-//! Nor MEHA (Liu, Liu, Yao, Zeng and Zhang, "Moreau Envelope for Nonconvex Bi-Level
+//! | [`Mgbio`] | 2nd | single | MGBiO: momentum on `x`, the Hessian projected onto `{H ⪰ μI}` and inverted (Huang, deterministic method) |
+//! | [`Hjfbio`] | 1st | single | HJFBiO: steps on `y`, `v` and `x`, products by finite differences of `∇g` (Huang, Alg. 1) |
+//!
+//! Not implemented: MEHA (Liu, Liu, Yao, Zeng and Zhang, "Moreau Envelope for Nonconvex Bi-Level
 //! Optimization: A Single-loop and Hessian-free Solution Strategy"): we could not read its
 //! Algorithm 1, and the two implementations we read disagree on the penalty, the authors'
 //! scripts weighting the upper level by `c₀(k + 1)^0.49`, BOAT's by `1/(c₀(k + 1)^0.25)`.
@@ -49,9 +51,11 @@ pub(crate) mod f2sa;
 pub(crate) mod f3sa;
 pub(crate) mod fsla;
 pub(crate) mod galet;
+pub(crate) mod hjfbio;
 pub(crate) mod iaptt;
 pub(crate) mod itd;
 pub(crate) mod ma_soba;
+pub(crate) mod mgbio;
 pub(crate) mod mrbo;
 pub(crate) mod pgdqp;
 pub(crate) mod prox;
@@ -80,9 +84,11 @@ pub use f2sa::{F2sa, F2saParams};
 pub use f3sa::{F3sa, F3saParams};
 pub use fsla::{Fsla, FslaParams};
 pub use galet::{Galet, GaletParams, WIncrement};
+pub use hjfbio::{Hjfbio, HjfbioParams};
 pub use iaptt::{IapttGm, IapttGmParams};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
 pub use ma_soba::{MaSoba, MaSobaParams};
+pub use mgbio::{Mgbio, MgbioParams};
 pub use mrbo::{Mrbo, MrboParams};
 pub use pgdqp::{KktMultiplier, PgdQp, PgdQpParams, Rho};
 pub use prox::{ProxF2saParams, ProxF2saTwoLoop};
