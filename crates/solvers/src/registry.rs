@@ -84,6 +84,7 @@ solver_params! {
     AidBioParams => AidBio in aidbio, batch batch;
     BomeParams => Bome in bome;
     VPbgdParams => VPbgd in vpbgd;
+    MehaParams => Meha in meha;
     F2saParams => F2sa in f2sa, batch batch;
     F2baParams => F2ba in f2ba, batch batch;
     ProxF2saParams => ProxF2saTwoLoop in prox;
@@ -269,6 +270,11 @@ pub const SOLVERS: &[SolverEntry] = &[
     entry::<VPbgdParams>(
         "V-PBGD, first-order penalty (Shen and Chen, \"On Penalty-based Bilevel Gradient Descent \
          Method\")",
+    ),
+    entry::<MehaParams>(
+        "MEHA, single loop, Hessian-free, on the Moreau envelope of the lower level with an \
+         increasing penalty (Liu, Liu, Yao, Zeng and Zhang, \"Moreau Envelope for Nonconvex \
+         Bi-Level Optimization: A Single-loop and Hessian-free Solution Strategy\", Alg. 1)",
     ),
     entry::<F2saParams>("F²SA, fully first-order (increasing or fixed λ)"),
     entry::<F2baParams>(

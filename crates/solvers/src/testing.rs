@@ -158,6 +158,19 @@ pub fn solvers(l: f64) -> Vec<(&'static str, Box<dyn Solver>)> {
             ),
         ),
         (
+            "meha",
+            Box::new(
+                Meha::new(MehaParams {
+                    alpha: 0.5 / l,
+                    beta: 0.9 / l,
+                    eta: 0.9 / l,
+                    gamma: 10.0 / l,
+                    ..MehaParams::default()
+                })
+                .unwrap(),
+            ),
+        ),
+        (
             "f2sa",
             Box::new(
                 F2sa::new(F2saParams {

@@ -12,6 +12,7 @@
 //! | [`AidBio`] | 2nd | double | AID with CG or Neumann |
 //! | [`Bome`] | 1st | T inner | BOME |
 //! | [`VPbgd`] | 1st | T inner | V-PBGD |
+//! | [`Meha`] | 1st | single | MEHA: Moreau envelope of the lower level, increasing penalty (Liu, Liu, Yao, Zeng and Zhang, Alg. 1) |
 //! | [`F2sa`] | 1st | T inner | F²SA (increasing or fixed λ) |
 //! | [`F2ba`] | 1st | K inner | F²BA: F²SA's fixed-penalty iteration, `z` restarted from `y` (Chen, Ma and Zhang); F²BSA with minibatches |
 //! | [`F3sa`] | 1st | single | F³SA: F²SA with momentum-assisted (STORM-type) estimators |
@@ -31,14 +32,16 @@
 //! | [`Mrbo`] | 2nd | single | MRBO: STORM-type estimators of `∇ᵧg` and of the Neumann hypergradient (Yang, Ji and Liang, Alg. 1) |
 //! | [`Vrbo`] | 2nd | m inner | VRBO: SARAH/SPIDER-type estimators restarted from full sums every `q` iterations (same paper, Alg. 2) |
 //! | [`Sustain`] | 2nd | single | SUSTAIN: MRBO's double momentum with BSA's randomly truncated series (Khanduri, Zeng, Hong, Wai, Wang and Yang, Alg. 1) |
-//!
 //! | [`Mgbio`] | 2nd | single | MGBiO: momentum on `x`, the Hessian projected onto `{H ⪰ μI}` and inverted (Huang, deterministic method) |
 //! | [`Hjfbio`] | 1st | single | HJFBiO: steps on `y`, `v` and `x`, products by finite differences of `∇g` (Huang, Alg. 1) |
 //!
-//! Not implemented: MEHA (Liu, Liu, Yao, Zeng and Zhang, "Moreau Envelope for Nonconvex Bi-Level
-//! Optimization: A Single-loop and Hessian-free Solution Strategy"): we could not read its
-//! Algorithm 1, and the two implementations we read disagree on the penalty, the authors'
-//! scripts weighting the upper level by `c₀(k + 1)^0.49`, BOAT's by `1/(c₀(k + 1)^0.25)`.
+//! Not implemented: IGFM (Chen, Xu and Zhang, "On Finding Small Hyper-Gradients in Bilevel
+//! Optimization: Hardness Results and Improved Analysis"): its algorithm boxes were not at hand, only the
+//! abstract and reviews, which describe a zeroth-order method on the hyper-objective `Φ` (its
+//! values estimated by the switching gradient method on the lower level, for a Goldstein
+//! stationary point), not a penalty method; the parameters `K₀`, `K` and `θ` the reviews name
+//! are undefined without them. [`Meha`] documents how its penalty `c_k` was settled between the
+//! sources that disagree on it.
 
 pub(crate) mod aid;
 pub(crate) mod aidbio;
@@ -55,6 +58,7 @@ pub(crate) mod hjfbio;
 pub(crate) mod iaptt;
 pub(crate) mod itd;
 pub(crate) mod ma_soba;
+pub(crate) mod meha;
 pub(crate) mod mgbio;
 pub(crate) mod mrbo;
 pub(crate) mod pgdqp;
@@ -88,6 +92,7 @@ pub use hjfbio::{Hjfbio, HjfbioParams};
 pub use iaptt::{IapttGm, IapttGmParams};
 pub use itd::{SingleLoopItd, SingleLoopItdParams};
 pub use ma_soba::{MaSoba, MaSobaParams};
+pub use meha::{Meha, MehaParams};
 pub use mgbio::{Mgbio, MgbioParams};
 pub use mrbo::{Mrbo, MrboParams};
 pub use pgdqp::{KktMultiplier, PgdQp, PgdQpParams, Rho};
