@@ -274,7 +274,8 @@ pub const SOLVERS: &[SolverEntry] = &[
     entry::<MehaParams>(
         "MEHA, single loop, Hessian-free, on the Moreau envelope of the lower level with an \
          increasing penalty (Liu, Liu, Yao, Zeng and Zhang, \"Moreau Envelope for Nonconvex \
-         Bi-Level Optimization: A Single-loop and Hessian-free Solution Strategy\", Alg. 1)",
+         Bi-Level Optimization: A Single-loop and Hessian-free Solution Strategy\", Alg. 1 as a \
+         later paper restates it: see the docs)",
     ),
     entry::<F2saParams>("F²SA, fully first-order (increasing or fixed λ)"),
     entry::<F2baParams>(
@@ -352,12 +353,14 @@ pub const SOLVERS: &[SolverEntry] = &[
     entry::<MgbioParams>(
         "MGBiO, momentum on x and the lower-level Hessian projected onto {H ⪰ μI} and inverted, \
          for PL lower levels (Huang, \"On Momentum-Based Gradient Methods for Bilevel \
-         Optimization with Nonconvex Lower-Level\", the deterministic method)",
+         Optimization with Nonconvex Lower-Level\", the deterministic method; its update \
+         reconstructed from the paper's summary, the algorithm box unread: see the docs)",
     ),
     entry::<HjfbioParams>(
         "HJFBiO, single-loop steps on y, v and x with the Hessian and Jacobian products by \
          finite differences of ∇g, for PL lower levels (Huang, \"Optimal Hessian/Jacobian-Free \
-         Nonconvex-PL Bilevel Optimization\", Alg. 1)",
+         Nonconvex-PL Bilevel Optimization\"; its update reconstructed from the paper's \
+         summary, the algorithm box unread: see the docs)",
     ),
 ];
 
