@@ -689,6 +689,6 @@ mod tests {
         assert!(sets(amigo, 0.001, 1e-5, &[]).contains(&"beta=100".to_string()));
         let (step, ratio, _, tuned) = steps_of(soba, CLEANING_05);
         assert_eq!((step, ratio, tuned), (1.0, 1e-4, true));
-        assert_eq!(steps_of(soba, QUADRATIC_TUNED).3, false);
+        assert!(!steps_of(soba, QUADRATIC_TUNED).3);
     }
 }
