@@ -207,6 +207,9 @@ struct Setting<'a> {
     sets: Vec<String>,
     tuned: &'a [Tuned],
     plan: Plan<'a>,
+    /// The iteration cap of the methods with exact oracles (a full pass over the data per
+    /// oracle call, so far costlier per iteration than a minibatch method's).
+    exact_iters: u64,
     /// The column plotted as the objective, its label and whether on a log axis, then others.
     plots: &'a [(&'a str, &'a str, bool)],
     schema: Schema,
@@ -240,9 +243,18 @@ fn run_setting(
         let mut all = sets(b, step, ratio, extra);
         all.extend(s.sets.iter().cloned());
         let dir = base.join(slug(b.benchopt));
-        let plan = Plan {
-            seeds: if b.batch { s.plan.seeds } else { &first },
-            ..s.plan
+        let plan = if b.batch {
+            s.plan
+        } else {
+            Plan {
+                seeds: &first,
+                iters: s.exact_iters,
+                metrics_every: s
+                    .plan
+                    .metrics_every
+                    .map(|m| m.min((s.exact_iters / 8).max(1))),
+                ..s.plan
+            }
         };
         if !one(args, s.problem, b.solver, &all, plan, &dir)? {
             return Ok((String::new(), true));
@@ -477,6 +489,7 @@ pub(super) fn benchopt_quadratic(
             metrics_every: Some(every),
             time_budget: None,
         },
+        exact_iters: iters,
         plots: &[
             ("grad_phi_norm", "‖∇Φ(x)‖", true),
             ("inner_distance", "‖y − y*(x)‖²", true),
@@ -533,9 +546,11 @@ pub(super) fn benchopt_datacleaning(
     args: &ReproduceArgs,
     out: &Folder,
 ) -> Result<(String, bool), CliError> {
-    let (own, iters, every, size, mode): (&str, u64, u64, Vec<&str>, &str) = if args.smoke {
+    type Mode<'a> = (&'a str, u64, u64, u64, Vec<&'a str>, &'a str);
+    let (own, iters, exact_iters, every, size, mode): Mode<'_> = if args.smoke {
         (
             "0",
+            6,
             6,
             3,
             vec!["n=300", "val=100", "test=200"],
@@ -544,18 +559,22 @@ pub(super) fn benchopt_datacleaning(
     } else if args.quick {
         (
             "0..2",
-            2048,
-            256,
+            1024,
+            64,
+            128,
             Vec::new(),
-            "reduced: 2048 iterations, seeds 0..2",
+            "reduced: 1024 iterations (about 3 passes over the training set at batch 64; the \
+             methods with exact oracles 64), seeds 0..2",
         )
     } else {
         (
             "0..10",
             8192,
             512,
+            512,
             Vec::new(),
-            "8192 iterations (about 26 passes over the training set at batch 64), seeds 0..10",
+            "8192 iterations (about 26 passes over the training set at batch 64; the methods \
+             with exact oracles 512), seeds 0..10",
         )
     };
     let seeds = seeds_of(args, own);
@@ -603,6 +622,7 @@ pub(super) fn benchopt_datacleaning(
                 metrics_every: Some(every),
                 time_budget: None,
             },
+            exact_iters,
             plots: &[
                 ("test_acc", "test accuracy", false),
                 ("val_loss", "validation loss", false),

@@ -115,17 +115,39 @@ fn sqrt_cov(rng: &mut Normal, d: usize, lo: f64, hi: f64, zeros: usize) -> Mat<f
     small_matmul(&us, &u.transpose().to_owned())
 }
 
+/// `z mᵀ` for a tall `z` (one sample per row), column by column of the result so that every
+/// pass reads a contiguous column of `z`; each entry summed over `k` in order, the same bits on
+/// every CPU (as [`small_matmul`], whose row-wise reads of a tall `z` miss the cache).
+fn times_t(z: &Mat<f64>, m: &Mat<f64>) -> Mat<f64> {
+    assert_eq!(z.ncols(), m.ncols(), "times_t: inner dimensions");
+    let mut out = Mat::zeros(z.nrows(), m.nrows());
+    for i in 0..m.nrows() {
+        for k in 0..z.ncols() {
+            let c = m[(i, k)];
+            if c == 0.0 {
+                continue;
+            }
+            let (src, dst) = (z.col(k), out.col_mut(i));
+            for (d, s) in dst.iter_mut().zip(src.iter()) {
+                *d += s * c;
+            }
+        }
+    }
+    out
+}
+
 /// `rows × d` standard normal draws times `mᵀ` (one sample `m z` per row).
 fn rows_times(rng: &mut Normal, rows: usize, m: &Mat<f64>) -> Mat<f64> {
     let z = rng.matrix(rows, m.ncols());
-    small_matmul(&z, &m.transpose().to_owned())
+    times_t(&z, m)
 }
 
 /// `(1/n) XᵀY`.
 fn mean_outer(x: &Mat<f64>, y: &Mat<f64>) -> Mat<f64> {
     let n = x.nrows() as f64;
     Mat::from_fn(x.ncols(), y.ncols(), |i, j| {
-        (0..x.nrows()).fold(0.0, |s, r| s + x[(r, i)] * y[(r, j)]) / n
+        let (a, b) = (x.col(i), y.col(j));
+        a.iter().zip(b.iter()).fold(0.0, |s, (u, v)| s + u * v) / n
     })
 }
 
@@ -133,7 +155,7 @@ fn mean_outer(x: &Mat<f64>, y: &Mat<f64>) -> Mat<f64> {
 fn col_mean(x: &Mat<f64>) -> Mat<f64> {
     let n = x.nrows() as f64;
     Mat::from_fn(x.ncols(), 1, |j, _| {
-        (0..x.nrows()).fold(0.0, |s, r| s + x[(r, j)]) / n
+        x.col(j).iter().fold(0.0, |s, v| s + v) / n
     })
 }
 
@@ -170,8 +192,8 @@ impl Level {
             dy,
             |i, j| if j < r { po[(i, j)] * sing[j] } else { 0.0 },
         );
-        let p = small_matmul(&z, &pd.transpose().to_owned());
-        let q = small_matmul(&z, &qo.transpose().to_owned());
+        let p = times_t(&z, &pd);
+        let q = times_t(&z, &qo);
         let a = rng.matrix(n, dy);
         let b = rng.matrix(n, dx);
         let mean = Means {

@@ -749,6 +749,14 @@ mod tests {
         assert_eq!(metric(&p, &x, &y, "f1"), 1.0);
         let blind = Mat::zeros(4, 1);
         assert_eq!(metric(&p, &blind, &y, "recall"), 0.0);
+        // With the accuracies (benchopt's metrics): the validation labels are the classifier's
+        // picks, the training labels too, and the start moves to x0.
+        let p = p.with_accuracies().with_x0(-2.0);
+        assert_eq!(metric(&p, &x, &y, "val_acc"), 1.0);
+        assert_eq!(metric(&p, &x, &y, "train_acc"), 1.0);
+        assert_eq!(metric(&p, &x, &y, "test_acc"), 0.75);
+        assert!(p.x0().col(0).iter().all(|&v| v == -2.0));
+        assert_eq!(p.metric_names()[2..4], ["val_acc", "train_acc"]);
     }
 
     #[test]
