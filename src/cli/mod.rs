@@ -4,6 +4,7 @@
 //! Every function the program calls is public here, so tests can drive it without a process.
 
 pub mod args;
+pub mod benchopt;
 pub mod compare;
 pub mod folder;
 pub mod list;

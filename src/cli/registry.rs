@@ -68,6 +68,37 @@ const DHC_COMMON: [ParamSpec; 10] = [
     ),
 ];
 
+/// `dhc-linear`'s parameters: the common ones and benchopt's `benchmark_bilevel` setting.
+const DHC_LINEAR: [ParamSpec; 13] = [
+    DHC_COMMON[0],
+    DHC_COMMON[1],
+    DHC_COMMON[2],
+    DHC_COMMON[3],
+    DHC_COMMON[4],
+    DHC_COMMON[5],
+    DHC_COMMON[6],
+    DHC_COMMON[7],
+    DHC_COMMON[8],
+    DHC_COMMON[9],
+    p(
+        "standardize",
+        "false",
+        "scale every pixel to zero mean and unit variance over the training set, as \
+         scikit-learn's StandardScaler (benchmark_bilevel's MNIST) (true/false)",
+    ),
+    p(
+        "x0",
+        "0",
+        "every sample weight's start x0 (finite; benchmark_bilevel starts at -2)",
+    ),
+    p(
+        "accuracies",
+        "false",
+        "also report the validation and training accuracies as metrics val_acc and train_acc \
+         (true/false)",
+    ),
+];
+
 /// Every problem.
 pub const PROBLEMS: &[ProblemSpec] = &[
     ProblemSpec {
@@ -76,6 +107,36 @@ pub const PROBLEMS: &[ProblemSpec] = &[
         params: &[
             p("kappa", "10", "condition number, >= 1"),
             p("dim", "2", "dimension of x and y (integer in 1..=10000000)"),
+        ],
+    },
+    ProblemSpec {
+        name: "benchopt-quadratic",
+        about: "benchopt's benchmark_bilevel simulated quadratic: averages of random quadratics at both levels",
+        params: &[
+            p(
+                "n_inner",
+                "32768",
+                "inner samples N_g (integer in 1..=1000000)",
+            ),
+            p(
+                "n_outer",
+                "1024",
+                "outer samples N_f (integer in 1..=1000000)",
+            ),
+            p("dim_inner", "100", "dimension of y (integer in 1..=1000)"),
+            p("dim_outer", "10", "dimension of x (integer in 2..=1000)"),
+            p("mu", "0.1", "smallest eigenvalue of the mean Hessians, > 0"),
+            p(
+                "l_cross",
+                "0.1",
+                "largest singular value of the mean cross matrices, > 0",
+            ),
+            p(
+                "data_seed",
+                "2442",
+                "seed of the draw (the benchmark's random_state); the run seed only drives the \
+                 solvers' sampling (integer)",
+            ),
         ],
     },
     ProblemSpec {
@@ -115,7 +176,7 @@ pub const PROBLEMS: &[ProblemSpec] = &[
     ProblemSpec {
         name: "dhc-linear",
         about: "data hyper-cleaning on MNIST or Fashion-MNIST, softmax regression lower level",
-        params: &DHC_COMMON,
+        params: &DHC_LINEAR,
     },
     ProblemSpec {
         name: "dhc-pca",
@@ -363,6 +424,26 @@ pub fn with_new_defaults(name: &str, mut params: ProblemParams) -> ProblemParams
     params
 }
 
+/// The benchopt quadratic of `config` drawn from `data_seed`, drawn once per process: every
+/// seed and every method of a reproduction shares the one draw (as the benchmark's dataset is
+/// one draw, `random_state`, for all its solvers and their seeds).
+fn benchopt_quadratic(config: BenchoptQuadraticConfig, data_seed: u64) -> Arc<dyn Problem> {
+    type Drawn = Option<(BenchoptQuadraticConfig, u64, Arc<BenchoptQuadratic>)>;
+    static LAST: std::sync::Mutex<Drawn> = std::sync::Mutex::new(None);
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((c, s, p)) = last.as_ref()
+        && *c == config
+        && *s == data_seed
+    {
+        return p.clone();
+    }
+    let p = Arc::new(BenchoptQuadratic::new(config, data_seed));
+    *last = Some((config, data_seed, p.clone()));
+    p
+}
+
 /// Build problem `name` for `seed`.
 pub fn build_problem(
     name: &str,
@@ -379,6 +460,22 @@ pub fn build_problem(
             get(spec, m, "kappa", |k: &f64| *k >= 1.0 && k.is_finite())?,
             get(spec, m, "dim", size(MAX_VECTOR))?,
         ))),
+        "benchopt-quadratic" => {
+            let n = |k| get(spec, m, k, size(1_000_000));
+            let d = |k| get(spec, m, k, size(1000));
+            let pos = |k| get(spec, m, k, |v: &f64| *v > 0.0 && v.is_finite());
+            let l_cross = pos("l_cross")?;
+            let config = BenchoptQuadraticConfig {
+                n_inner: n("n_inner")?,
+                n_outer: n("n_outer")?,
+                dim_inner: d("dim_inner")?,
+                dim_outer: get(spec, m, "dim_outer", |v: &usize| (2..=1000).contains(v))?,
+                mu: pos("mu")?,
+                l_cross: [l_cross, l_cross],
+                ..BenchoptQuadraticConfig::default()
+            };
+            benchopt_quadratic(config, get(spec, m, "data_seed", |_: &u64| true)?)
+        }
         "sc-sincos" => plain(Arc::new(ScSinCos::new(
             get(spec, m, "n", size(MAX_SQUARE))?,
             seed,
@@ -427,6 +524,26 @@ pub fn problem_smoothness(
         worst = Some(worst.map_or(c, |w| w.worst(c)));
     }
     Ok(worst)
+}
+
+/// Scale every column (feature) of `train` to zero mean and unit variance, and the same affine
+/// map on `others`: scikit-learn's `StandardScaler` fitted on the training set (population
+/// variance; a constant column keeps scale 1, as there).
+fn standardize(train: &mut crate::linalg::Mat<f64>, others: &mut [&mut crate::linalg::Mat<f64>]) {
+    let n = train.nrows() as f64;
+    for j in 0..train.ncols() {
+        let mean = (0..train.nrows()).map(|i| train[(i, j)]).sum::<f64>() / n;
+        let var = (0..train.nrows())
+            .map(|i| (train[(i, j)] - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let scale = if var > 0.0 { var.sqrt() } else { 1.0 };
+        for m in std::iter::once(&mut *train).chain(others.iter_mut().map(|m| &mut **m)) {
+            for i in 0..m.nrows() {
+                m[(i, j)] = (m[(i, j)] - mean) / scale;
+            }
+        }
+    }
 }
 
 fn build_dhc(
@@ -485,9 +602,19 @@ fn build_dhc(
     for s in cfg.sources() {
         data.ensure(kind, s)?;
     }
-    let task = cfg
+    let mut task = cfg
         .build(data.get(kind, Split::Train), data.get(kind, Split::Test))
         .map_err(|e| CliError::new(format!("building the hyper-cleaning task: {e}")))?;
+    let flag = |key: &str| -> Result<bool, CliError> {
+        if m.contains_key(key) {
+            get(spec, m, key, |_: &bool| true)
+        } else {
+            Ok(false)
+        }
+    };
+    if flag("standardize")? {
+        standardize(&mut task.train.x, &mut [&mut task.val.x, &mut task.test.x]);
+    }
     let d = DhcData::from_samples(
         task.train.x.as_ref(),
         task.train.labels,
@@ -502,16 +629,15 @@ fn build_dhc(
         DatasetKind::Mnist => tag,
         other => format!("{tag}-{}", dataset_name(other)),
     };
-    let flag = |key: &str| -> Result<bool, CliError> {
-        if m.contains_key(key) {
-            get(spec, m, key, |_: &bool| true)
-        } else {
-            Ok(false)
-        }
-    };
     let mut p = Dhc::new(Arc::new(d), model, lambda, tag, seed).with_corruption(task.corrupted);
     if flag("test_loss")? {
         p = p.with_test_loss();
+    }
+    if flag("accuracies")? {
+        p = p.with_accuracies();
+    }
+    if m.contains_key("x0") {
+        p = p.with_x0(get(spec, m, "x0", |v: &f64| v.is_finite())?);
     }
     if flag("stationarity")? {
         p = p

@@ -4,9 +4,11 @@
 //! [`EXPERIMENTS`] is the one table of them. `plan` holds what they share (running one method
 //! into a folder, reusing finished runs, curves over seeds); `dhc` the data hyper-cleaning
 //! comparisons (`f2sa` the F²SA slides' stochastic one), `galet` GALET's Example 1 and its sensitivity grid, `single_loop` the
-//! single-loop AID/ITD experiments (`bounds` the single-loop paper's bounds as formulas) and
-//! `synthetic` PGD-QP's synthetic comparisons.
+//! single-loop AID/ITD experiments (`bounds` the single-loop paper's bounds as formulas),
+//! `synthetic` PGD-QP's synthetic comparisons and `benchopt` the protocol of benchopt's bilevel
+//! benchmark (writing `benchopt.csv` through [`crate::cli::benchopt`]).
 
+mod benchopt;
 mod bounds;
 mod dhc;
 mod f2sa;
@@ -26,13 +28,15 @@ use std::time::Instant;
 pub struct ReproduceArgs {
     /// Experiment: `quick`, `kappa-sweep`, `singleloop-bounds`, `galet-example1`, `galet-fig3`,
     /// `galet-sensitivity`, `galet-table3`, `galet-table3-mlp`, `galet-table3-fashion`,
-    /// `galet-fig5`, `synthetic`, `itd-appendix-d`, `pgdqp-dhc`, `pgdqp-time` or `f2sa-cleaning`.
+    /// `galet-fig5`, `synthetic`, `itd-appendix-d`, `pgdqp-dhc`, `pgdqp-time`, `f2sa-cleaning`,
+    /// `benchopt-quadratic` or `benchopt-datacleaning`.
     pub id: String,
     /// A reduced mode that runs in seconds (for tests).
     #[arg(long)]
     pub smoke: bool,
     /// Reduced seeds, iterations or budgets (`galet-table3`, `galet-table3-mlp`,
-    /// `galet-table3-fashion`, `galet-fig5`, `pgdqp-dhc`, `pgdqp-time`, `f2sa-cleaning`); a reduced mode that runs in seconds (`synthetic`, `itd-appendix-d`,
+    /// `galet-table3-fashion`, `galet-fig5`, `pgdqp-dhc`, `pgdqp-time`, `f2sa-cleaning`,
+    /// `benchopt-quadratic`, `benchopt-datacleaning`); a reduced mode that runs in seconds (`synthetic`, `itd-appendix-d`,
     /// `galet-sensitivity`).
     #[arg(long)]
     pub quick: bool,
@@ -47,7 +51,8 @@ pub struct ReproduceArgs {
     pub redraw: bool,
     /// Seeds to run instead of the experiment's own (`0..5`, `0,3`), for the experiments that run
     /// over seeds: `quick`, `galet-table3`, `galet-table3-mlp`, `galet-table3-fashion`, `galet-fig5`,
-    /// `synthetic`, `itd-appendix-d`, `pgdqp-dhc`, `pgdqp-time` and `f2sa-cleaning`.
+    /// `synthetic`, `itd-appendix-d`, `pgdqp-dhc`, `pgdqp-time`, `f2sa-cleaning`,
+    /// `benchopt-quadratic` and `benchopt-datacleaning`.
     #[arg(long)]
     pub seeds: Option<String>,
 }
@@ -201,6 +206,20 @@ pub const EXPERIMENTS: &[Experiment] = &[
         seeded: true,
         reduced: true,
         run: f2sa::f2sa_cleaning,
+    },
+    Experiment {
+        id: "benchopt-quadratic",
+        summary: "every stochastic method on benchopt's benchmark_bilevel simulated quadratic, its settings, with benchopt.csv",
+        seeded: true,
+        reduced: true,
+        run: benchopt::benchopt_quadratic,
+    },
+    Experiment {
+        id: "benchopt-datacleaning",
+        summary: "every stochastic method on benchopt's benchmark_bilevel MNIST data cleaning at corruption 0.5, 0.7, 0.9, with benchopt.csv",
+        seeded: true,
+        reduced: true,
+        run: benchopt::benchopt_datacleaning,
     },
 ];
 

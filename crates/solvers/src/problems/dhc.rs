@@ -153,6 +153,11 @@ pub struct Dhc {
     test_loss: bool,
     /// Whether the metrics include GALET's stationarity measure ([`Dhc::with_stationarity`]).
     stationarity: bool,
+    /// Whether the metrics include the validation and training accuracies
+    /// ([`Dhc::with_accuracies`]).
+    accuracies: bool,
+    /// Every entry of `x₀` ([`Dhc::with_x0`]).
+    x0: f64,
 }
 
 /// The gradient tolerance of the lower-level solve behind GALET's `R_y` on [`Dhc`]
@@ -219,6 +224,8 @@ impl Dhc {
             corrupted: None,
             test_loss: false,
             stationarity: false,
+            accuracies: false,
+            x0: 0.0,
         }
     }
 
@@ -227,6 +234,25 @@ impl Dhc {
     /// traces of every other run keep their columns.
     pub fn with_test_loss(mut self) -> Self {
         self.test_loss = true;
+        self
+    }
+
+    /// The problem whose metrics also report `val_acc` and `train_acc`, the accuracies on the
+    /// validation set and on the (corrupted) training labels: benchopt's `benchmark_bilevel`
+    /// reports both (as errors). Opt-in so that the traces of every other run keep their columns.
+    pub fn with_accuracies(mut self) -> Self {
+        self.accuracies = true;
+        self
+    }
+
+    /// The problem starting from `x₀ = x0·1` instead of 0 (benchopt's `benchmark_bilevel` starts
+    /// its sample weights at `−2`, `σ(−2) ≈ 0.12`).
+    ///
+    /// # Panics
+    /// If `x0` is not finite.
+    pub fn with_x0(mut self, x0: f64) -> Self {
+        assert!(x0.is_finite(), "Dhc: x0 must be finite");
+        self.x0 = x0;
         self
     }
 
@@ -367,6 +393,9 @@ impl Dhc {
         if self.test_loss {
             names.push("test_loss");
         }
+        if self.accuracies {
+            names.extend(["val_acc", "train_acc"]);
+        }
         if self.corrupted.is_some() {
             names.extend(["precision", "recall", "f1"]);
         }
@@ -433,7 +462,7 @@ impl Problem for Dhc {
     }
 
     fn x0(&self) -> Mat<f64> {
-        Mat::zeros(self.dim_x(), 1)
+        Mat::from_fn(self.dim_x(), 1, |_, _| self.x0)
     }
 
     fn y0(&self) -> Mat<f64> {
@@ -480,7 +509,8 @@ impl Problem for Dhc {
 
     /// `val_loss` (the mean validation cross-entropy, which is `f`), `test_acc` (the share of
     /// test samples whose largest logit is their label), `test_loss` (the mean test
-    /// cross-entropy) when asked for ([`Dhc::with_test_loss`]) and, with a corruption mask
+    /// cross-entropy) when asked for ([`Dhc::with_test_loss`]), `val_acc` and `train_acc` when
+    /// asked for ([`Dhc::with_accuracies`]) and, with a corruption mask
     /// ([`Dhc::with_corruption`]), the cleaning `precision`, `recall` and `f1`.
     fn metrics(
         &self,
@@ -489,11 +519,15 @@ impl Problem for Dhc {
         y: MatRef<'_, f64>,
     ) -> Vec<(&'static str, f64)> {
         let d = &*self.data;
-        let (val_loss, _) = self.loss_and_accuracy(ev, &d.val, &d.val_labels, y);
+        let (val_loss, val_acc) = self.loss_and_accuracy(ev, &d.val, &d.val_labels, y);
         let (test_loss, test_acc) = self.loss_and_accuracy(ev, &d.test, &d.test_labels, y);
         let mut m = vec![("val_loss", val_loss), ("test_acc", test_acc)];
         if self.test_loss {
             m.push(("test_loss", test_loss));
+        }
+        if self.accuracies {
+            let (_, train_acc) = self.loss_and_accuracy(ev, &d.train, &d.train_labels, y);
+            m.extend([("val_acc", val_acc), ("train_acc", train_acc)]);
         }
         if let Some(mask) = &self.corrupted {
             let c = Dhc::cleaning(x, mask);
@@ -715,6 +749,14 @@ mod tests {
         assert_eq!(metric(&p, &x, &y, "f1"), 1.0);
         let blind = Mat::zeros(4, 1);
         assert_eq!(metric(&p, &blind, &y, "recall"), 0.0);
+        // With the accuracies (benchopt's metrics): the validation labels are the classifier's
+        // picks, the training labels too, and the start moves to x0.
+        let p = p.with_accuracies().with_x0(-2.0);
+        assert_eq!(metric(&p, &x, &y, "val_acc"), 1.0);
+        assert_eq!(metric(&p, &x, &y, "train_acc"), 1.0);
+        assert_eq!(metric(&p, &x, &y, "test_acc"), 0.75);
+        assert!(p.x0().col(0).iter().all(|&v| v == -2.0));
+        assert_eq!(p.metric_names()[2..4], ["val_acc", "train_acc"]);
     }
 
     #[test]

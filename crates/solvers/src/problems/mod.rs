@@ -3,6 +3,7 @@
 //! | type | problem | known exactly |
 //! |---|---|---|
 //! | [`QuadraticKappa`] | quadratic with condition number κ | `y*`, `∇Φ`, `g*`, `x*` |
+//! | [`BenchoptQuadratic`] | benchopt's `benchmark_bilevel` simulated quadratic: averages of random quadratics | `y*`, `∇Φ`, `Φ` |
 //! | [`ScSinCos`] | `sin(cᵀx + dᵀy) + log(‖x + y‖² + 1)` over `½‖Hy − x‖²` | `y*`, `∇Φ`, `g*` |
 //! | [`NcCos`] | same `f` over the nonconvex `cos(½‖Hy − x‖²)` | nothing (metric: `‖Δ‖`) |
 //! | [`Coreset`] | coreset selection with a softmax | `y*`, `g*` (`∇Φ` by a linear solve) |
@@ -11,10 +12,11 @@
 //! | [`LowerBound`] | `f = y`, `g = ½(y − F(x))²` with a nonconvex `F` | `y*`, `∇Φ = ∇F` |
 //! | [`dhc::Dhc`] | data hyper-cleaning: linear, PCA or MLP classifier, per-sample weights `σ(xᵢ)` | test accuracy, cleaning precision/recall/F1 |
 //!
-//! [`QuadraticKappa`] (coordinate `i` is sample `i`) and [`dhc::Dhc`] (a sample is a training or
+//! [`QuadraticKappa`] (coordinate `i` is sample `i`), [`BenchoptQuadratic`] and [`dhc::Dhc`] (a sample is a training or
 //! validation row) are data sums ([`DataSum`](crate::DataSum)): the stochastic methods run on
 //! them with minibatch oracles.
 
+mod benchopt_quadratic;
 mod coreset;
 pub mod dhc;
 mod galet;
@@ -23,6 +25,7 @@ mod nasty;
 mod quadratic;
 mod sincos;
 
+pub use benchopt_quadratic::{BenchoptQuadratic, BenchoptQuadraticConfig};
 pub use coreset::Coreset;
 pub use dhc::{Activation, Cleaning, Dhc, DhcData, DhcModel};
 pub use galet::GaletExample1;
