@@ -38,6 +38,10 @@ enum Steps {
     F2ba,
     /// `alpha0` and `gamma0` inner; `x`'s step is `ξα_k`, so `xi = 1/outer_ratio` (F²SA).
     F2sa,
+    /// `beta` (`y`) and `eta` (the proximal variable `θ`) inner, `alpha` outer (MEHA).
+    Meha,
+    /// `lambda` (`y`) and `tau` (the linear system's `v`) inner, `gamma` outer (HJFBiO).
+    LambdaTauGamma,
 }
 
 /// One method of the comparison.
@@ -81,6 +85,8 @@ const METHODS: &[Bench] = &[
     Bench { benchopt: "AIDBiO (stochastic)", solver: "aidbio", steps: Steps::AlphaBeta, set: &[("inner_steps", "10"), ("solve", r#"{"Neumann":{"terms":10,"eta":0.1}}"#)], batch: true },
     Bench { benchopt: "AID (single loop)", solver: "aid-single-loop", steps: Steps::AlphaEtaBeta, set: &[], batch: false },
     Bench { benchopt: "F2BA", solver: "f2ba", steps: Steps::F2ba, set: &[("lambda", "10"), ("inner_steps", "10")], batch: false },
+    Bench { benchopt: "MEHA", solver: "meha", steps: Steps::Meha, set: &[], batch: false },
+    Bench { benchopt: "HJFBiO", solver: "hjfbio", steps: Steps::LambdaTauGamma, set: &[], batch: false },
 ];
 
 /// A method's tuned setting in one of the benchmark's `config/*_best_params.yml`:
@@ -189,6 +195,16 @@ fn sets(b: &Bench, step: f64, ratio: f64, extra: &[(&str, &str)]) -> Vec<String>
             format!("alpha0={step}"),
             format!("gamma0={step}"),
             format!("xi={}", 1.0 / ratio),
+        ],
+        Steps::Meha => vec![
+            format!("beta={step}"),
+            format!("eta={step}"),
+            format!("alpha={outer}"),
+        ],
+        Steps::LambdaTauGamma => vec![
+            format!("lambda={step}"),
+            format!("tau={step}"),
+            format!("gamma={outer}"),
         ],
     };
     s.extend(b.set.iter().chain(extra).map(|(k, v)| format!("{k}={v}")));
